@@ -1,0 +1,5 @@
+//! CPU references for the elementwise kernels.
+
+mod binary;
+
+pub use binary::binary;

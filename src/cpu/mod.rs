@@ -1,0 +1,4 @@
+//! CPU references: plain loops that follow each shader line by line. They are the spec the GPU
+//! kernels are tested against; slow is fine, clever is not.
+
+pub mod elementwise;

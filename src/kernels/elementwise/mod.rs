@@ -1,0 +1,5 @@
+//! Elementwise kernels.
+
+mod binary;
+
+pub use binary::{add, binary, mul, BinaryOp};

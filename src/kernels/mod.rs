@@ -1,0 +1,4 @@
+//! GPU kernel launchers, one module per family. Launchers check shapes, fetch the cached
+//! pipeline, bind and dispatch into a [`Recorder`](crate::Recorder); they never submit or read back.
+
+pub mod elementwise;

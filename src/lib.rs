@@ -1,0 +1,20 @@
+//! hark: hand-written WGSL compute kernels on wgpu for machine anomalous-sound detection.
+//!
+//! Start with a [`Context`] (or wrap your own device with [`Context::from_device`]), put data in
+//! [`Tensor`]s, record kernels from [`kernels`] into a [`Recorder`] and submit it. Every kernel
+//! has a plain-loop CPU twin in [`cpu`] that the tests hold it to.
+
+pub mod context;
+pub mod cpu;
+pub mod error;
+pub mod kernels;
+pub mod profiler;
+pub mod runtime;
+pub mod shaders;
+pub mod tensor;
+pub mod testing;
+
+pub use context::{Context, ContextOptions};
+pub use error::{HarkError, Result};
+pub use runtime::{DispatchTiming, Recorder};
+pub use tensor::{DType, Tensor};

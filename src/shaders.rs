@@ -1,0 +1,60 @@
+//! The one list of hark's shaders. Every `.wgsl` file under `shaders/` appears here exactly once
+//! (a test checks both directions), so a kernel's name leads to its source.
+
+/// A WGSL shader module shipped with hark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Shader {
+    /// `shaders/elementwise/binary.wgsl`: add and mul of two tensors of one shape.
+    ElementwiseBinary,
+    /// `shaders/elementwise/unary.wgsl`: scale, ReLU, LeakyReLU, sigmoid, tanh.
+    ElementwiseUnary,
+    /// `shaders/elementwise/prelu.wgsl`: PReLU with one slope per channel.
+    ElementwisePrelu,
+    /// `shaders/reduce/reduce_axis.wgsl`: sum, mean, max along one axis.
+    ReduceAxis,
+    /// `shaders/reduce/mean_var.wgsl`: mean and (biased) variance along one axis.
+    ReduceMeanVar,
+    /// `shaders/softmax/softmax.wgsl`: softmax along one axis.
+    Softmax,
+    /// `shaders/matmul/matmul.wgsl`: batched tiled matmul with bias and activation epilogue.
+    Matmul,
+}
+
+impl Shader {
+    /// Every shader, in a stable order.
+    pub const ALL: &'static [Shader] = &[
+        Shader::ElementwiseBinary,
+        Shader::ElementwiseUnary,
+        Shader::ElementwisePrelu,
+        Shader::ReduceAxis,
+        Shader::ReduceMeanVar,
+        Shader::Softmax,
+        Shader::Matmul,
+    ];
+
+    /// Path relative to `shaders/`.
+    pub const fn path(self) -> &'static str {
+        match self {
+            Shader::ElementwiseBinary => "elementwise/binary.wgsl",
+            Shader::ElementwiseUnary => "elementwise/unary.wgsl",
+            Shader::ElementwisePrelu => "elementwise/prelu.wgsl",
+            Shader::ReduceAxis => "reduce/reduce_axis.wgsl",
+            Shader::ReduceMeanVar => "reduce/mean_var.wgsl",
+            Shader::Softmax => "softmax/softmax.wgsl",
+            Shader::Matmul => "matmul/matmul.wgsl",
+        }
+    }
+
+    /// The WGSL source, compiled into the crate.
+    pub const fn source(self) -> &'static str {
+        match self {
+            Shader::ElementwiseBinary => include_str!("../shaders/elementwise/binary.wgsl"),
+            Shader::ElementwiseUnary => include_str!("../shaders/elementwise/unary.wgsl"),
+            Shader::ElementwisePrelu => include_str!("../shaders/elementwise/prelu.wgsl"),
+            Shader::ReduceAxis => include_str!("../shaders/reduce/reduce_axis.wgsl"),
+            Shader::ReduceMeanVar => include_str!("../shaders/reduce/mean_var.wgsl"),
+            Shader::Softmax => include_str!("../shaders/softmax/softmax.wgsl"),
+            Shader::Matmul => include_str!("../shaders/matmul/matmul.wgsl"),
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The kernel machinery: per-dispatch parameters within one submit, pipeline and bind-group
+//! caching, tensors (upload, download, zero-fill, errors), the embedding API and the profiler.
+
+use hark::kernels::elementwise;
+use hark::testing::{assert_close, test_context};
+use hark::{DType, HarkError, Recorder, Tensor};
+
+#[test]
+fn many_dispatches_in_one_submit_each_see_their_own_parameters() {
+    let Some(ctx) = test_context() else { return };
+    // Dispatches of one kernel with different `n` and `b_len`, all in one pass and one submit.
+    // One uniform rewritten between dispatches would give every dispatch the last one's values:
+    // longer outputs would be left partly unwritten and the broadcast pattern would be wrong.
+    let cases = [
+        (300usize, 300usize),
+        (17, 1),
+        (1, 1),
+        (260, 13),
+        (5, 5),
+        (299, 23),
+    ];
+    let mut rng = hark::testing::SeededRng::new(3);
+    let mut pending = Vec::new();
+    let mut rec = Recorder::new(&ctx);
+    for &(n, b_len) in &cases {
+        let a = rng.vec(n, -1.0, 1.0);
+        let b = rng.vec(b_len, -1.0, 1.0);
+        let ta = Tensor::from_slice(&ctx, &[n], &a).unwrap();
+        let tb = Tensor::from_slice(&ctx, &[b_len], &b).unwrap();
+        let out = Tensor::zeros(&ctx, &[n], DType::F32).unwrap();
+        elementwise::add(&mut rec, &ta, &tb, &out).unwrap();
+        pending.push((
+            out,
+            hark::cpu::elementwise::binary(elementwise::BinaryOp::Add, &a, &b),
+        ));
+    }
+    assert_eq!(rec.dispatch_count(), cases.len());
+    rec.submit().unwrap();
+    for (out, expected) in pending {
+        assert_close(&out.to_vec(&ctx).unwrap(), &expected, 0.0, 0.0);
+    }
+}
+
+#[test]
+fn writing_a_buffer_that_is_also_read_is_a_clear_error() {
+    let Some(ctx) = test_context() else { return };
+    let a = Tensor::from_slice(&ctx, &[4], &[1.0; 4]).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    let err = elementwise::add(&mut rec, &a, &a, &a).unwrap_err();
+    assert!(err.to_string().contains("share one buffer"), "{err}");
+}
+
+#[test]
+fn per_dispatch_parameters_survive_in_one_pass() {
+    let Some(ctx) = test_context() else { return };
+    // Same output buffer, different prefix lengths, all in one pass and one submit:
+    // out = x + y over n = 300, then out2 = out * y over n = 7 with a scalar broadcast.
+    let x = Tensor::from_slice(
+        &ctx,
+        &[300],
+        &(0..300).map(|i| i as f32).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let y = Tensor::from_slice(&ctx, &[300], &[1.0; 300]).unwrap();
+    let two = Tensor::from_slice(&ctx, &[1], &[2.0]).unwrap();
+    let sum = Tensor::zeros(&ctx, &[300], DType::F32).unwrap();
+    let doubled = Tensor::zeros(&ctx, &[300], DType::F32).unwrap();
+    let result = Tensor::zeros(&ctx, &[300], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    elementwise::add(&mut rec, &x, &y, &sum).unwrap();
+    elementwise::mul(&mut rec, &sum, &two, &doubled).unwrap();
+    elementwise::add(&mut rec, &doubled, &two, &result).unwrap();
+    assert_eq!(rec.dispatch_count(), 3);
+    rec.submit().unwrap();
+    let expected: Vec<f32> = (0..300).map(|i| (i as f32 + 1.0) * 2.0 + 2.0).collect();
+    assert_close(&result.to_vec(&ctx).unwrap(), &expected, 0.0, 0.0);
+}
+
+#[test]
+fn pipelines_compile_once_and_bind_groups_are_reused() {
+    let Some(ctx) = test_context() else { return };
+    let a = Tensor::from_slice(&ctx, &[33], &[1.0; 33]).unwrap();
+    let out = Tensor::zeros(&ctx, &[33], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    elementwise::add(&mut rec, &a, &a, &out).unwrap();
+    rec.submit_and_wait().unwrap();
+    let pipelines = ctx.pipeline_count();
+    let (_, misses) = ctx.bind_group_stats();
+    for _ in 0..5 {
+        let mut rec = Recorder::new(&ctx);
+        elementwise::add(&mut rec, &a, &a, &out).unwrap();
+        rec.submit().unwrap();
+    }
+    assert_eq!(
+        ctx.pipeline_count(),
+        pipelines,
+        "no new pipeline for a repeated launch"
+    );
+    let (_, misses_after) = ctx.bind_group_stats();
+    assert_eq!(
+        misses_after, misses,
+        "repeated launches reuse their bind group"
+    );
+    assert_close(&out.to_vec(&ctx).unwrap(), &[2.0; 33], 0.0, 0.0);
+}
+
+#[test]
+fn tensors_upload_download_zero_and_reject_bad_input() {
+    let Some(ctx) = test_context() else { return };
+    let data: Vec<f32> = (0..7).map(|i| i as f32 - 3.5).collect();
+    let t = Tensor::from_slice(&ctx, &[7], &data).unwrap();
+    assert_eq!(t.to_vec(&ctx).unwrap(), data);
+    let mut rec = Recorder::new(&ctx);
+    rec.zero(&t);
+    rec.submit().unwrap();
+    assert_eq!(t.to_vec(&ctx).unwrap(), vec![0.0; 7]);
+
+    let err = Tensor::from_slice(&ctx, &[2, 3], &[1.0; 5]).unwrap_err();
+    assert!(matches!(err, HarkError::Shape { .. }), "{err}");
+    assert!(t.reshape(&[2, 4]).is_err());
+    assert_eq!(t.reshape(&[7, 1]).unwrap().shape(), &[7, 1]);
+
+    // Beyond the device's binding limit: a clear error, not a wgpu panic.
+    let limit = u64::from(ctx.limits().max_storage_buffer_binding_size);
+    let too_many = (limit / 4 + 1) as usize;
+    let err = Tensor::zeros(&ctx, &[too_many], DType::F32).unwrap_err();
+    assert!(matches!(err, HarkError::TooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("max_storage_buffer_binding_size"));
+    let err = Tensor::zeros(&ctx, &[usize::MAX, 2], DType::F32).unwrap_err();
+    assert!(matches!(err, HarkError::Shape { .. }), "{err}");
+
+    let empty = Tensor::from_slice(&ctx, &[0], &[]).unwrap();
+    assert!(empty.to_vec(&ctx).unwrap().is_empty());
+}
+
+#[test]
+fn f16_storage_round_trips_where_supported() {
+    let Some(ctx) = test_context() else { return };
+    let values: Vec<half::f16> = [0.5f32, -1.25, 3.0]
+        .iter()
+        .map(|&v| half::f16::from_f32(v))
+        .collect();
+    match Tensor::from_f16(&ctx, &[3], &values) {
+        Ok(t) => assert_eq!(t.to_vec(&ctx).unwrap(), vec![0.5, -1.25, 3.0]),
+        Err(err) => {
+            assert!(!ctx.has_f16(), "f16 failed on a device that has it: {err}");
+            assert!(matches!(err, HarkError::DType { .. }));
+        }
+    }
+}
+
+#[test]
+fn embedding_wraps_caller_buffers_and_records_into_caller_encoders() {
+    let Some(ctx) = test_context() else { return };
+    // A context built from the caller's device and queue.
+    let engine = hark::Context::from_device(ctx.device().clone(), ctx.queue().clone());
+    let align = u64::from(engine.limits().min_storage_buffer_offset_alignment);
+    let buffer = engine.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("engine buffer"),
+        size: align * 2 + 64,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    engine.queue().write_buffer(
+        &buffer,
+        align,
+        bytemuck::cast_slice(&[1.0f32, 2.0, 3.0, 4.0]),
+    );
+    let a = Tensor::wrap(&engine, &buffer, align, &[4], DType::F32).unwrap();
+    let out_buffer = engine.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("engine output"),
+        size: align + 16,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let out = Tensor::wrap(&engine, &out_buffer, align, &[4], DType::F32).unwrap();
+    let mut encoder = engine.device().create_command_encoder(&Default::default());
+    {
+        let mut rec = Recorder::for_encoder(&engine, &mut encoder);
+        elementwise::mul(&mut rec, &a, &a, &out).unwrap();
+        rec.finish().unwrap();
+    }
+    engine.queue().submit([encoder.finish()]);
+    assert_eq!(out.to_vec(&engine).unwrap(), vec![1.0, 4.0, 9.0, 16.0]);
+
+    assert!(
+        Tensor::wrap(&engine, &buffer, 4, &[4], DType::F32).is_err(),
+        "misaligned offset"
+    );
+    assert!(
+        Tensor::wrap(&engine, &buffer, 0, &[1000], DType::F32).is_err(),
+        "past the end"
+    );
+}
+
+#[test]
+fn profiler_times_every_kernel_with_timestamps_and_wall_clock() {
+    let Some(ctx) = test_context() else { return };
+    let a = Tensor::from_slice(&ctx, &[4096], &[1.0; 4096]).unwrap();
+    let out = Tensor::zeros(&ctx, &[4096], DType::F32).unwrap();
+    let out2 = Tensor::zeros(&ctx, &[4096], DType::F32).unwrap();
+    for wall_clock in [false, true] {
+        let profile = hark::profiler::profile(&ctx, 3, wall_clock, |rec| {
+            elementwise::add(rec, &a, &a, &out)?;
+            elementwise::mul(rec, &out, &a, &out2)?;
+            elementwise::mul(rec, &out2, &a, &out)
+        })
+        .unwrap();
+        assert_eq!(profile.iterations, 3);
+        assert_eq!(
+            profile.kernels.len(),
+            1,
+            "one kernel name: elementwise_binary"
+        );
+        assert_eq!(profile.kernels[0].calls_per_iteration, 3);
+        assert!(profile.mean_total_s() > 0.0 && profile.mean_total_s() < 10.0);
+        let expected = if wall_clock || !ctx.has_timestamps() {
+            hark::profiler::TimingMethod::WallClock
+        } else {
+            hark::profiler::TimingMethod::Timestamps
+        };
+        assert_eq!(profile.method, expected);
+    }
+}
