@@ -2,3 +2,6 @@
 //! kernels are tested against; slow is fine, clever is not.
 
 pub mod elementwise;
+pub mod matmul;
+pub mod reduce;
+pub mod softmax;

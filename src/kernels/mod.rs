@@ -2,3 +2,6 @@
 //! pipeline, bind and dispatch into a [`Recorder`](crate::Recorder); they never submit or read back.
 
 pub mod elementwise;
+pub mod matmul;
+pub mod reduce;
+pub mod softmax;
