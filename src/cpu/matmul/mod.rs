@@ -1,1 +1,5 @@
-//! CPU references for the matmul kernels.
+//! CPU reference for the matmul kernel.
+
+mod matmul;
+
+pub use matmul::{activate, matmul, MatmulShape};

@@ -1,1 +1,5 @@
-//! matmul kernels.
+//! Matrix multiplication.
+
+mod matmul;
+
+pub use matmul::{matmul, matmul_flops, Activation, MatmulOptions, MatmulTiles};

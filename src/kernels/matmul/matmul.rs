@@ -1,0 +1,280 @@
+//! Launcher for `shaders/matmul/matmul.wgsl`: batched `out = act(op(A) op(B) + bias)` with
+//! shared-memory tiles and 2-D register blocking; tile sizes are override constants chosen per
+//! problem shape (or forced through [`MatmulOptions::tiles`]).
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{HarkError, Result};
+use crate::runtime::{Access, Kernel, Launch, Recorder};
+use crate::shaders::Shader;
+use crate::tensor::{DType, Tensor};
+
+/// The epilogue's activation.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Activation {
+    #[default]
+    None,
+    Relu,
+    /// LeakyReLU with this negative slope.
+    LeakyRelu(f32),
+    Sigmoid,
+    Tanh,
+}
+
+impl Activation {
+    fn code(self) -> (u32, f32) {
+        match self {
+            Activation::None => (0, 0.0),
+            Activation::Relu => (1, 0.0),
+            Activation::LeakyRelu(slope) => (2, slope),
+            Activation::Sigmoid => (3, 0.0),
+            Activation::Tanh => (4, 0.0),
+        }
+    }
+}
+
+/// Workgroup tile: `bm x bn` outputs per workgroup, `bk`-deep slices, `tm x tn` per thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulTiles {
+    pub bm: u32,
+    pub bn: u32,
+    pub bk: u32,
+    pub tm: u32,
+    pub tn: u32,
+}
+
+impl MatmulTiles {
+    /// 128 x 128 outputs, 8 x 8 per thread (256 threads): the most reuse per load, for problems
+    /// with enough tiles to fill a GPU.
+    pub const LARGE: Self = Self {
+        bm: 128,
+        bn: 128,
+        bk: 8,
+        tm: 8,
+        tn: 8,
+    };
+    /// 64 x 64 outputs, 4 x 4 per thread (256 threads): four times the workgroups of LARGE, for
+    /// small or thin problems that LARGE would leave most of the GPU idle on.
+    pub const SMALL: Self = Self {
+        bm: 64,
+        bn: 64,
+        bk: 16,
+        tm: 4,
+        tn: 4,
+    };
+
+    /// The default choice for an `m x n` output over `batch` items.
+    pub fn for_shape(batch: usize, m: usize, n: usize) -> Self {
+        let large_tiles = batch * m.div_ceil(128) * n.div_ceil(128);
+        // 128 workgroups is about one per streaming multiprocessor on a large GPU.
+        if m >= 128 && n >= 128 && large_tiles >= 128 {
+            Self::LARGE
+        } else {
+            Self::SMALL
+        }
+    }
+
+    fn threads(&self) -> u32 {
+        (self.bm / self.tm.max(1)) * (self.bn / self.tn.max(1))
+    }
+
+    fn validate(&self, limits: &wgpu::Limits) -> Result<()> {
+        let t = self;
+        let shape_ok = t.tm >= 1
+            && t.tn >= 1
+            && t.tm <= 8
+            && t.tn <= 8
+            && t.bk >= 1
+            && t.bm % t.tm == 0
+            && t.bn % t.tn == 0;
+        if !shape_ok {
+            return Err(HarkError::invalid(
+                KERNEL.name,
+                format!("tiles {t:?}: tm, tn must be 1..=8 and divide bm, bn"),
+            ));
+        }
+        let (x, y) = (t.bn / t.tn, t.bm / t.tm);
+        let workgroup_bytes = 4 * t.bk * (t.bm + t.bn);
+        if x > limits.max_compute_workgroup_size_x
+            || y > limits.max_compute_workgroup_size_y
+            || x * y > limits.max_compute_invocations_per_workgroup
+            || workgroup_bytes > limits.max_compute_workgroup_storage_size
+        {
+            return Err(HarkError::invalid(
+                KERNEL.name,
+                format!(
+                    "tiles {t:?} need a {x}x{y} workgroup and {workgroup_bytes} bytes of workgroup \
+                     memory, beyond this device's limits"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Options of [`matmul`]. The default is plain `A x B`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MatmulOptions<'t> {
+    /// A is stored `[K, M]` (per batch item) instead of `[M, K]`.
+    pub trans_a: bool,
+    /// B is stored `[N, K]` instead of `[K, N]` (PyTorch's `Linear` weight layout).
+    pub trans_b: bool,
+    /// Added to every row of the product, length N.
+    pub bias: Option<&'t Tensor>,
+    pub activation: Activation,
+    /// Force a tile shape (default: [`MatmulTiles::for_shape`]).
+    pub tiles: Option<MatmulTiles>,
+}
+
+/// Keep in sync with `Params` in shaders/matmul/matmul.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    batch_stride_a: u32,
+    batch_stride_b: u32,
+    activation: u32,
+    alpha: f32,
+    has_bias: u32,
+}
+
+static KERNEL: Kernel = Kernel {
+    name: "matmul",
+    shader: Shader::Matmul,
+    entry: "main",
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+};
+
+/// (batch, rows, cols) of a rank-2 or rank-3 tensor.
+fn batched_dims(what: &str, t: &Tensor) -> Result<(usize, usize, usize)> {
+    match *t.shape() {
+        [r, c] => Ok((1, r, c)),
+        [b, r, c] => Ok((b, r, c)),
+        _ => Err(HarkError::shape(
+            KERNEL.name,
+            format!(
+                "{what} must be [rows, cols] or [batch, rows, cols], got {:?}",
+                t.shape()
+            ),
+        )),
+    }
+}
+
+fn to_u32(value: usize, what: &str) -> Result<u32> {
+    u32::try_from(value)
+        .map_err(|_| HarkError::invalid(KERNEL.name, format!("{what} = {value} exceeds u32")))
+}
+
+/// Records `out = act(op(a) x op(b) + bias)`. Shapes: `a` `[M, K]` or `[batch|1, M, K]`
+/// (`[.., K, M]` with `trans_a`), `b` `[K, N]` or `[batch|1, K, N]` (`[.., N, K]` with
+/// `trans_b`), `out` `[M, N]` or `[batch, M, N]`; an operand with batch 1 is shared.
+pub fn matmul(
+    rec: &mut Recorder,
+    a: &Tensor,
+    b: &Tensor,
+    out: &Tensor,
+    options: &MatmulOptions,
+) -> Result<()> {
+    for t in [a, b, out] {
+        t.expect_dtype(KERNEL.name, DType::F32)?;
+    }
+    let (batch_a, a_rows, a_cols) = batched_dims("a", a)?;
+    let (batch_b, b_rows, b_cols) = batched_dims("b", b)?;
+    let (batch, m, n) = batched_dims("out", out)?;
+    let (a_m, k) = if options.trans_a {
+        (a_cols, a_rows)
+    } else {
+        (a_rows, a_cols)
+    };
+    let (b_k, b_n) = if options.trans_b {
+        (b_cols, b_rows)
+    } else {
+        (b_rows, b_cols)
+    };
+    let describe = || {
+        format!(
+            "a {:?}{} x b {:?}{} -> out {:?}",
+            a.shape(),
+            if options.trans_a { "^T" } else { "" },
+            b.shape(),
+            if options.trans_b { "^T" } else { "" },
+            out.shape()
+        )
+    };
+    if a_m != m || b_n != n || b_k != k {
+        return Err(HarkError::shape(KERNEL.name, describe()));
+    }
+    let batch_ok = |x: usize| x == 1 || x == batch;
+    if !batch_ok(batch_a) || !batch_ok(batch_b) {
+        return Err(HarkError::shape(
+            KERNEL.name,
+            format!("batch sizes must be 1 or {batch}: {}", describe()),
+        ));
+    }
+    if m == 0 || n == 0 || batch == 0 {
+        return Ok(());
+    }
+    if let Some(bias) = options.bias {
+        bias.expect_dtype(KERNEL.name, DType::F32)?;
+        if bias.numel() != n {
+            return Err(HarkError::shape(
+                KERNEL.name,
+                format!("bias {:?} must have N = {n} elements", bias.shape()),
+            ));
+        }
+    }
+    let tiles = options
+        .tiles
+        .unwrap_or_else(|| MatmulTiles::for_shape(batch, m, n));
+    tiles.validate(rec.context().limits())?;
+
+    let (activation, alpha) = options.activation.code();
+    let params = MatmulParams {
+        m: to_u32(m, "M")?,
+        n: to_u32(n, "N")?,
+        k: to_u32(k, "K")?,
+        batch_stride_a: if batch_a == 1 {
+            0
+        } else {
+            to_u32(m * k, "M*K")?
+        },
+        batch_stride_b: if batch_b == 1 {
+            0
+        } else {
+            to_u32(k * n, "K*N")?
+        },
+        activation,
+        alpha,
+        has_bias: u32::from(options.bias.is_some()),
+    };
+    to_u32(batch * m * n, "batch*M*N")?;
+    // Without a bias the binding still needs a buffer: `a` is bound again (read-only, never read).
+    let bias = options.bias.unwrap_or(a);
+    debug_assert!(tiles.threads() > 0);
+    rec.dispatch(Launch {
+        kernel: &KERNEL,
+        constants: vec![
+            ("BM", f64::from(tiles.bm)),
+            ("BN", f64::from(tiles.bn)),
+            ("BK", f64::from(tiles.bk)),
+            ("TM", f64::from(tiles.tm)),
+            ("TN", f64::from(tiles.tn)),
+            ("TRANS_A", f64::from(u8::from(options.trans_a))),
+            ("TRANS_B", f64::from(u8::from(options.trans_b))),
+        ],
+        params: bytemuck::bytes_of(&params),
+        tensors: &[a, b, bias, out],
+        workgroups: [
+            to_u32(n.div_ceil(tiles.bn as usize), "N tiles")?,
+            to_u32(m.div_ceil(tiles.bm as usize), "M tiles")?,
+            to_u32(batch, "batch")?,
+        ],
+    })
+}
+
+/// Floating-point operations of one [`matmul`] (multiply and add counted separately).
+pub fn matmul_flops(batch: usize, m: usize, n: usize, k: usize) -> f64 {
+    2.0 * batch as f64 * m as f64 * n as f64 * k as f64
+}
