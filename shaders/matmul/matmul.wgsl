@@ -1,0 +1,182 @@
+// Batched tiled matmul with a fused epilogue:
+//   out[b] = act(op(A[b]) x op(B[b]) + bias)
+// op(A) is M x K (A stored [M, K], or [K, M] when TRANS_A); op(B) is K x N (B stored [K, N], or
+// [N, K] when TRANS_B). A batch stride of 0 broadcasts one operand over the batch.
+//
+// One workgroup computes a BM x BN tile of out with (BM / TM) x (BN / TN) threads; each thread
+// accumulates a TM x TN block in registers (2-D register blocking) from BK-deep slices of A and B
+// staged in workgroup memory. Tile sizes are override constants so that the launcher can pick
+// a shape per problem without a new shader. TM and TN are at most 8 (the register arrays below);
+// every loop bound is an override constant, so after specialisation the driver sees constant trip
+// counts and can unroll and keep the arrays in registers.
+// CPU twin: src/cpu/matmul/matmul.rs.
+
+// Keep in sync with MatmulParams in src/kernels/matmul/matmul.rs.
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    // Elements between consecutive batch items (0: the operand is shared by the batch).
+    batch_stride_a: u32,
+    batch_stride_b: u32,
+    // 0 none, 1 ReLU, 2 LeakyReLU(alpha), 3 sigmoid, 4 tanh.
+    activation: u32,
+    alpha: f32,
+    has_bias: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+override BM: u32 = 64u;
+override BN: u32 = 64u;
+override BK: u32 = 16u;
+override TM: u32 = 4u;
+override TN: u32 = 4u;
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+
+const MAX_T: u32 = 8u;
+
+// Slices of A and B, k-major: tile_a[kk * BM + mm], tile_b[kk * BN + nn].
+// A thread owns rows lid.y + i * (BM / TM) and columns lid.x + j * (BN / TN) of the tile (strided,
+// not contiguous blocks): neighbouring threads then read neighbouring words of tile_b (no bank
+// conflicts), share one broadcast word of tile_a, and write neighbouring words of out.
+var<workgroup> tile_a: array<f32, BK * BM>;
+var<workgroup> tile_b: array<f32, BK * BN>;
+
+fn activate(x: f32) -> f32 {
+    switch params.activation {
+        case 1u: {
+            return max(x, 0.0);
+        }
+        case 2u: {
+            return select(params.alpha * x, x, x >= 0.0);
+        }
+        case 3u: {
+            // Stable for large |x|: exp of a non-positive argument only.
+            let e = exp(-abs(x));
+            return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+        }
+        case 4u: {
+            let e = exp(-2.0 * abs(x));
+            return sign(x) * (1.0 - e) / (1.0 + e);
+        }
+        default: {
+            return x;
+        }
+    }
+}
+
+@compute @workgroup_size(BN / TN, BM / TM, 1)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    let threads = (BM / TM) * (BN / TN);
+    let batch = wid.z;
+    let row0 = wid.y * BM;
+    let col0 = wid.x * BN;
+    let base_a = batch * params.batch_stride_a;
+    let base_b = batch * params.batch_stride_b;
+    let m = params.m;
+    let n = params.n;
+    let k = params.k;
+
+    var acc: array<f32, 64>;
+    for (var i = 0u; i < TM * TN; i++) {
+        acc[i] = 0.0;
+    }
+    var reg_a: array<f32, MAX_T>;
+    var reg_b: array<f32, MAX_T>;
+
+    for (var k0 = 0u; k0 < k; k0 += BK) {
+        // Stage A: consecutive threads take consecutive addresses of global memory
+        // (along k for [M, K], along m for [K, M]).
+        for (var e = tid; e < BM * BK; e += threads) {
+            var mm: u32;
+            var kk: u32;
+            if TRANS_A {
+                mm = e % BM;
+                kk = e / BM;
+            } else {
+                kk = e % BK;
+                mm = e / BK;
+            }
+            let row = row0 + mm;
+            let kg = k0 + kk;
+            var v = 0.0;
+            if row < m && kg < k {
+                if TRANS_A {
+                    v = a[base_a + kg * m + row];
+                } else {
+                    v = a[base_a + row * k + kg];
+                }
+            }
+            tile_a[kk * BM + mm] = v;
+        }
+        // Stage B likewise (along n for [K, N], along k for [N, K]).
+        for (var e = tid; e < BN * BK; e += threads) {
+            var nn: u32;
+            var kk: u32;
+            if TRANS_B {
+                kk = e % BK;
+                nn = e / BK;
+            } else {
+                nn = e % BN;
+                kk = e / BN;
+            }
+            let col = col0 + nn;
+            let kg = k0 + kk;
+            var v = 0.0;
+            if col < n && kg < k {
+                if TRANS_B {
+                    v = b[base_b + col * k + kg];
+                } else {
+                    v = b[base_b + kg * n + col];
+                }
+            }
+            tile_b[kk * BN + nn] = v;
+        }
+        // The tiles are complete before anyone reads them.
+        workgroupBarrier();
+
+        for (var kk = 0u; kk < BK; kk++) {
+            for (var i = 0u; i < TM; i++) {
+                reg_a[i] = tile_a[kk * BM + lid.y + i * (BM / TM)];
+            }
+            for (var j = 0u; j < TN; j++) {
+                reg_b[j] = tile_b[kk * BN + lid.x + j * (BN / TN)];
+            }
+            for (var i = 0u; i < TM; i++) {
+                for (var j = 0u; j < TN; j++) {
+                    acc[i * TN + j] = fma(reg_a[i], reg_b[j], acc[i * TN + j]);
+                }
+            }
+        }
+        // Everyone is done reading before the next slice overwrites the tiles.
+        workgroupBarrier();
+    }
+
+    let base_out = batch * m * n;
+    for (var i = 0u; i < TM; i++) {
+        let row = row0 + lid.y + i * (BM / TM);
+        if row >= m {
+            break;
+        }
+        for (var j = 0u; j < TN; j++) {
+            let col = col0 + lid.x + j * (BN / TN);
+            if col < n {
+                var v = acc[i * TN + j];
+                if params.has_bias != 0u {
+                    v += bias[col];
+                }
+                out[base_out + row * n + col] = activate(v);
+            }
+        }
+    }
+}
