@@ -94,14 +94,16 @@ pub enum HarkError {
 pub type Result<T, E = HarkError> = std::result::Result<T, E>;
 
 impl HarkError {
-    pub(crate) fn shape(kernel: &'static str, detail: impl Into<String>) -> Self {
+    /// A shape error for `kernel`.
+    pub fn shape(kernel: &'static str, detail: impl Into<String>) -> Self {
         Self::Shape {
             kernel,
             detail: detail.into(),
         }
     }
 
-    pub(crate) fn invalid(kernel: &'static str, detail: impl Into<String>) -> Self {
+    /// An invalid-argument error for `kernel`.
+    pub fn invalid(kernel: &'static str, detail: impl Into<String>) -> Self {
         Self::InvalidArgument {
             kernel,
             detail: detail.into(),

@@ -27,7 +27,12 @@ fn the_shader_list_names_every_file_once() {
     wgsl_files(&root, &mut files);
     let mut on_disk: Vec<String> = files
         .iter()
-        .map(|p| p.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/"))
+        .map(|p| {
+            p.strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
         .collect();
     on_disk.sort();
     let mut listed: Vec<String> = Shader::ALL.iter().map(|s| s.path().to_string()).collect();
@@ -35,7 +40,12 @@ fn the_shader_list_names_every_file_once() {
     assert_eq!(listed, on_disk, "src/shaders.rs and shaders/ disagree");
     for shader in Shader::ALL {
         let text = std::fs::read_to_string(root.join(shader.path())).unwrap();
-        assert_eq!(text, shader.source(), "{} is stale in the binary", shader.path());
+        assert_eq!(
+            text,
+            shader.source(),
+            "{} is stale in the binary",
+            shader.path()
+        );
     }
 }
 
@@ -63,5 +73,9 @@ fn every_shader_parses_and_validates_with_naga() {
             failures.push(format!("{}: no entry point", shader.path()));
         }
     }
-    assert!(failures.is_empty(), "invalid shaders:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "invalid shaders:\n{}",
+        failures.join("\n")
+    );
 }

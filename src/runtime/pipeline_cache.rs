@@ -66,10 +66,24 @@ impl PipelineCache {
             return Ok(module.clone());
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let descriptor = wgpu::ShaderModuleDescriptor {
             label: Some(shader.path()),
             source: wgpu::ShaderSource::Wgsl(shader.source().into()),
-        });
+        };
+        let module = if runtime_checks_wanted() {
+            device.create_shader_module(descriptor)
+        } else {
+            // SAFETY: every hark kernel guards its own indices (bounds tests before each access,
+            // which the GPU-vs-CPU tests exercise on shapes that are not multiples of the
+            // workgroup), and nothing divides by a runtime zero. Bounds checks cost 17-40 % on
+            // matmul (PERF-NOTES §2). Debug builds and HARK_SHADER_CHECKS=1 keep them.
+            unsafe {
+                device.create_shader_module_trusted(
+                    descriptor,
+                    wgpu::ShaderRuntimeChecks::unchecked(),
+                )
+            }
+        };
         if let Some(error) = pollster::block_on(scope.pop()) {
             return Err(HarkError::from_wgpu(
                 format!("compiling shader {}", shader.path()),
@@ -146,4 +160,14 @@ impl PipelineCache {
             layout,
         })
     }
+}
+
+/// Whether shaders keep wgpu's runtime bounds checks: in debug builds, or when asked for with
+/// `HARK_SHADER_CHECKS=1`.
+fn runtime_checks_wanted() -> bool {
+    cfg!(debug_assertions)
+        || matches!(
+            std::env::var("HARK_SHADER_CHECKS").as_deref(),
+            Ok("1") | Ok("true") | Ok("yes")
+        )
 }

@@ -1,0 +1,211 @@
+//! `hark bench matmul`: GPU time of the tiled matmul from timestamps (wall clock where the adapter
+//! has none), GFLOP/s, and in the same run a CPU SGEMM (matrixmultiply, all cores) on the same
+//! shapes, with the ratio. The first run of each shape (pipeline compilation) is not timed.
+
+use std::time::Instant;
+
+use clap::Args;
+use hark::kernels::matmul::{matmul, matmul_flops, MatmulOptions, MatmulTiles};
+use hark::profiler::{profile, TimingMethod};
+use hark::testing::SeededRng;
+use hark::{Context, DType, HarkError, Tensor};
+
+#[derive(Debug, Args)]
+pub struct BenchMatmulArgs {
+    /// Shapes as MxNxK (repeatable). Default: 512^3, 1024^3, 4096x128x640 (the DCASE AE layer),
+    /// and 4096^3 on hardware GPUs.
+    #[arg(long = "shape", value_parser = parse_shape)]
+    shapes: Vec<(usize, usize, usize)>,
+    /// Timed iterations per shape (after one untimed warm-up).
+    #[arg(long, default_value_t = 5)]
+    iters: usize,
+    /// Time with the wall clock even where GPU timestamps exist.
+    #[arg(long)]
+    wall_clock: bool,
+    /// Skip the CPU SGEMM comparison.
+    #[arg(long)]
+    no_cpu: bool,
+}
+
+fn parse_shape(text: &str) -> Result<(usize, usize, usize), String> {
+    let dims: Vec<usize> = text
+        .split(['x', 'X'])
+        .map(|d| {
+            d.trim()
+                .parse::<usize>()
+                .map_err(|e| format!("{text:?}: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    match dims[..] {
+        [m, n, k] if m > 0 && n > 0 && k > 0 => Ok((m, n, k)),
+        [s] if s > 0 => Ok((s, s, s)),
+        _ => Err(format!(
+            "{text:?}: expected MxNxK or a single size, all > 0"
+        )),
+    }
+}
+
+pub fn run(args: &BenchMatmulArgs) -> hark::Result<()> {
+    let ctx = Context::new()?;
+    let info = ctx.adapter_info();
+    let software = info.device_type == wgpu::DeviceType::Cpu;
+    let mut shapes = args.shapes.clone();
+    if shapes.is_empty() {
+        shapes = vec![(512, 512, 512), (1024, 1024, 1024), (4096, 128, 640)];
+        if !software {
+            shapes.push((4096, 4096, 4096));
+        }
+    }
+    println!(
+        "adapter: {} ({:?}, {:?}); CPU SGEMM: matrixmultiply on {} threads",
+        info.name,
+        info.device_type,
+        info.backend,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    if software {
+        println!("note: a software adapter runs WGSL on the CPU; read GPU figures as ratios only");
+    }
+    println!(
+        "{:>16} {:>10} {:>10} {:>11} {:>11} {:>11} {:>8} {:>9}",
+        "M x N x K",
+        "tiles",
+        "gpu ms",
+        "gpu GFLOP/s",
+        "best GFLOP/s",
+        "cpu GFLOP/s",
+        "gpu/cpu",
+        "max rel"
+    );
+    let mut method = TimingMethod::Timestamps;
+    for &(m, n, k) in &shapes {
+        let row = bench_shape(&ctx, args, m, n, k)?;
+        method = row.method;
+        let cpu = row
+            .cpu_gflops
+            .map_or("-".to_string(), |g| format!("{g:.1}"));
+        let ratio = row
+            .cpu_gflops
+            .map_or("-".to_string(), |g| format!("{:.3}", row.gflops / g));
+        println!(
+            "{:>16} {:>10} {:>10.3} {:>11.1} {:>11.1} {:>11} {:>8} {:>9.1e}",
+            format!("{m}x{n}x{k}"),
+            row.tiles,
+            row.mean_s * 1e3,
+            row.gflops,
+            row.best_gflops,
+            cpu,
+            ratio,
+            row.max_rel_err
+        );
+    }
+    println!(
+        "timing: {} ({} iterations after a warm-up); GFLOP/s = 2*M*N*K / mean time",
+        match method {
+            TimingMethod::Timestamps => "GPU timestamp queries",
+            TimingMethod::WallClock => "wall clock per submit (no timestamp queries)",
+        },
+        args.iters
+    );
+    Ok(())
+}
+
+struct Row {
+    tiles: &'static str,
+    mean_s: f64,
+    gflops: f64,
+    best_gflops: f64,
+    cpu_gflops: Option<f64>,
+    max_rel_err: f64,
+    method: TimingMethod,
+}
+
+fn bench_shape(
+    ctx: &Context,
+    args: &BenchMatmulArgs,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> hark::Result<Row> {
+    let mut rng = SeededRng::new(42);
+    let a_host = rng.vec(m * k, -1.0, 1.0);
+    let b_host = rng.vec(k * n, -1.0, 1.0);
+    let a = Tensor::from_slice(ctx, &[m, k], &a_host)?;
+    let b = Tensor::from_slice(ctx, &[k, n], &b_host)?;
+    let out = Tensor::zeros(ctx, &[m, n], DType::F32)?;
+    let tiles = MatmulTiles::for_shape(1, m, n);
+    let options = MatmulOptions::default();
+    let prof = profile(ctx, args.iters, args.wall_clock, |rec| {
+        matmul(rec, &a, &b, &out, &options)
+    })?;
+    let flops = matmul_flops(1, m, n, k);
+    let mean_s = prof.mean_total_s();
+    let best_s = prof.min_total_s();
+    if mean_s <= 0.0 {
+        return Err(HarkError::invalid(
+            "bench matmul",
+            "the GPU reported zero time",
+        ));
+    }
+
+    let gpu = out.to_vec(ctx)?;
+    let mut cpu_out = vec![0.0f32; m * n];
+    let mut cpu_gflops = None;
+    if !args.no_cpu {
+        let mut best = f64::INFINITY;
+        // Warm-up plus timed runs, best of three (the CPU has no compilation to exclude).
+        for run in 0..4 {
+            let start = Instant::now();
+            cpu_sgemm(m, n, k, &a_host, &b_host, &mut cpu_out);
+            if run > 0 {
+                best = best.min(start.elapsed().as_secs_f64());
+            }
+        }
+        cpu_gflops = Some(flops / best / 1e9);
+    } else {
+        cpu_sgemm(m, n, k, &a_host, &b_host, &mut cpu_out);
+    }
+    // Relative to the size of the products' magnitudes (sqrt(K) for uniform inputs).
+    let scale = (k as f64).sqrt().max(1.0);
+    let max_rel_err = gpu
+        .iter()
+        .zip(&cpu_out)
+        .map(|(g, c)| f64::from((g - c).abs()) / scale)
+        .fold(0.0, f64::max);
+    Ok(Row {
+        tiles: if tiles == MatmulTiles::LARGE {
+            "128x128"
+        } else {
+            "64x64"
+        },
+        mean_s,
+        gflops: flops / mean_s / 1e9,
+        best_gflops: flops / best_s / 1e9,
+        cpu_gflops,
+        max_rel_err,
+        method: prof.method,
+    })
+}
+
+/// Row-major `c = a x b` with matrixmultiply.
+pub fn cpu_sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    // SAFETY: the slices hold m*k, k*n and m*n elements with the row-major strides given.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            n as isize,
+            1,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}

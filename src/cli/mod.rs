@@ -1,0 +1,40 @@
+//! Subcommands of the `hark` binary.
+
+mod bench_matmul;
+mod info;
+
+use clap::{Parser, Subcommand};
+
+/// hark: WGSL compute kernels for machine anomalous-sound detection.
+#[derive(Debug, Parser)]
+#[command(name = "hark", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the adapter, backend, driver, features and limits hark would use.
+    Info(info::InfoArgs),
+    /// Benchmark kernels with GPU timestamps against a CPU library on the same machine.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Tiled matmul vs a CPU SGEMM (matrixmultiply): GPU time, GFLOP/s and the ratio.
+    Matmul(bench_matmul::BenchMatmulArgs),
+}
+
+pub fn run(cli: Cli) -> hark::Result<()> {
+    match cli.command {
+        Command::Info(args) => info::run(&args),
+        Command::Bench { which } => match which {
+            BenchCommand::Matmul(args) => bench_matmul::run(&args),
+        },
+    }
+}
