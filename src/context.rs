@@ -236,7 +236,10 @@ impl Context {
 
     /// Checks that a binding of `bytes` fits the device's storage-binding limit.
     pub fn check_binding_size(&self, what: impl Into<String>, bytes: u64) -> Result<()> {
-        let limit = u64::from(self.inner.limits.max_storage_buffer_binding_size)
+        let limit = self
+            .inner
+            .limits
+            .max_storage_buffer_binding_size
             .min(self.inner.limits.max_buffer_size);
         if bytes > limit {
             return Err(HarkError::TooLarge {

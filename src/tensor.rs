@@ -119,7 +119,7 @@ impl Tensor {
             ));
         }
         let align = u64::from(ctx.limits().min_storage_buffer_offset_alignment);
-        if offset % align != 0 {
+        if !offset.is_multiple_of(align) {
             return Err(HarkError::invalid(
                 "tensor wrap",
                 format!("offset {offset} is not a multiple of the storage alignment {align}"),

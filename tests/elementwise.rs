@@ -48,5 +48,5 @@ fn binary_rejects_bad_shapes() {
 }
 
 fn largest_proper_divisor(n: usize) -> usize {
-    (1..n).rev().find(|d| n % d == 0).unwrap_or(1)
+    (1..n).rev().find(|d| n.is_multiple_of(*d)).unwrap_or(1)
 }

@@ -121,7 +121,7 @@ fn tensors_upload_download_zero_and_reject_bad_input() {
     assert_eq!(t.reshape(&[7, 1]).unwrap().shape(), &[7, 1]);
 
     // Beyond the device's binding limit: a clear error, not a wgpu panic.
-    let limit = u64::from(ctx.limits().max_storage_buffer_binding_size);
+    let limit = ctx.limits().max_storage_buffer_binding_size;
     let too_many = (limit / 4 + 1) as usize;
     let err = Tensor::zeros(&ctx, &[too_many], DType::F32).unwrap_err();
     assert!(matches!(err, HarkError::TooLarge { .. }), "{err}");

@@ -38,7 +38,7 @@ pub fn run(args: &InfoArgs) -> hark::Result<()> {
     limit("max_buffer_size", l.max_buffer_size);
     limit(
         "max_storage_buffer_binding_size",
-        u64::from(l.max_storage_buffer_binding_size),
+        l.max_storage_buffer_binding_size,
     );
     limit(
         "max_compute_workgroup_storage_size",

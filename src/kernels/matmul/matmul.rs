@@ -85,8 +85,8 @@ impl MatmulTiles {
             && t.tm <= 8
             && t.tn <= 8
             && t.bk >= 1
-            && t.bm % t.tm == 0
-            && t.bn % t.tn == 0;
+            && t.bm.is_multiple_of(t.tm)
+            && t.bn.is_multiple_of(t.tn);
         if !shape_ok {
             return Err(HarkError::invalid(
                 KERNEL.name,
