@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{HarkError, Result};
-use crate::runtime::{BindGroupCache, ParamRing, PipelineCache};
+use crate::runtime::{BindGroupCache, ParamPool, PipelineCache};
 
 /// Optional features hark turns on when the adapter has them.
 const WANTED_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
@@ -93,7 +93,7 @@ pub(crate) struct ContextInner {
     pub(crate) sink: Option<Arc<Mutex<ErrorSink>>>,
     pub(crate) pipelines: PipelineCache,
     pub(crate) bind_groups: BindGroupCache,
-    pub(crate) params: Mutex<ParamRing>,
+    pub(crate) params: Arc<Mutex<ParamPool>>,
 }
 
 /// A GPU device and queue with hark's caches. Clone it freely.
@@ -176,7 +176,7 @@ impl Context {
     ) -> Self {
         let features = device.features();
         let limits = device.limits();
-        let params = ParamRing::new(&device, &limits);
+        let params = Arc::new(Mutex::new(ParamPool::new(&limits)));
         Self {
             inner: Arc::new(ContextInner {
                 device,
@@ -187,7 +187,7 @@ impl Context {
                 sink,
                 pipelines: PipelineCache::default(),
                 bind_groups: BindGroupCache::default(),
-                params: Mutex::new(params),
+                params,
             }),
         }
     }
@@ -283,10 +283,10 @@ impl Context {
         self.inner.bind_groups.clear();
     }
 
-    /// Parameter slots in the ring: the most hark dispatches recorded into caller encoders that
-    /// may be outstanding (recorded, not yet submitted) at once before slots are reused.
-    pub fn param_slots(&self) -> u64 {
-        lock(&self.inner.params).slots()
+    /// Uniform chunks created so far for kernel parameters (each holds up to 1024 dispatches;
+    /// recordings reuse them once submitted).
+    pub fn param_chunks(&self) -> usize {
+        lock(&self.inner.params).chunks_created()
     }
 
     /// (hits, misses) of the bind-group cache since the context was made.

@@ -78,7 +78,9 @@ fn per_dispatch_parameters_survive_in_one_pass() {
 
 #[test]
 fn pipelines_compile_once_and_bind_groups_are_reused() {
-    let Some(ctx) = test_context() else { return };
+    let Some(shared) = test_context() else { return };
+    // Caches of its own (same device): other tests running in parallel do not touch them.
+    let ctx = hark::Context::from_device(shared.device().clone(), shared.queue().clone());
     let a = Tensor::from_slice(&ctx, &[33], &[1.0; 33]).unwrap();
     let out = Tensor::zeros(&ctx, &[33], DType::F32).unwrap();
     let mut rec = Recorder::new(&ctx);
@@ -223,4 +225,91 @@ fn profiler_times_every_kernel_with_timestamps_and_wall_clock() {
         };
         assert_eq!(profile.method, expected);
     }
+}
+
+#[test]
+fn more_dispatches_than_one_parameter_chunk_in_one_submit() {
+    let Some(ctx) = test_context() else { return };
+    // 5000 dispatches (several 1024-slot parameter chunks) in one submit, ping-ponging
+    // between two buffers with a different length at every step. A parameter slot reused within
+    // the submit would give some dispatch another's length, and the result would differ from
+    // the CPU simulation below.
+    const STEPS: usize = 5000;
+    const WIDTH: usize = 64;
+    let usage =
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+    let make = |label| {
+        ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (WIDTH * 4) as u64,
+            usage,
+            mapped_at_creation: false,
+        })
+    };
+    let (buf_a, buf_b, buf_one) = (make("a"), make("b"), make("ones"));
+    ctx.queue()
+        .write_buffer(&buf_one, 0, bytemuck::cast_slice(&[1.0f32; WIDTH]));
+    let views = |buffer: &wgpu::Buffer| -> Vec<Tensor> {
+        (1..=WIDTH)
+            .map(|len| Tensor::wrap(&ctx, buffer, 0, &[len], DType::F32).unwrap())
+            .collect()
+    };
+    let (a, b, ones) = (views(&buf_a), views(&buf_b), views(&buf_one));
+    let mut host = [vec![0.0f32; WIDTH], vec![0.0f32; WIDTH]];
+    let mut rec = Recorder::new(&ctx);
+    for step in 0..STEPS {
+        let len = 1 + (step * 7) % WIDTH;
+        let (src, dst) = if step % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        elementwise::add(&mut rec, &src[len - 1], &ones[len - 1], &dst[len - 1]).unwrap();
+        let (s, d) = if step % 2 == 0 { (0, 1) } else { (1, 0) };
+        for j in 0..len {
+            host[d][j] = host[s][j] + 1.0;
+        }
+    }
+    rec.submit().unwrap();
+    assert_close(&a[WIDTH - 1].to_vec(&ctx).unwrap(), &host[0], 0.0, 0.0);
+    assert_close(&b[WIDTH - 1].to_vec(&ctx).unwrap(), &host[1], 0.0, 0.0);
+}
+
+#[test]
+fn adapter_filters_that_match_nothing_give_a_clear_error() {
+    let options = hark::ContextOptions {
+        backend: None,
+        adapter_name: Some("no-such-adapter-anywhere".into()),
+    };
+    let err = hark::Context::with_options(&options).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, HarkError::NoAdapter { .. }), "{text}");
+    assert!(text.contains("no-such-adapter-anywhere"), "{text}");
+    assert!(text.contains("mesa-vulkan-drivers"), "{text}");
+}
+
+#[test]
+fn interleaved_recorders_keep_their_own_parameters() {
+    let Some(ctx) = test_context() else { return };
+    // Recorder A records, B records and submits, A records more and submits. B's submit must not
+    // free A's parameter slots for reuse while A's dispatches are still unsubmitted.
+    let x = Tensor::from_slice(&ctx, &[100], &[1.0; 100]).unwrap();
+    let make = || Tensor::zeros(&ctx, &[100], DType::F32).unwrap();
+    let (a1, a2, b1) = (make(), make(), make());
+    let short = Tensor::from_slice(&ctx, &[10], &[5.0; 10]).unwrap();
+    let short_out = Tensor::zeros(&ctx, &[10], DType::F32).unwrap();
+    let mut rec_a = Recorder::new(&ctx);
+    elementwise::add(&mut rec_a, &x, &x, &a1).unwrap();
+    let mut rec_b = Recorder::new(&ctx);
+    for _ in 0..1100 {
+        elementwise::mul(&mut rec_b, &short, &short, &short_out).unwrap();
+    }
+    elementwise::mul(&mut rec_b, &x, &x, &b1).unwrap();
+    rec_b.submit().unwrap();
+    let mut rec_c = Recorder::new(&ctx);
+    for _ in 0..1100 {
+        elementwise::mul(&mut rec_c, &short, &short, &short_out).unwrap();
+    }
+    rec_c.submit().unwrap();
+    elementwise::add(&mut rec_a, &a1, &x, &a2).unwrap();
+    rec_a.submit().unwrap();
+    assert_close(&a1.to_vec(&ctx).unwrap(), &[2.0; 100], 0.0, 0.0);
+    assert_close(&a2.to_vec(&ctx).unwrap(), &[3.0; 100], 0.0, 0.0);
+    assert_close(&b1.to_vec(&ctx).unwrap(), &[1.0; 100], 0.0, 0.0);
 }

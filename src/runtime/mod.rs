@@ -3,12 +3,12 @@
 
 mod bind_group_cache;
 mod launch;
-mod param_ring;
+mod param_pool;
 mod pipeline_cache;
 mod recorder;
 
 pub(crate) use bind_group_cache::BindGroupCache;
 pub(crate) use launch::{grid_1d, Access, Kernel, Launch};
-pub(crate) use param_ring::ParamRing;
+pub(crate) use param_pool::ParamPool;
 pub(crate) use pipeline_cache::PipelineCache;
 pub use recorder::{DispatchTiming, Recorder};

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use super::bind_group_cache::BindGroupKey;
 use super::launch::{Access, Launch};
+use super::param_pool::ParamLease;
 use super::pipeline_cache::PARAMS_BINDING_SIZE;
-use crate::context::{lock, Context};
+use crate::context::Context;
 use crate::error::{HarkError, Result};
 use crate::tensor::Tensor;
 
@@ -81,6 +82,7 @@ pub struct Recorder<'a> {
     pass: Option<wgpu::ComputePass<'static>>,
     ctx: Context,
     encoder: EncoderSlot<'a>,
+    params: ParamLease,
     timing: Timing,
     dispatches: usize,
 }
@@ -98,6 +100,7 @@ impl Recorder<'static> {
         Self {
             ctx: ctx.clone(),
             encoder: EncoderSlot::Owned(new_encoder(ctx)),
+            params: ParamLease::new(ctx.inner.params.clone(), false),
             pass: None,
             timing: Timing::Off,
             dispatches: 0,
@@ -131,13 +134,13 @@ impl Recorder<'static> {
 
 impl<'a> Recorder<'a> {
     /// Records into the caller's encoder (the embedding API). Finish with
-    /// [`Recorder::finish`], then submit the encoder yourself. Submit it before recording more
-    /// than [`Context::param_slots`] further hark dispatches: until then hark does not reuse the
-    /// parameter slots this recording wrote.
+    /// [`Recorder::finish`], then submit the encoder whenever you like: the recording's kernel
+    /// parameters live in uniform chunks of its own that hark never hands out again.
     pub fn for_encoder(ctx: &Context, encoder: &'a mut wgpu::CommandEncoder) -> Self {
         Self {
             ctx: ctx.clone(),
             encoder: EncoderSlot::Borrowed(encoder),
+            params: ParamLease::new(ctx.inner.params.clone(), true),
             pass: None,
             timing: Timing::Off,
             dispatches: 0,
@@ -228,14 +231,11 @@ impl<'a> Recorder<'a> {
         let pipeline = inner
             .pipelines
             .get(&inner.device, kernel, &launch.constants)?;
-        let (slot, chunk) = {
-            let mut ring = lock(&inner.params);
-            let slot = ring.push(&inner.device, &inner.queue, launch.params);
-            (slot, ring.chunk(slot.chunk).clone())
-        };
+        let slot = self.params.push(&inner.device, &inner.queue, launch.params);
+        let chunk = slot.buffer.clone();
         let key = BindGroupKey {
             pipeline: pipeline.id,
-            param_chunk: slot.chunk,
+            param_chunk: slot.chunk_id,
             tensors: launch
                 .tensors
                 .iter()
@@ -351,7 +351,8 @@ impl<'a> Recorder<'a> {
         let done = std::mem::replace(encoder, new_encoder(&self.ctx));
         let start = Instant::now();
         self.ctx.queue().submit([done.finish()]);
-        lock(&self.ctx.inner.params).reset();
+        // Submitted: the chunks may go back to the pool (and come straight back).
+        self.params = ParamLease::new(self.ctx.inner.params.clone(), false);
         self.ctx.wait()?;
         Ok(start.elapsed().as_secs_f64())
     }
@@ -367,6 +368,7 @@ impl<'a> Recorder<'a> {
         self.pass = None;
         let ctx = self.ctx.clone();
         let timing = std::mem::replace(&mut self.timing, Timing::Off);
+        let params = self.params;
         let EncoderSlot::Owned(mut encoder) = self.encoder else {
             return Err(HarkError::invalid(
                 "recorder",
@@ -396,7 +398,8 @@ impl<'a> Recorder<'a> {
             }
         }
         ctx.queue().submit([encoder.finish()]);
-        lock(&ctx.inner.params).reset();
+        // Only now may other recordings write these parameter slots.
+        drop(params);
         ctx.take_error("submit")?;
         match timing {
             Timing::Off => Ok(Vec::new()),
@@ -431,7 +434,6 @@ impl<'a> Recorder<'a> {
     /// Ends recording into the caller's encoder. The caller submits the encoder.
     pub fn finish(mut self) -> Result<()> {
         self.pass = None;
-        lock(&self.ctx.inner.params).reset();
         self.ctx.take_error("recording")
     }
 }
