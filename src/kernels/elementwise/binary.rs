@@ -59,7 +59,7 @@ pub fn binary(
             format!("a {:?} but out {:?}", a.shape(), out.shape()),
         ));
     }
-    if b.numel() == 0 || n % b.numel() != 0 {
+    if b.numel() == 0 || !n.is_multiple_of(b.numel()) {
         return Err(HarkError::shape(
             KERNEL.name,
             format!(
