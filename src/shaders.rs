@@ -58,3 +58,17 @@ impl Shader {
         }
     }
 }
+
+/// Byte size naga computes for the struct `name` in `shader`, so that a test holds each host
+/// parameter struct to its WGSL twin ("keep in sync" checked, not just hoped for).
+#[cfg(test)]
+pub(crate) fn wgsl_struct_size(shader: Shader, name: &str) -> Option<usize> {
+    let module = naga::front::wgsl::parse_str(shader.source()).ok()?;
+    let size = module.types.iter().find_map(|(_, ty)| match &ty.inner {
+        naga::TypeInner::Struct { span, .. } if ty.name.as_deref() == Some(name) => {
+            Some(*span as usize)
+        }
+        _ => None,
+    });
+    size
+}

@@ -262,8 +262,9 @@ fn more_dispatches_than_one_parameter_chunk_in_one_submit() {
         let (src, dst) = if step % 2 == 0 { (&a, &b) } else { (&b, &a) };
         elementwise::add(&mut rec, &src[len - 1], &ones[len - 1], &dst[len - 1]).unwrap();
         let (s, d) = if step % 2 == 0 { (0, 1) } else { (1, 0) };
-        for j in 0..len {
-            host[d][j] = host[s][j] + 1.0;
+        let src_host = host[s].clone();
+        for (dst_value, src_value) in host[d].iter_mut().zip(&src_host).take(len) {
+            *dst_value = src_value + 1.0;
         }
     }
     rec.submit().unwrap();

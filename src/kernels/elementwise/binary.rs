@@ -92,3 +92,16 @@ pub fn add(rec: &mut Recorder, a: &Tensor, b: &Tensor, out: &Tensor) -> Result<(
 pub fn mul(rec: &mut Recorder, a: &Tensor, b: &Tensor, out: &Tensor) -> Result<()> {
     binary(rec, BinaryOp::Mul, a, b, out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_the_shader_struct() {
+        assert_eq!(
+            Some(std::mem::size_of::<BinaryParams>()),
+            crate::shaders::wgsl_struct_size(Shader::ElementwiseBinary, "Params")
+        );
+    }
+}

@@ -1,5 +1,11 @@
-//! Elementwise kernels.
+//! Elementwise kernels: binary add/mul with broadcasting, unary maps (scale, activations) and
+//! PReLU. One thread per output element, out-of-place.
 
 mod binary;
+mod prelu;
+mod unary;
 
 pub use binary::{add, binary, mul, BinaryOp};
+pub use prelu::prelu;
+pub(crate) use prelu::prelu_layout;
+pub use unary::{leaky_relu, relu, scale, sigmoid, tanh, unary, UnaryOp};

@@ -278,3 +278,16 @@ pub fn matmul(
 pub fn matmul_flops(batch: usize, m: usize, n: usize, k: usize) -> f64 {
     2.0 * batch as f64 * m as f64 * n as f64 * k as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_the_shader_struct() {
+        assert_eq!(
+            Some(std::mem::size_of::<MatmulParams>()),
+            crate::shaders::wgsl_struct_size(Shader::Matmul, "Params")
+        );
+    }
+}

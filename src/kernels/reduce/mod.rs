@@ -1,1 +1,82 @@
-//! reduce kernels.
+//! Reductions along one axis of a tensor of any rank: sum, mean and max ([`reduce_axis`]), and
+//! mean with biased variance ([`mean_var`]) for normalisation layers. The input is viewed as
+//! `[outer, axis_len, inner]`; each output element reduces one strided run of `axis_len` values.
+
+mod mean_var;
+mod reduce_axis;
+
+pub use mean_var::mean_var;
+pub(crate) use reduce_axis::SERIAL_MAX_AXIS;
+pub use reduce_axis::{max, mean, reduce_axis, sum, ReduceOp};
+
+use crate::error::{HarkError, Result};
+use crate::tensor::Tensor;
+
+/// `shape` viewed as `[outer, axis_len, inner]` around `axis`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AxisView {
+    /// Product of the dims before the axis.
+    pub outer: usize,
+    /// Length of the axis.
+    pub axis_len: usize,
+    /// Product of the dims after the axis: the stride between consecutive axis elements.
+    pub inner: usize,
+}
+
+impl AxisView {
+    /// The view of `shape` around `axis`; errors when the axis is out of range or empty.
+    pub fn new(kernel: &'static str, shape: &[usize], axis: usize) -> Result<Self> {
+        if axis >= shape.len() {
+            return Err(HarkError::invalid(
+                kernel,
+                format!("axis {axis} out of range for shape {shape:?}"),
+            ));
+        }
+        if shape[axis] == 0 {
+            return Err(HarkError::invalid(
+                kernel,
+                format!("axis {axis} of shape {shape:?} is empty"),
+            ));
+        }
+        Ok(Self {
+            outer: shape[..axis].iter().product(),
+            axis_len: shape[axis],
+            inner: shape[axis + 1..].iter().product(),
+        })
+    }
+
+    /// Output elements of a reduction (`outer * inner`): rows of the shader's view.
+    pub fn rows(&self) -> usize {
+        self.outer * self.inner
+    }
+}
+
+/// Checks that `out` holds one value per row (the input's shape with the axis removed or kept
+/// as 1: only the element count matters) and returns the view's sizes as `u32`.
+pub(crate) fn check_reduction(
+    kernel: &'static str,
+    x: &Tensor,
+    view: &AxisView,
+    out: &Tensor,
+) -> Result<(u32, u32, u32)> {
+    if out.numel() != view.rows() {
+        return Err(HarkError::shape(
+            kernel,
+            format!(
+                "x {:?} reduced to {} values but out {:?} holds {}",
+                x.shape(),
+                view.rows(),
+                out.shape(),
+                out.numel()
+            ),
+        ));
+    }
+    let too_large = || HarkError::invalid(kernel, "over 2^32 elements");
+    u32::try_from(x.numel()).map_err(|_| too_large())?;
+    // Each is at most numel, which fits.
+    Ok((
+        view.rows() as u32,
+        view.axis_len as u32,
+        view.inner.max(1) as u32,
+    ))
+}

@@ -1,0 +1,125 @@
+//! Launcher for `shaders/reduce/reduce_axis.wgsl`: sum, mean or max along one axis, one
+//! workgroup per output element, or one thread per output element when the axis is short.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{check_reduction, AxisView};
+use crate::error::Result;
+use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
+use crate::shaders::Shader;
+use crate::tensor::{DType, Tensor};
+
+/// Which reduction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    Sum,
+    /// Sum divided by the axis length.
+    Mean,
+    Max,
+}
+
+impl ReduceOp {
+    /// The shader's `OP` override constant.
+    fn code(self) -> f64 {
+        match self {
+            ReduceOp::Sum => 0.0,
+            ReduceOp::Mean => 1.0,
+            ReduceOp::Max => 2.0,
+        }
+    }
+}
+
+/// Keep in sync with `Params` in shaders/reduce/reduce_axis.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct ReduceParams {
+    rows: u32,
+    axis_len: u32,
+    inner: u32,
+}
+
+/// Axes up to this length are reduced by one thread per output (`serial`), longer ones by one
+/// workgroup per output (`main`). At 64 a serial loop is still shorter than the workgroup's
+/// strided pass plus its 8-level tree, and the serial form reads coalesced along outer axes.
+pub(crate) const SERIAL_MAX_AXIS: usize = 64;
+
+/// Threads per workgroup of both entry points (`WG` in the shader).
+const WORKGROUP: u32 = 256;
+
+static KERNEL: Kernel = Kernel {
+    name: "reduce_axis",
+    shader: Shader::ReduceAxis,
+    entry: "main",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+
+static KERNEL_SERIAL: Kernel = Kernel {
+    name: "reduce_axis_serial",
+    shader: Shader::ReduceAxis,
+    entry: "serial",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+
+/// Reduces `x` along `axis` into `out`, whose shape is `x`'s with that axis removed or kept as 1.
+/// Errors: axis out of range or of length 0 (`InvalidArgument`), `out` of the wrong size
+/// (`Shape`).
+pub fn reduce_axis(
+    rec: &mut Recorder,
+    op: ReduceOp,
+    x: &Tensor,
+    axis: usize,
+    out: &Tensor,
+) -> Result<()> {
+    for t in [x, out] {
+        t.expect_dtype(KERNEL.name, DType::F32)?;
+    }
+    let view = AxisView::new(KERNEL.name, x.shape(), axis)?;
+    let (rows, axis_len, inner) = check_reduction(KERNEL.name, x, &view, out)?;
+    let params = ReduceParams {
+        rows,
+        axis_len,
+        inner,
+    };
+    // Both grids may pass 65535 groups (a [70000, 100] tensor reduced along its last axis has
+    // 70000 rows); grid_1d folds them into 2-D and the shader rebuilds the linear id.
+    let (kernel, workgroups) = if view.axis_len <= SERIAL_MAX_AXIS {
+        (&KERNEL_SERIAL, grid_1d(rows.div_ceil(WORKGROUP)))
+    } else {
+        (&KERNEL, grid_1d(rows))
+    };
+    rec.dispatch(Launch {
+        kernel,
+        constants: vec![("OP", op.code())],
+        params: bytemuck::bytes_of(&params),
+        tensors: &[x, out],
+        workgroups,
+    })
+}
+
+/// Sum along `axis`.
+pub fn sum(rec: &mut Recorder, x: &Tensor, axis: usize, out: &Tensor) -> Result<()> {
+    reduce_axis(rec, ReduceOp::Sum, x, axis, out)
+}
+
+/// Mean along `axis`.
+pub fn mean(rec: &mut Recorder, x: &Tensor, axis: usize, out: &Tensor) -> Result<()> {
+    reduce_axis(rec, ReduceOp::Mean, x, axis, out)
+}
+
+/// Maximum along `axis`.
+pub fn max(rec: &mut Recorder, x: &Tensor, axis: usize, out: &Tensor) -> Result<()> {
+    reduce_axis(rec, ReduceOp::Max, x, axis, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_the_shader_struct() {
+        assert_eq!(
+            Some(std::mem::size_of::<ReduceParams>()),
+            crate::shaders::wgsl_struct_size(Shader::ReduceAxis, "Params")
+        );
+    }
+}
