@@ -25,6 +25,16 @@ pub struct BenchMatmulArgs {
     /// Skip the CPU SGEMM comparison.
     #[arg(long)]
     no_cpu: bool,
+    /// Tile configuration: auto (by shape), large (128x128, 8x8 per thread) or small (64x64, 4x4).
+    #[arg(long, value_enum, default_value_t = TileChoice::Auto)]
+    tiles: TileChoice,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum TileChoice {
+    Auto,
+    Large,
+    Small,
 }
 
 fn parse_shape(text: &str) -> Result<(usize, usize, usize), String> {
@@ -75,7 +85,7 @@ pub fn run(args: &BenchMatmulArgs) -> hark::Result<()> {
         "best GFLOP/s",
         "cpu GFLOP/s",
         "gpu/cpu",
-        "max rel"
+        "err/sqrtK"
     );
     let mut method = TimingMethod::Timestamps;
     for &(m, n, k) in &shapes {
@@ -100,7 +110,8 @@ pub fn run(args: &BenchMatmulArgs) -> hark::Result<()> {
         );
     }
     println!(
-        "timing: {} ({} iterations after a warm-up); GFLOP/s = 2*M*N*K / mean time",
+        "timing: {} ({} iterations after a warm-up); GFLOP/s = 2*M*N*K / mean time; \
+         err/sqrtK = largest |gpu - cpu| / sqrt(K)",
         match method {
             TimingMethod::Timestamps => "GPU timestamp queries",
             TimingMethod::WallClock => "wall clock per submit (no timestamp queries)",
@@ -133,8 +144,15 @@ fn bench_shape(
     let a = Tensor::from_slice(ctx, &[m, k], &a_host)?;
     let b = Tensor::from_slice(ctx, &[k, n], &b_host)?;
     let out = Tensor::zeros(ctx, &[m, n], DType::F32)?;
-    let tiles = MatmulTiles::for_shape(1, m, n);
-    let options = MatmulOptions::default();
+    let tiles = match args.tiles {
+        TileChoice::Auto => MatmulTiles::for_shape(1, m, n),
+        TileChoice::Large => MatmulTiles::LARGE,
+        TileChoice::Small => MatmulTiles::SMALL,
+    };
+    let options = MatmulOptions {
+        tiles: Some(tiles),
+        ..Default::default()
+    };
     let prof = profile(ctx, args.iters, args.wall_clock, |rec| {
         matmul(rec, &a, &b, &out, &options)
     })?;
@@ -165,7 +183,7 @@ fn bench_shape(
     } else {
         cpu_sgemm(m, n, k, &a_host, &b_host, &mut cpu_out);
     }
-    // Relative to the size of the products' magnitudes (sqrt(K) for uniform inputs).
+    // Scaled by sqrt(K), the typical magnitude of a sum of K products of uniform inputs.
     let scale = (k as f64).sqrt().max(1.0);
     let max_rel_err = gpu
         .iter()
