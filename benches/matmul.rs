@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use hark::cpu::matmul::sgemm_matrixmultiply;
 use hark::kernels::matmul::{matmul, matmul_flops, MatmulOptions};
 use hark::testing::{test_context, SeededRng};
 use hark::{DType, Recorder, Tensor};
@@ -51,32 +52,10 @@ fn bench_matmul(c: &mut Criterion) {
 
         let mut c_host = vec![0.0f32; m * n];
         group.bench_function(BenchmarkId::new("cpu_matrixmultiply", name), |bench| {
-            bench.iter(|| cpu_sgemm(m, n, k, &a_host, &b_host, &mut c_host))
+            bench.iter(|| sgemm_matrixmultiply(m, n, k, &a_host, &b_host, &mut c_host))
         });
     }
     group.finish();
-}
-
-fn cpu_sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    // SAFETY: the slices hold m*k, k*n and m*n elements with the row-major strides given.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            k as isize,
-            1,
-            b.as_ptr(),
-            n as isize,
-            1,
-            0.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
 }
 
 criterion_group!(benches, bench_matmul);

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use clap::Args;
+use hark::cpu::matmul::sgemm_matrixmultiply;
 use hark::kernels::matmul::{matmul, matmul_flops, MatmulOptions, MatmulTiles};
 use hark::profiler::{profile, TimingMethod};
 use hark::testing::SeededRng;
@@ -174,14 +175,14 @@ fn bench_shape(
         // Warm-up plus timed runs, best of three (the CPU has no compilation to exclude).
         for run in 0..4 {
             let start = Instant::now();
-            cpu_sgemm(m, n, k, &a_host, &b_host, &mut cpu_out);
+            sgemm_matrixmultiply(m, n, k, &a_host, &b_host, &mut cpu_out);
             if run > 0 {
                 best = best.min(start.elapsed().as_secs_f64());
             }
         }
         cpu_gflops = Some(flops / best / 1e9);
     } else {
-        cpu_sgemm(m, n, k, &a_host, &b_host, &mut cpu_out);
+        sgemm_matrixmultiply(m, n, k, &a_host, &b_host, &mut cpu_out);
     }
     // Scaled by sqrt(K), the typical magnitude of a sum of K products of uniform inputs.
     let scale = (k as f64).sqrt().max(1.0);
@@ -203,27 +204,4 @@ fn bench_shape(
         max_rel_err,
         method: prof.method,
     })
-}
-
-/// Row-major `c = a x b` with matrixmultiply.
-pub fn cpu_sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    // SAFETY: the slices hold m*k, k*n and m*n elements with the row-major strides given.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            k as isize,
-            1,
-            b.as_ptr(),
-            n as isize,
-            1,
-            0.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
 }

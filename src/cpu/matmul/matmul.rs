@@ -75,3 +75,32 @@ pub fn matmul(
     }
     out
 }
+
+/// Row-major `c = a x b` (`[M, K] x [K, N]`) by the `matrixmultiply` crate on all cores: the CPU
+/// library that `hark bench matmul` and `benches/matmul.rs` measure the GPU kernel against.
+pub fn sgemm_matrixmultiply(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    assert!(
+        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
+        "sgemm_matrixmultiply: slices shorter than the shapes"
+    );
+    // SAFETY: the asserts above guarantee that every element the row-major strides reach is
+    // inside its slice.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            n as isize,
+            1,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}

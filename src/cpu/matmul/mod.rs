@@ -4,4 +4,4 @@
 #[allow(clippy::module_inception)]
 mod matmul;
 
-pub use matmul::{activate, matmul, MatmulShape};
+pub use matmul::{activate, matmul, sgemm_matrixmultiply, MatmulShape};
