@@ -4,8 +4,10 @@
 //! [`Tensor`]s, record kernels from [`kernels`] into a [`Recorder`] and submit it. Every kernel
 //! has a plain-loop CPU twin in [`cpu`] that the tests hold it to.
 
+pub mod audio;
 pub mod context;
 pub mod cpu;
+pub mod detect;
 pub mod error;
 pub mod kernels;
 pub mod profiler;

@@ -1,0 +1,2 @@
+//! Audio input and datasets: WAV loading with clear errors, the DCASE dataset layout, and the
+//! synthetic machine sounds that stand in for it.

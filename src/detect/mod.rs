@@ -1,0 +1,2 @@
+//! Anomaly detection around the models: DCASE metrics, challenge output files and the scoring
+//! contract every system implements.
