@@ -81,6 +81,10 @@ pub enum HarkError {
     #[error("reading back {what} failed: {detail}")]
     Readback { what: String, detail: String },
 
+    /// A WAV file that cannot be used: not a WAV, wrong rate or channels, truncated, NaN...
+    #[error("{path}: {reason}")]
+    Wav { path: String, reason: String },
+
     /// File or stream I/O.
     #[error("{path}: {source}")]
     Io {
