@@ -9,6 +9,8 @@ pub mod context;
 pub mod cpu;
 pub mod detect;
 pub mod error;
+pub mod features;
+pub mod io;
 pub mod kernels;
 pub mod profiler;
 pub mod runtime;

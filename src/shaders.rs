@@ -18,6 +18,14 @@ pub enum Shader {
     Softmax,
     /// `shaders/matmul/matmul.wgsl`: batched tiled matmul with bias and activation epilogue.
     Matmul,
+    /// `shaders/features/log_compress.wgsl`: 10 log10 or ln of max(x, eps).
+    FeaturesLogCompress,
+    /// `shaders/features/mean_normalize.wgsl`: temporal mean subtraction per bin.
+    FeaturesMeanNormalize,
+    /// `shaders/features/frame_stack.wgsl`: consecutive frames concatenated into vectors.
+    FeaturesFrameStack,
+    /// `shaders/features/standardize.wgsl`: per-clip zero mean, unit variance.
+    FeaturesStandardize,
 }
 
 impl Shader {
@@ -30,6 +38,10 @@ impl Shader {
         Shader::ReduceMeanVar,
         Shader::Softmax,
         Shader::Matmul,
+        Shader::FeaturesLogCompress,
+        Shader::FeaturesMeanNormalize,
+        Shader::FeaturesFrameStack,
+        Shader::FeaturesStandardize,
     ];
 
     /// Path relative to `shaders/`.
@@ -42,6 +54,10 @@ impl Shader {
             Shader::ReduceMeanVar => "reduce/mean_var.wgsl",
             Shader::Softmax => "softmax/softmax.wgsl",
             Shader::Matmul => "matmul/matmul.wgsl",
+            Shader::FeaturesLogCompress => "features/log_compress.wgsl",
+            Shader::FeaturesMeanNormalize => "features/mean_normalize.wgsl",
+            Shader::FeaturesFrameStack => "features/frame_stack.wgsl",
+            Shader::FeaturesStandardize => "features/standardize.wgsl",
         }
     }
 
@@ -55,6 +71,12 @@ impl Shader {
             Shader::ReduceMeanVar => include_str!("../shaders/reduce/mean_var.wgsl"),
             Shader::Softmax => include_str!("../shaders/softmax/softmax.wgsl"),
             Shader::Matmul => include_str!("../shaders/matmul/matmul.wgsl"),
+            Shader::FeaturesLogCompress => include_str!("../shaders/features/log_compress.wgsl"),
+            Shader::FeaturesMeanNormalize => {
+                include_str!("../shaders/features/mean_normalize.wgsl")
+            }
+            Shader::FeaturesFrameStack => include_str!("../shaders/features/frame_stack.wgsl"),
+            Shader::FeaturesStandardize => include_str!("../shaders/features/standardize.wgsl"),
         }
     }
 }

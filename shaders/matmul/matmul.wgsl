@@ -19,7 +19,8 @@ struct Params {
     // Elements between consecutive batch items (0: the operand is shared by the batch).
     batch_stride_a: u32,
     batch_stride_b: u32,
-    // 0 none, 1 ReLU, 2 LeakyReLU(alpha), 3 sigmoid, 4 tanh.
+    // 0 none, 1 ReLU, 2 LeakyReLU(alpha), 3 sigmoid, 4 tanh, 5 10 log10(max(x, alpha)),
+    // 6 ln(max(x, alpha)).
     activation: u32,
     alpha: f32,
     has_bias: u32,
@@ -64,6 +65,13 @@ fn activate(x: f32) -> f32 {
         case 4u: {
             let e = exp(-2.0 * abs(x));
             return sign(x) * (1.0 - e) / (1.0 + e);
+        }
+        case 5u: {
+            // 10 log10(v) = log2(v) * 10 log10(2); WGSL has no log10.
+            return log2(max(x, params.alpha)) * 3.0102999566398120;
+        }
+        case 6u: {
+            return log(max(x, params.alpha));
         }
         default: {
             return x;

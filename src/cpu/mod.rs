@@ -2,6 +2,7 @@
 //! kernels are tested against; slow is fine, clever is not.
 
 pub mod elementwise;
+pub mod features;
 pub mod matmul;
 pub mod reduce;
 pub mod softmax;

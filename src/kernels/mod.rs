@@ -2,6 +2,7 @@
 //! pipeline, bind and dispatch into a [`Recorder`](crate::Recorder); they never submit or read back.
 
 pub mod elementwise;
+pub mod features;
 pub mod matmul;
 pub mod reduce;
 pub mod softmax;

@@ -34,6 +34,8 @@ pub fn activate(activation: Activation, x: f32) -> f32 {
         }
         Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
         Activation::Tanh => x.tanh(),
+        Activation::Decibel { eps } => 10.0 * x.max(eps).log10(),
+        Activation::LogNatural { eps } => x.max(eps).ln(),
     }
 }
 

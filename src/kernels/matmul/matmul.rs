@@ -19,6 +19,14 @@ pub enum Activation {
     LeakyRelu(f32),
     Sigmoid,
     Tanh,
+    /// `10 log10(max(x, eps))`: a mel filterbank and the DCASE log in one pass.
+    Decibel {
+        eps: f32,
+    },
+    /// `ln(max(x, eps))`.
+    LogNatural {
+        eps: f32,
+    },
 }
 
 impl Activation {
@@ -29,6 +37,8 @@ impl Activation {
             Activation::LeakyRelu(slope) => (2, slope),
             Activation::Sigmoid => (3, 0.0),
             Activation::Tanh => (4, 0.0),
+            Activation::Decibel { eps } => (5, eps),
+            Activation::LogNatural { eps } => (6, eps),
         }
     }
 }
