@@ -88,6 +88,21 @@ pub enum HarkError {
         #[source]
         source: std::io::Error,
     },
+
+    /// A dataset file or folder does not follow the DCASE layout (names, CSV columns).
+    #[error("{path}: {detail}")]
+    Dataset { path: String, detail: String },
+
+    /// A WAV file could not be read or written, or has the wrong format.
+    #[error("{path}: WAV: {detail}")]
+    Wav { path: String, detail: String },
+
+    /// A metric is undefined for the given labels and scores (one class only, NaN scores...).
+    #[error("{metric}: {detail}")]
+    Metric {
+        metric: &'static str,
+        detail: String,
+    },
 }
 
 /// hark's result type.

@@ -1,2 +1,5 @@
 //! Audio input and datasets: WAV loading with clear errors, the DCASE dataset layout, and the
 //! synthetic machine sounds that stand in for it.
+pub mod atomic_file;
+pub mod dataset;
+pub mod synth;
