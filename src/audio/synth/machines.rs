@@ -286,7 +286,7 @@ fn render_fan(ctx: &RenderContext, rng: &mut Rng, out: &mut [f32]) {
     let mut whistle = Resonator::new(1500.0, 15.0, sr);
     let mut phase = rng.uniform(0.0, TAU);
     let mut drift = 0.0f32;
-    for (i, sample) in out.iter_mut().enumerate() {
+    for sample in out.iter_mut() {
         // A slow random walk of the speed (±0.3 %): fans never hold an exact tone.
         drift = (drift + 2e-5 * rng.normal()).clamp(-0.003, 0.003);
         phase = (phase + TAU * shaft * (1.0 + drift) / sr) % (TAU * 1000.0);
@@ -303,7 +303,6 @@ fn render_fan(ctx: &RenderContext, rng: &mut Rng, out: &mut [f32]) {
         let air = 3.0 * turbulence.process(white) + 0.6 * body.process(white);
         let blade_modulation = 1.0 + 0.15 * (phase * blades).sin();
         let wobble = 1.0 + 0.25 * imbalance * phase.sin();
-        let _ = i;
         *sample = wobble * (0.35 * tones + air * blade_modulation + 0.3 * imbalance * phase.sin())
             + 1.5 * clogging * whistle.process(white);
     }
@@ -330,7 +329,7 @@ fn render_gearbox(ctx: &RenderContext, rng: &mut Rng, out: &mut [f32]) {
     let (mut motor_phase, mut output_phase) = (rng.uniform(0.0, TAU), rng.uniform(0.0, TAU));
     let mut last_turn = 0u64;
     for sample in out.iter_mut() {
-        let load = (output_phase).sin();
+        let load = output_phase.sin();
         let speed = motor * (1.0 - 0.02 * load_depth * load);
         motor_phase += TAU * speed / sr;
         output_phase += TAU * output_rate / sr;
@@ -364,7 +363,14 @@ fn render_bearing(ctx: &RenderContext, rng: &mut Rng, out: &mut [f32]) {
     let turns_per_modulation = if ctx.severity(1) > 0.0 { 2.0 } else { 1.0 };
     let (krpm, location) = match ctx.section {
         0 => (ctx.number(10.0), 0u8),
-        1 => (10.0, ctx.value.bytes().next().unwrap_or(b'A') - b'A'),
+        1 => (
+            10.0,
+            ctx.value
+                .bytes()
+                .next()
+                .unwrap_or(b'A')
+                .saturating_sub(b'A'),
+        ),
         _ => (10.0, 0),
     };
     let shaft = krpm * 1000.0 / 60.0 * rng.uniform(0.995, 1.005);
