@@ -124,7 +124,7 @@ fn parse_attributes(tokens: &[&str]) -> Result<Vec<Attribute>, String> {
     if tokens == ["noAttribute"] {
         return Ok(Vec::new());
     }
-    if tokens.len() % 2 != 0 {
+    if !tokens.len().is_multiple_of(2) {
         return Err(format!(
             "attributes '{}' are not key_value pairs (odd number of parts)",
             tokens.join("_")

@@ -369,7 +369,9 @@ pub fn generate(config: &SynthConfig) -> Result<SynthReport> {
                         files.fetch_add(written, Ordering::Relaxed);
                         let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
                         let step = (jobs.len() / 20).max(1);
-                        if config.progress && (finished % step == 0 || finished == jobs.len()) {
+                        if config.progress
+                            && (finished.is_multiple_of(step) || finished == jobs.len())
+                        {
                             eprintln!(
                                 "synth: {finished}/{} clips ({:.0} s)",
                                 jobs.len(),
