@@ -92,6 +92,17 @@ pub enum HarkError {
         #[source]
         source: std::io::Error,
     },
+
+    /// A dataset file or folder does not follow the DCASE layout (names, CSV columns).
+    #[error("{path}: {detail}")]
+    Dataset { path: String, detail: String },
+
+    /// A metric is undefined for the given labels and scores (one class only, NaN scores...).
+    #[error("{metric}: {detail}")]
+    Metric {
+        metric: &'static str,
+        detail: String,
+    },
 }
 
 /// hark's result type.

@@ -1,4 +1,6 @@
 //! Audio input and datasets: WAV loading with clear errors, the DCASE dataset layout, and the
 //! synthetic machine sounds that stand in for it.
 
+pub mod dataset;
+pub mod synth;
 pub mod wav;

@@ -1,7 +1,10 @@
 //! Subcommands of the `hark` binary.
 
 mod bench_matmul;
+mod data;
+mod evaluate;
 mod info;
+mod synth;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +25,15 @@ enum Command {
         #[command(subcommand)]
         which: BenchCommand,
     },
+    /// Generate a synthetic DCASE dataset (MIMII DG layout) with machine and noise stems.
+    Synth(synth::SynthArgs),
+    /// Inspect a DCASE dataset, or score it with the energy baseline.
+    Data {
+        #[command(subcommand)]
+        which: data::DataCommand,
+    },
+    /// Recompute DCASE metrics (AUC, pAUC, official score) from anomaly-score CSVs.
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -36,5 +48,8 @@ pub fn run(cli: Cli) -> hark::Result<()> {
         Command::Bench { which } => match which {
             BenchCommand::Matmul(args) => bench_matmul::run(&args),
         },
+        Command::Synth(args) => synth::run(&args),
+        Command::Data { which } => data::run(&which),
+        Command::Evaluate(args) => evaluate::run(&args),
     }
 }

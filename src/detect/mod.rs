@@ -1,2 +1,5 @@
 //! Anomaly detection around the models: DCASE metrics, challenge output files and the scoring
 //! contract every system implements.
+pub mod contract;
+pub mod metrics;
+pub mod outputs;

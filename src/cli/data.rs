@@ -1,0 +1,64 @@
+//! `hark data summary` (clip counts of a DCASE dataset) and `hark data score` (the energy
+//! baseline through the scoring contract, writing the challenge CSVs).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use hark::audio::dataset::{read_dataset, Summary};
+use hark::detect::contract::{run_system, EnergyScorer};
+use hark::detect::outputs::DEFAULT_DECISION_PERCENTILE;
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Clip counts per machine, section, split, domain, label and attribute value.
+    Summary(SummaryArgs),
+    /// Score a dataset with the energy baseline and write the challenge CSVs.
+    Score(ScoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Dataset root (a folder of machine folders, or one machine folder).
+    root: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Dataset root.
+    root: PathBuf,
+    /// Folder for anomaly_score_*.csv and decision_result_*.csv.
+    #[arg(long)]
+    out: PathBuf,
+    /// Decision threshold percentile of the gamma fitted to training scores.
+    #[arg(long, default_value_t = DEFAULT_DECISION_PERCENTILE)]
+    percentile: f64,
+}
+
+pub fn run(command: &DataCommand) -> hark::Result<()> {
+    match command {
+        DataCommand::Summary(args) => {
+            let dataset = read_dataset(&args.root)?;
+            print!("{}", Summary::of(&dataset));
+            // Problems are listed, and make the command fail, so none goes unnoticed.
+            dataset.require_no_problems()
+        }
+        DataCommand::Score(args) => {
+            let dataset = read_dataset(&args.root)?;
+            dataset.require_no_problems()?;
+            let mut scorer = EnergyScorer::default();
+            let reports = run_system(&mut scorer, &dataset, &args.out, args.percentile)?;
+            for report in &reports {
+                println!(
+                    "{} section {:02}: threshold {:.4}",
+                    report.machine, report.section, report.threshold
+                );
+            }
+            println!(
+                "wrote {} section(s) to {}",
+                reports.len(),
+                args.out.display()
+            );
+            Ok(())
+        }
+    }
+}
