@@ -18,6 +18,16 @@ pub enum Shader {
     Softmax,
     /// `shaders/matmul/matmul.wgsl`: batched tiled matmul with bias and activation epilogue.
     Matmul,
+    /// `shaders/fft/fft_stage.wgsl`: one radix-2/3/4/5 Stockham stage of a batched complex FFT.
+    FftStage,
+    /// `shaders/fft/bluestein.wgsl`: chirp multiplies and pointwise product of Bluestein's FFT.
+    Bluestein,
+    /// `shaders/fft/rfft_post.wgsl`: one-sided real-FFT spectra from complex FFTs.
+    RfftPost,
+    /// `shaders/fft/rfft_workgroup.wgsl`: fused framing + power-of-two real FFT in workgroup memory.
+    RfftWorkgroup,
+    /// `shaders/stft/stft_frame.wgsl`: framing, padding and Hann window into FFT input.
+    StftFrame,
 }
 
 impl Shader {
@@ -30,6 +40,11 @@ impl Shader {
         Shader::ReduceMeanVar,
         Shader::Softmax,
         Shader::Matmul,
+        Shader::FftStage,
+        Shader::Bluestein,
+        Shader::RfftPost,
+        Shader::RfftWorkgroup,
+        Shader::StftFrame,
     ];
 
     /// Path relative to `shaders/`.
@@ -42,6 +57,11 @@ impl Shader {
             Shader::ReduceMeanVar => "reduce/mean_var.wgsl",
             Shader::Softmax => "softmax/softmax.wgsl",
             Shader::Matmul => "matmul/matmul.wgsl",
+            Shader::FftStage => "fft/fft_stage.wgsl",
+            Shader::Bluestein => "fft/bluestein.wgsl",
+            Shader::RfftPost => "fft/rfft_post.wgsl",
+            Shader::RfftWorkgroup => "fft/rfft_workgroup.wgsl",
+            Shader::StftFrame => "stft/stft_frame.wgsl",
         }
     }
 
@@ -55,6 +75,11 @@ impl Shader {
             Shader::ReduceMeanVar => include_str!("../shaders/reduce/mean_var.wgsl"),
             Shader::Softmax => include_str!("../shaders/softmax/softmax.wgsl"),
             Shader::Matmul => include_str!("../shaders/matmul/matmul.wgsl"),
+            Shader::FftStage => include_str!("../shaders/fft/fft_stage.wgsl"),
+            Shader::Bluestein => include_str!("../shaders/fft/bluestein.wgsl"),
+            Shader::RfftPost => include_str!("../shaders/fft/rfft_post.wgsl"),
+            Shader::RfftWorkgroup => include_str!("../shaders/fft/rfft_workgroup.wgsl"),
+            Shader::StftFrame => include_str!("../shaders/stft/stft_frame.wgsl"),
         }
     }
 }

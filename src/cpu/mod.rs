@@ -2,6 +2,8 @@
 //! kernels are tested against; slow is fine, clever is not.
 
 pub mod elementwise;
+pub mod fft;
 pub mod matmul;
 pub mod reduce;
 pub mod softmax;
+pub mod stft;

@@ -2,6 +2,8 @@
 //! pipeline, bind and dispatch into a [`Recorder`](crate::Recorder); they never submit or read back.
 
 pub mod elementwise;
+pub mod fft;
 pub mod matmul;
 pub mod reduce;
 pub mod softmax;
+pub mod stft;
