@@ -24,7 +24,7 @@ pub(crate) fn push_bin(out: &mut Vec<f32>, re: f64, im: f64, kind: SpectrumKind)
 /// One-sided spectra of `rows` rows of `n` samples with `realfft` in f64:
 /// `[rows, n/2 + 1]` (`[.., 2]` complex).
 pub fn rfft(input: &[f32], n: usize, kind: SpectrumKind) -> Vec<f32> {
-    let rows = if n == 0 { 0 } else { input.len() / n };
+    let rows = input.len().checked_div(n).unwrap_or(0);
     let plan = RealFftPlanner::<f64>::new().plan_fft_forward(n.max(1));
     let mut spectrum = plan.make_output_vec();
     let mut out = Vec::with_capacity(rows * rfft_bins(n) * kind.floats_per_bin());

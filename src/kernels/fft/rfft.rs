@@ -91,7 +91,7 @@ static RFFT_POST: Kernel = Kernel {
 enum Path {
     Workgroup,
     Global {
-        complex: ComplexFftPlan,
+        complex: Box<ComplexFftPlan>,
         /// Even n: the complex plan has n / 2 points fed by packed pairs.
         packed: bool,
         scratch: Scratch,
@@ -119,7 +119,7 @@ impl RfftPlan {
             let packed = n.is_multiple_of(2);
             let points = if packed { n / 2 } else { n };
             Path::Global {
-                complex: ComplexFftPlan::new(ctx, points)?,
+                complex: Box::new(ComplexFftPlan::new(ctx, points)?),
                 packed,
                 scratch: Scratch::default(),
             }
