@@ -57,6 +57,26 @@ fn bench_fft(c: &mut Criterion) {
             start.elapsed()
         })
     });
+    // The same STFT on the multi-pass global-memory path, for the choice between the two paths.
+    let global = StftPlan::new(
+        &ctx,
+        &StftOptions {
+            path: FftPath::Global,
+            ..options
+        },
+    )
+    .expect("plan global stft");
+    group.bench_function(BenchmarkId::new("gpu_global", "stft_1024_512"), |bench| {
+        bench.iter_custom(|iters| {
+            let mut rec = Recorder::new(&ctx);
+            for _ in 0..iters {
+                global.record(&mut rec, &input, &out).expect("record stft");
+            }
+            let start = Instant::now();
+            rec.submit_and_wait().expect("submit");
+            start.elapsed()
+        })
+    });
     group.bench_function(BenchmarkId::new("cpu_realfft", "stft_1024_512"), |bench| {
         bench.iter(|| cpu_stft::stft(&host, CLIPS, &options))
     });

@@ -63,6 +63,7 @@ pub(crate) fn rfft_workgroup(
     kind: SpectrumKind,
 ) -> Result<()> {
     let name = KERNEL.name;
+    framing.check_i32(name)?;
     let params = RfftWorkgroupParams {
         len: to_u32(name, framing.len, "clip length")?,
         n_fft: to_u32(name, framing.n_fft, "n_fft")?,

@@ -26,6 +26,20 @@ pub(crate) struct Framing {
 }
 
 impl Framing {
+    /// The shaders index padded positions as i32: frame starts and the clip must stay below 2^31.
+    pub fn check_i32(&self, kernel: &'static str) -> Result<()> {
+        let reach = (self.frames * self.hop)
+            .checked_add(self.n_fft + self.len + self.pad)
+            .and_then(|r| i32::try_from(r).ok());
+        match reach {
+            Some(_) => Ok(()),
+            None => Err(crate::error::HarkError::invalid(
+                kernel,
+                "clip too long for the shaders' i32 sample indexing",
+            )),
+        }
+    }
+
     /// The whole-clip transform: one unwindowed frame of `n` samples per row.
     pub fn whole(rows: usize, n: usize) -> Self {
         Self {
@@ -99,9 +113,7 @@ pub(crate) fn stft_frame(
         _pad2: 0,
     };
     to_u32(name, total, "frames x points")?;
-    // Frame starts must stay within i32 in the shader.
-    i32::try_from(framing.len + framing.pad + framing.frames * framing.hop + framing.n_fft)
-        .map_err(|_| crate::error::HarkError::invalid(name, "clip too long for i32 indexing"))?;
+    framing.check_i32(name)?;
     rec.dispatch(Launch {
         kernel: &KERNEL,
         constants: Vec::new(),
