@@ -26,6 +26,16 @@ pub enum Shader {
     FeaturesFrameStack,
     /// `shaders/features/standardize.wgsl`: per-clip zero mean, unit variance.
     FeaturesStandardize,
+    /// `shaders/fft/fft_stage.wgsl`: one radix-2/3/4/5 Stockham stage of a batched complex FFT.
+    FftStage,
+    /// `shaders/fft/bluestein.wgsl`: chirp multiplies and pointwise product of Bluestein's FFT.
+    Bluestein,
+    /// `shaders/fft/rfft_post.wgsl`: one-sided real-FFT spectra from complex FFTs.
+    RfftPost,
+    /// `shaders/fft/rfft_workgroup.wgsl`: fused framing + power-of-two real FFT in workgroup memory.
+    RfftWorkgroup,
+    /// `shaders/stft/stft_frame.wgsl`: framing, padding and Hann window into FFT input.
+    StftFrame,
 }
 
 impl Shader {
@@ -42,6 +52,11 @@ impl Shader {
         Shader::FeaturesMeanNormalize,
         Shader::FeaturesFrameStack,
         Shader::FeaturesStandardize,
+        Shader::FftStage,
+        Shader::Bluestein,
+        Shader::RfftPost,
+        Shader::RfftWorkgroup,
+        Shader::StftFrame,
     ];
 
     /// Path relative to `shaders/`.
@@ -58,6 +73,11 @@ impl Shader {
             Shader::FeaturesMeanNormalize => "features/mean_normalize.wgsl",
             Shader::FeaturesFrameStack => "features/frame_stack.wgsl",
             Shader::FeaturesStandardize => "features/standardize.wgsl",
+            Shader::FftStage => "fft/fft_stage.wgsl",
+            Shader::Bluestein => "fft/bluestein.wgsl",
+            Shader::RfftPost => "fft/rfft_post.wgsl",
+            Shader::RfftWorkgroup => "fft/rfft_workgroup.wgsl",
+            Shader::StftFrame => "stft/stft_frame.wgsl",
         }
     }
 
@@ -77,6 +97,11 @@ impl Shader {
             }
             Shader::FeaturesFrameStack => include_str!("../shaders/features/frame_stack.wgsl"),
             Shader::FeaturesStandardize => include_str!("../shaders/features/standardize.wgsl"),
+            Shader::FftStage => include_str!("../shaders/fft/fft_stage.wgsl"),
+            Shader::Bluestein => include_str!("../shaders/fft/bluestein.wgsl"),
+            Shader::RfftPost => include_str!("../shaders/fft/rfft_post.wgsl"),
+            Shader::RfftWorkgroup => include_str!("../shaders/fft/rfft_workgroup.wgsl"),
+            Shader::StftFrame => include_str!("../shaders/stft/stft_frame.wgsl"),
         }
     }
 }

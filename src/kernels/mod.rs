@@ -3,6 +3,8 @@
 
 pub mod elementwise;
 pub mod features;
+pub mod fft;
 pub mod matmul;
 pub mod reduce;
 pub mod softmax;
+pub mod stft;

@@ -1,0 +1,366 @@
+//! Complex FFT plans in global memory: Stockham stages of radix 4, 2, 3, 5
+//! (`shaders/fft/fft_stage.wgsl`, one dispatch per stage for the whole batch) for lengths whose
+//! only prime factors are 2, 3 and 5, and Bluestein's algorithm (`shaders/fft/bluestein.wgsl`
+//! around a power-of-two plan) for every other length.
+
+use std::f64::consts::PI;
+
+use bytemuck::{Pod, Zeroable};
+use rustfft::num_complex::Complex;
+use rustfft::FftPlanner;
+
+use crate::context::Context;
+use crate::error::{HarkError, Result};
+use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
+use crate::shaders::Shader;
+use crate::tensor::{DType, Tensor};
+
+/// Threads per workgroup of the global-memory kernels (the WebGPU minimum of 256 invocations).
+pub(crate) const WG: u32 = 256;
+
+/// Radices of the Stockham stages for an `n`-point transform, or `None` when `n` has a prime
+/// factor other than 2, 3, 5. Radix 4 first (half the passes of radix 2), then at most one 2,
+/// then 3s and 5s; any order gives the same transform. `n = 1` needs no stage.
+pub fn fft_radices(n: usize) -> Option<Vec<u32>> {
+    if n == 0 {
+        return None;
+    }
+    let mut rest = n;
+    let mut radices = Vec::new();
+    while rest.is_multiple_of(4) {
+        radices.push(4);
+        rest /= 4;
+    }
+    for radix in [2u32, 3, 5] {
+        while rest.is_multiple_of(radix as usize) {
+            radices.push(radix);
+            rest /= radix as usize;
+        }
+    }
+    (rest == 1).then_some(radices)
+}
+
+/// `exp(-2 pi i k / n)` for `k < n`, interleaved (re, im), computed in f64.
+pub fn twiddle_table(n: usize) -> Vec<f32> {
+    let mut table = Vec::with_capacity(2 * n);
+    for k in 0..n {
+        let angle = -2.0 * PI * k as f64 / n as f64;
+        table.push(angle.cos() as f32);
+        table.push(angle.sin() as f32);
+    }
+    table
+}
+
+/// Length of Bluestein's power-of-two convolution for an `n`-point transform.
+pub fn bluestein_length(n: usize) -> usize {
+    (2 * n - 1).next_power_of_two()
+}
+
+/// Bluestein's chirp `exp(-pi i t^2 / n)`, `t < n`, interleaved; `t^2 mod 2n` keeps the angle
+/// exact for large `t`.
+pub fn bluestein_chirp(n: usize) -> Vec<f32> {
+    let mut chirp = Vec::with_capacity(2 * n);
+    for t in 0..n as u64 {
+        let phase = (t * t) % (2 * n as u64);
+        let angle = -PI * phase as f64 / n as f64;
+        chirp.push(angle.cos() as f32);
+        chirp.push(angle.sin() as f32);
+    }
+    chirp
+}
+
+/// `FFT(b) / m` for Bluestein's filter `b[i] = conj(c[i])`, `b[m - i] = conj(c[i])` (`0 < i < n`),
+/// computed in f64 with rustfft; the `1 / m` folds the inverse FFT's normalisation in.
+pub fn bluestein_spectrum(n: usize, m: usize) -> Vec<f32> {
+    let mut b = vec![Complex::new(0.0f64, 0.0); m];
+    for t in 0..n {
+        let phase = ((t as u64) * (t as u64)) % (2 * n as u64);
+        let angle = PI * phase as f64 / n as f64;
+        let c = Complex::new(angle.cos(), angle.sin());
+        b[t] = c;
+        if t > 0 {
+            b[m - t] = c;
+        }
+    }
+    FftPlanner::<f64>::new().plan_fft_forward(m).process(&mut b);
+    b.iter()
+        .flat_map(|z| [(z.re / m as f64) as f32, (z.im / m as f64) as f32])
+        .collect()
+}
+
+/// Keep in sync with `Params` in shaders/fft/fft_stage.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct FftStageParams {
+    pub n: u32,
+    pub radix: u32,
+    pub stride: u32,
+    pub rows: u32,
+    pub twiddle_step: u32,
+    pub inverse: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+/// Keep in sync with `Params` in shaders/fft/bluestein.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct BluesteinParams {
+    pub n: u32,
+    pub m: u32,
+    pub rows: u32,
+    pub _pad: u32,
+}
+
+static FFT_STAGE: Kernel = Kernel {
+    name: "fft_stage",
+    shader: Shader::FftStage,
+    entry: "main",
+    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+};
+
+static BLUESTEIN_PREMUL: Kernel = Kernel {
+    name: "bluestein_premul",
+    shader: Shader::Bluestein,
+    entry: "premul",
+    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+};
+
+static BLUESTEIN_POINTWISE: Kernel = Kernel {
+    name: "bluestein_pointwise",
+    shader: Shader::Bluestein,
+    entry: "pointwise",
+    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+};
+
+static BLUESTEIN_POSTMUL: Kernel = Kernel {
+    name: "bluestein_postmul",
+    shader: Shader::Bluestein,
+    entry: "postmul",
+    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+};
+
+pub(crate) fn to_u32(kernel: &'static str, value: usize, what: &str) -> Result<u32> {
+    u32::try_from(value)
+        .map_err(|_| HarkError::invalid(kernel, format!("{what} = {value} exceeds u32")))
+}
+
+/// A 1-D dispatch of `threads` invocations in workgroups of [`WG`].
+pub(crate) fn threads_grid(kernel: &'static str, threads: usize) -> Result<[u32; 3]> {
+    Ok(grid_1d(to_u32(
+        kernel,
+        threads.div_ceil(WG as usize),
+        "workgroups",
+    )?))
+}
+
+/// Stockham stages of a smooth length.
+struct Stockham {
+    n: usize,
+    radices: Vec<u32>,
+    /// `exp(-2 pi i k / n)`, `k < n`.
+    twiddles: Tensor,
+}
+
+impl Stockham {
+    fn new(ctx: &Context, n: usize, radices: Vec<u32>) -> Result<Self> {
+        Ok(Self {
+            n,
+            radices,
+            twiddles: Tensor::from_slice(ctx, &[n, 2], &twiddle_table(n))?,
+        })
+    }
+
+    /// Records every stage over `rows` transforms, starting in `bufs[cur]`; returns the index of
+    /// the buffer holding the result.
+    fn record(
+        &self,
+        rec: &mut Recorder,
+        rows: usize,
+        bufs: [&Tensor; 2],
+        mut cur: usize,
+        inverse: bool,
+    ) -> Result<usize> {
+        let n = to_u32(FFT_STAGE.name, self.n, "n")?;
+        let mut stride = 1u32;
+        for &radix in &self.radices {
+            let params = FftStageParams {
+                n,
+                radix,
+                stride,
+                rows: to_u32(FFT_STAGE.name, rows, "rows")?,
+                twiddle_step: n / (stride * radix),
+                inverse: u32::from(inverse),
+                _pad0: 0,
+                _pad1: 0,
+            };
+            rec.dispatch(Launch {
+                kernel: &FFT_STAGE,
+                constants: Vec::new(),
+                params: bytemuck::bytes_of(&params),
+                tensors: &[&self.twiddles, bufs[cur], bufs[1 - cur]],
+                workgroups: threads_grid(FFT_STAGE.name, rows * self.n / radix as usize)?,
+            })?;
+            cur = 1 - cur;
+            stride *= radix;
+        }
+        Ok(cur)
+    }
+}
+
+enum Method {
+    Stockham(Stockham),
+    Bluestein {
+        m: usize,
+        inner: Stockham,
+        chirp: Tensor,
+        spectrum: Tensor,
+    },
+}
+
+/// A batched forward complex FFT of one length, its tables uploaded once.
+pub(crate) struct ComplexFftPlan {
+    n: usize,
+    method: Method,
+}
+
+impl ComplexFftPlan {
+    pub fn new(ctx: &Context, n: usize) -> Result<Self> {
+        if n == 0 {
+            return Err(HarkError::invalid("fft", "transform length 0"));
+        }
+        let method = match fft_radices(n) {
+            Some(radices) => Method::Stockham(Stockham::new(ctx, n, radices)?),
+            None => {
+                let m = bluestein_length(n);
+                let radices = fft_radices(m).unwrap_or_default();
+                Method::Bluestein {
+                    m,
+                    inner: Stockham::new(ctx, m, radices)?,
+                    chirp: Tensor::from_slice(ctx, &[n, 2], &bluestein_chirp(n))?,
+                    spectrum: Tensor::from_slice(ctx, &[m, 2], &bluestein_spectrum(n, m))?,
+                }
+            }
+        };
+        Ok(Self { n, method })
+    }
+
+    /// Complex points per row each work buffer must hold.
+    pub fn row_capacity(&self) -> usize {
+        match &self.method {
+            Method::Stockham(_) => self.n,
+            Method::Bluestein { m, .. } => *m,
+        }
+    }
+
+    /// Whether this length goes through Bluestein.
+    pub fn is_bluestein(&self) -> bool {
+        matches!(self.method, Method::Bluestein { .. })
+    }
+
+    /// Transforms `rows` rows of `n` points held in `bufs[cur]`; returns which buffer holds the
+    /// result (rows of `n` points from its start).
+    pub fn record(
+        &self,
+        rec: &mut Recorder,
+        rows: usize,
+        bufs: [&Tensor; 2],
+        cur: usize,
+    ) -> Result<usize> {
+        match &self.method {
+            Method::Stockham(stages) => stages.record(rec, rows, bufs, cur, false),
+            Method::Bluestein {
+                m,
+                inner,
+                chirp,
+                spectrum,
+            } => {
+                let params = BluesteinParams {
+                    n: to_u32(BLUESTEIN_PREMUL.name, self.n, "n")?,
+                    m: to_u32(BLUESTEIN_PREMUL.name, *m, "m")?,
+                    rows: to_u32(BLUESTEIN_PREMUL.name, rows, "rows")?,
+                    _pad: 0,
+                };
+                let padded = threads_grid(BLUESTEIN_PREMUL.name, rows * m)?;
+                let bytes = bytemuck::bytes_of(&params);
+                rec.dispatch(Launch {
+                    kernel: &BLUESTEIN_PREMUL,
+                    constants: Vec::new(),
+                    params: bytes,
+                    tensors: &[chirp, bufs[cur], bufs[1 - cur]],
+                    workgroups: padded,
+                })?;
+                let cur = inner.record(rec, rows, bufs, 1 - cur, false)?;
+                rec.dispatch(Launch {
+                    kernel: &BLUESTEIN_POINTWISE,
+                    constants: Vec::new(),
+                    params: bytes,
+                    tensors: &[spectrum, bufs[cur], bufs[1 - cur]],
+                    workgroups: padded,
+                })?;
+                let cur = inner.record(rec, rows, bufs, 1 - cur, true)?;
+                rec.dispatch(Launch {
+                    kernel: &BLUESTEIN_POSTMUL,
+                    constants: Vec::new(),
+                    params: bytes,
+                    tensors: &[chirp, bufs[cur], bufs[1 - cur]],
+                    workgroups: threads_grid(BLUESTEIN_POSTMUL.name, rows * self.n)?,
+                })?;
+                Ok(1 - cur)
+            }
+        }
+    }
+}
+
+/// Two work buffers of `rows * row_capacity` complex points, reused while the size fits.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    buffers: std::sync::Mutex<Option<(usize, Tensor, Tensor)>>,
+}
+
+impl Scratch {
+    pub fn get(&self, ctx: &Context, points: usize) -> Result<(Tensor, Tensor)> {
+        let mut slot = self
+            .buffers
+            .lock()
+            .map_err(|_| HarkError::invalid("fft", "scratch lock poisoned"))?;
+        if let Some((have, a, b)) = slot.as_ref() {
+            if *have >= points {
+                return Ok((a.clone(), b.clone()));
+            }
+        }
+        let floats = points.max(1) * 2;
+        let a = Tensor::zeros(ctx, &[floats], DType::F32)?;
+        let b = Tensor::zeros(ctx, &[floats], DType::F32)?;
+        *slot = Some((points, a.clone(), b.clone()));
+        Ok((a, b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_the_shader_structs() {
+        use crate::shaders::wgsl_struct_size;
+        assert_eq!(
+            Some(std::mem::size_of::<FftStageParams>()),
+            wgsl_struct_size(Shader::FftStage, "Params")
+        );
+        assert_eq!(
+            Some(std::mem::size_of::<BluesteinParams>()),
+            wgsl_struct_size(Shader::Bluestein, "Params")
+        );
+    }
+
+    #[test]
+    fn radices_factor_smooth_lengths_only() {
+        assert_eq!(fft_radices(1), Some(vec![]));
+        assert_eq!(fft_radices(8), Some(vec![4, 2]));
+        assert_eq!(fft_radices(80000), Some(vec![4, 4, 4, 2, 5, 5, 5, 5]));
+        assert_eq!(fft_radices(15), Some(vec![3, 5]));
+        assert_eq!(fft_radices(1021), None);
+        assert_eq!(fft_radices(0), None);
+    }
+}
