@@ -289,6 +289,11 @@ impl Context {
         lock(&self.inner.params).chunks_created()
     }
 
+    /// Bind groups cached now (entries go when their tensors are dropped, or past 1024).
+    pub fn cached_bind_groups(&self) -> usize {
+        self.inner.bind_groups.len()
+    }
+
     /// (hits, misses) of the bind-group cache since the context was made.
     pub fn bind_group_stats(&self) -> (u64, u64) {
         self.inner.bind_groups.stats()

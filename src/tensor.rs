@@ -2,8 +2,9 @@
 //! Elements are `f32`, or `f16` in storage where the device has `SHADER_F16`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
-use crate::context::Context;
+use crate::context::{Context, ContextInner};
 use crate::error::{HarkError, Result};
 
 /// Element type of a tensor's storage.
@@ -34,14 +35,49 @@ impl DType {
 /// Source of ids that key bind groups to storage (never reused, unlike buffer addresses).
 static NEXT_STORAGE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A tensor's buffer and its cache id. When the last tensor (clone or view) of a storage is
+/// dropped, the context's cached bind groups that hold its buffer are dropped too, so that
+/// temporaries do not stay alive in the cache.
+struct Storage {
+    buffer: wgpu::Buffer,
+    id: u64,
+    context: Weak<ContextInner>,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("id", &self.id)
+            .field("bytes", &self.buffer.size())
+            .finish()
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if let Some(inner) = self.context.upgrade() {
+            inner.bind_groups.evict_storage(self.id);
+        }
+    }
+}
+
+impl Storage {
+    fn new(ctx: &Context, buffer: wgpu::Buffer) -> Arc<Self> {
+        Arc::new(Self {
+            buffer,
+            id: NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed),
+            context: Arc::downgrade(&ctx.inner),
+        })
+    }
+}
+
 /// A tensor on the GPU. Cloning shares the buffer; [`Tensor::reshape`] makes a view.
 #[derive(Clone, Debug)]
 pub struct Tensor {
-    buffer: wgpu::Buffer,
+    storage: Arc<Storage>,
     offset: u64,
     shape: Vec<usize>,
     dtype: DType,
-    storage_id: u64,
 }
 
 fn numel_of(shape: &[usize]) -> Option<usize> {
@@ -76,11 +112,10 @@ impl Tensor {
             mapped_at_creation: false,
         });
         Ok(Self {
-            buffer,
+            storage: Storage::new(ctx, buffer),
             offset: 0,
             shape: shape.to_vec(),
             dtype,
-            storage_id: NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -98,7 +133,7 @@ impl Tensor {
         let mut bytes = bytemuck::cast_slice::<half::f16, u8>(data).to_vec();
         bytes.resize(bytes.len().div_ceil(4) * 4, 0);
         ctx.queue()
-            .write_buffer(&tensor.buffer, tensor.offset, &bytes);
+            .write_buffer(&tensor.storage.buffer, tensor.offset, &bytes);
         Ok(tensor)
     }
 
@@ -145,11 +180,10 @@ impl Tensor {
         }
         ctx.check_binding_size(format!("wrapped tensor {shape:?}"), bytes)?;
         Ok(Self {
-            buffer: buffer.clone(),
+            storage: Storage::new(ctx, buffer.clone()),
             offset,
             shape: shape.to_vec(),
             dtype,
-            storage_id: NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -158,8 +192,11 @@ impl Tensor {
         self.expect_dtype("upload", DType::F32)?;
         self.check_len("upload", data.len())?;
         if !data.is_empty() {
-            ctx.queue()
-                .write_buffer(&self.buffer, self.offset, bytemuck::cast_slice(data));
+            ctx.queue().write_buffer(
+                &self.storage.buffer,
+                self.offset,
+                bytemuck::cast_slice(data),
+            );
         }
         Ok(())
     }
@@ -182,7 +219,7 @@ impl Tensor {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("hark download"),
             });
-        encoder.copy_buffer_to_buffer(&self.buffer, self.offset, &staging, 0, Some(bytes));
+        encoder.copy_buffer_to_buffer(&self.storage.buffer, self.offset, &staging, 0, Some(bytes));
         ctx.queue().submit([encoder.finish()]);
         match self.dtype {
             DType::F32 => {
@@ -231,7 +268,7 @@ impl Tensor {
 
     /// The underlying buffer (shared with clones and views).
     pub fn buffer(&self) -> &wgpu::Buffer {
-        &self.buffer
+        &self.storage.buffer
     }
 
     /// Byte offset of element 0 in [`Tensor::buffer`].
@@ -245,7 +282,7 @@ impl Tensor {
     }
 
     pub(crate) fn storage_id(&self) -> u64 {
-        self.storage_id
+        self.storage.id
     }
 
     /// Errors unless the tensor holds `dtype` elements.

@@ -314,3 +314,28 @@ fn interleaved_recorders_keep_their_own_parameters() {
     assert_close(&a2.to_vec(&ctx).unwrap(), &[3.0; 100], 0.0, 0.0);
     assert_close(&b1.to_vec(&ctx).unwrap(), &[1.0; 100], 0.0, 0.0);
 }
+
+#[test]
+fn dropping_tensors_drops_their_cached_bind_groups() {
+    let Some(shared) = test_context() else { return };
+    let ctx = hark::Context::from_device(shared.device().clone(), shared.queue().clone());
+    let a = Tensor::from_slice(&ctx, &[64], &[1.0; 64]).unwrap();
+    for _ in 0..10 {
+        // A temporary output per launch, as feature pipelines allocate them.
+        let temporary = Tensor::zeros(&ctx, &[64], DType::F32).unwrap();
+        let mut rec = Recorder::new(&ctx);
+        elementwise::add(&mut rec, &a, &a, &temporary).unwrap();
+        rec.submit().unwrap();
+        assert_close(&temporary.to_vec(&ctx).unwrap(), &[2.0; 64], 0.0, 0.0);
+    }
+    assert_eq!(
+        ctx.cached_bind_groups(),
+        0,
+        "temporaries left bind groups in the cache"
+    );
+    let out = Tensor::zeros(&ctx, &[64], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    elementwise::add(&mut rec, &a, &a, &out).unwrap();
+    rec.submit().unwrap();
+    assert_eq!(ctx.cached_bind_groups(), 1);
+}

@@ -1,4 +1,5 @@
-//! Front-end feature design shared by the GPU and CPU paths: the mel filterbank (librosa's
-//! Slaney and HTK conventions). The kernels that apply it live in `kernels::features`.
+//! The audio front end: mel filterbank design (librosa's Slaney and HTK conventions) and the
+//! [`pipeline::FeatureExtractor`] that runs STFT, mel, log and stacking on the GPU.
 
 pub mod mel;
+pub mod pipeline;

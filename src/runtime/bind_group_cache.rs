@@ -62,6 +62,22 @@ impl BindGroupCache {
         (entries.hits, entries.misses)
     }
 
+    /// Drops every entry that binds storage `id` (its last tensor is gone).
+    pub(crate) fn evict_storage(&self, id: u64) {
+        let mut entries = lock(&self.entries);
+        let holds = |key: &BindGroupKey| key.tensors.iter().any(|&(storage, _, _)| storage == id);
+        if !entries.map.keys().any(holds) {
+            return;
+        }
+        entries.map.retain(|key, _| !holds(key));
+        entries.order.retain(|key| !holds(key));
+    }
+
+    /// Entries held now.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.entries).map.len()
+    }
+
     pub(crate) fn clear(&self) {
         let mut entries = lock(&self.entries);
         entries.map.clear();
