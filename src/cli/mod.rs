@@ -3,6 +3,7 @@
 mod bench_matmul;
 mod data;
 mod evaluate;
+mod features;
 mod info;
 mod synth;
 
@@ -32,6 +33,8 @@ enum Command {
         #[command(subcommand)]
         which: data::DataCommand,
     },
+    /// Compute features (STFT, power, log-mel, spectrum, DCASE 640) of WAV clips as .npy files.
+    Features(features::FeaturesArgs),
     /// Recompute DCASE metrics (AUC, pAUC, official score) from anomaly-score CSVs.
     Evaluate(evaluate::EvaluateArgs),
 }
@@ -51,5 +54,6 @@ pub fn run(cli: Cli) -> hark::Result<()> {
         Command::Synth(args) => synth::run(&args),
         Command::Data { which } => data::run(&which),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Features(args) => features::run(&args),
     }
 }

@@ -1,0 +1,237 @@
+//! `hark features`: WAV clips to `.npy` features (float32, C order) for Python users.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use hark::audio::wav::{read_many, wav_files, OnBadFile, WavOptions};
+use hark::features::mel::{MelNorm, MelScale};
+use hark::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
+use hark::io::npy::write_npy;
+use hark::kernels::stft::Centering;
+use hark::{Context, HarkError};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Kind {
+    /// Complex STFT [frames, bins, 2].
+    Stft,
+    /// Power spectrogram [frames, bins].
+    Power,
+    /// 10 log10 mel power [frames, n_mels].
+    Logmel,
+    /// Magnitude of the whole clip's real FFT [len/2 + 1].
+    Spectrum,
+    /// DCASE autoencoder input: 5 stacked log-mel frames [frames - 4, 640].
+    Dcase640,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Center {
+    /// librosa (>= 0.9): n_fft/2 zeros on both sides.
+    Zero,
+    /// torch's default: reflect padding.
+    Reflect,
+    /// No centring (TensorFlow `pad_end=False`).
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct FeaturesArgs {
+    /// A WAV file or a folder of WAV files (searched recursively).
+    input: PathBuf,
+    /// Output `.npy` file (for one input file) or folder (mirrors the input folder).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value_t = Kind::Logmel)]
+    kind: Kind,
+    #[arg(long, default_value_t = 1024)]
+    n_fft: usize,
+    #[arg(long, default_value_t = 512)]
+    hop: usize,
+    #[arg(long, value_enum, default_value_t = Center::Zero)]
+    center: Center,
+    #[arg(long, default_value_t = 128)]
+    n_mels: usize,
+    #[arg(long, default_value_t = 0.0)]
+    fmin: f64,
+    /// Default: sample_rate / 2.
+    #[arg(long)]
+    fmax: Option<f64>,
+    /// HTK mel scale instead of Slaney.
+    #[arg(long)]
+    htk: bool,
+    /// No Slaney area normalisation of the mel filters.
+    #[arg(long)]
+    no_mel_norm: bool,
+    /// Frames per stacked vector for dcase640.
+    #[arg(long, default_value_t = 5)]
+    context: usize,
+    /// Required sample rate of the input files.
+    #[arg(long, default_value_t = 16_000)]
+    sample_rate: u32,
+    /// Average the channels of multi-channel files instead of rejecting them.
+    #[arg(long)]
+    downmix: bool,
+    /// Report bad files and go on (default: stop at the first, keeping what is written).
+    #[arg(long)]
+    skip_bad: bool,
+    /// Clips per GPU batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+}
+
+impl FeaturesArgs {
+    fn spec(&self) -> FeatureSpec {
+        let kind = match self.kind {
+            Kind::Stft => FeatureKind::Stft,
+            Kind::Power => FeatureKind::Power,
+            Kind::Logmel => FeatureKind::Logmel,
+            Kind::Spectrum => FeatureKind::Spectrum,
+            Kind::Dcase640 => FeatureKind::Dcase640,
+        };
+        FeatureSpec {
+            sample_rate: self.sample_rate,
+            n_fft: self.n_fft,
+            hop: self.hop,
+            center: match self.center {
+                Center::Zero => Centering::Zero,
+                Center::Reflect => Centering::Reflect,
+                Center::None => Centering::None,
+            },
+            n_mels: self.n_mels,
+            fmin: self.fmin,
+            fmax: self.fmax,
+            mel_scale: if self.htk {
+                MelScale::Htk
+            } else {
+                MelScale::Slaney
+            },
+            mel_norm: if self.no_mel_norm {
+                MelNorm::None
+            } else {
+                MelNorm::Slaney
+            },
+            context: self.context,
+            ..FeatureSpec::dcase(kind)
+        }
+    }
+}
+
+/// Where the features of `wav` go.
+fn output_path(args: &FeaturesArgs, wav: &Path, single: bool) -> PathBuf {
+    if single && args.out.extension().is_some_and(|e| e == "npy") {
+        return args.out.clone();
+    }
+    let relative = if single {
+        PathBuf::from(wav.file_name().unwrap_or_default())
+    } else {
+        wav.strip_prefix(&args.input)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| PathBuf::from(wav.file_name().unwrap_or_default()))
+    };
+    args.out.join(relative).with_extension("npy")
+}
+
+pub fn run(args: &FeaturesArgs) -> hark::Result<()> {
+    if args.batch == 0 {
+        return Err(HarkError::invalid("features", "--batch must be at least 1"));
+    }
+    let single = args.input.is_file();
+    let files = if single {
+        vec![args.input.clone()]
+    } else if args.input.is_dir() {
+        wav_files(&args.input)?
+    } else {
+        return Err(HarkError::Io {
+            path: args.input.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+        });
+    };
+    if files.is_empty() {
+        return Err(HarkError::invalid(
+            "features",
+            format!("no .wav files under {}", args.input.display()),
+        ));
+    }
+    let ctx = Context::new()?;
+    let spec = args.spec();
+    let mut extractor = FeatureExtractor::new(&ctx, &spec)?;
+    let wav_options = WavOptions {
+        sample_rate: args.sample_rate,
+        downmix: args.downmix,
+    };
+    let on_bad = if args.skip_bad {
+        OnBadFile::Skip
+    } else {
+        OnBadFile::Stop
+    };
+
+    let progress = ProgressBar::new(files.len() as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} clips  {elapsed} (eta {eta})  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    if single {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut failures: Vec<(PathBuf, HarkError)> = Vec::new();
+    let mut written = 0usize;
+    // Load a window of files in parallel, then run them on the GPU in batches of equal length.
+    for window in files.chunks(args.batch * 4) {
+        let loaded = read_many(window, &wav_options, on_bad)?;
+        progress.inc(loaded.failures.len() as u64);
+        for (path, error) in loaded.failures {
+            progress.println(format!("skipped: {error}"));
+            failures.push((path, error));
+        }
+        let mut by_length: BTreeMap<usize, Vec<(PathBuf, Vec<f32>)>> = BTreeMap::new();
+        for (path, clip) in loaded.paths.into_iter().zip(loaded.clips) {
+            by_length.entry(clip.len()).or_default().push((path, clip));
+        }
+        for group in by_length.values() {
+            for chunk in group.chunks(args.batch) {
+                let clips: Vec<Vec<f32>> = chunk.iter().map(|(_, c)| c.clone()).collect();
+                let batch = match extractor.extract(&clips) {
+                    Ok(batch) => batch,
+                    Err(error) if args.skip_bad => {
+                        for (path, _) in chunk {
+                            progress.println(format!("skipped {}: {error}", path.display()));
+                        }
+                        progress.inc(chunk.len() as u64);
+                        failures.push((chunk[0].0.clone(), error));
+                        continue;
+                    }
+                    Err(error) => {
+                        return Err(HarkError::invalid(
+                            "features",
+                            format!("{}: {error}", chunk[0].0.display()),
+                        ))
+                    }
+                };
+                for (i, (path, _)) in chunk.iter().enumerate() {
+                    write_npy(
+                        &output_path(args, path, single),
+                        &batch.shape,
+                        batch.clip(i),
+                    )?;
+                    written += 1;
+                    progress.inc(1);
+                }
+            }
+        }
+    }
+    progress.finish_and_clear();
+    println!(
+        "{written} {:?} feature file(s) written under {}",
+        spec.kind,
+        args.out.display()
+    );
+    if !failures.is_empty() {
+        println!("{} file(s) skipped:", failures.len());
+        for (_, error) in &failures {
+            println!("  {error}");
+        }
+    }
+    Ok(())
+}
