@@ -128,3 +128,20 @@ fn every_real_clip_length_and_a_batch_of_clips() {
     let err = fx.extract(&[vec![0.1; 1000]]).unwrap_err();
     assert!(err.to_string().contains("shorter than one frame"), "{err}");
 }
+
+#[test]
+fn cpu_baseline_path_matches_librosa_too() {
+    // The CPU path `hark bench frontend` compares against must compute the same features.
+    for name in ["noise", "chirp"] {
+        let signal = fixture(&format!("signal_{name}.npy")).data;
+        let logmel_ref = fixture(&format!("{name}_logmel_db.npy"));
+        let spec = FeatureSpec::dcase(FeatureKind::Logmel);
+        let ours = hark::features::cpu_path::logmel(&[signal], &spec);
+        let strong = strong_bands(&logmel_ref.data);
+        let pick = |v: &[f32]| strong.iter().map(|&i| v[i]).collect::<Vec<f32>>();
+        // Same f32 criterion as the GPU path.
+        if let Err(report) = compare(&pick(&ours[0]), &pick(&logmel_ref.data), 0.0, 1e-3) {
+            panic!("{name} CPU log-mel: {report}");
+        }
+    }
+}

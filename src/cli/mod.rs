@@ -1,5 +1,6 @@
 //! Subcommands of the `hark` binary.
 
+mod bench_frontend;
 mod bench_matmul;
 mod data;
 mod evaluate;
@@ -43,6 +44,8 @@ enum Command {
 enum BenchCommand {
     /// Tiled matmul vs a CPU SGEMM (matrixmultiply): GPU time, GFLOP/s and the ratio.
     Matmul(bench_matmul::BenchMatmulArgs),
+    /// Log-mel and whole-clip spectrum of a batch of clips vs the CPU path: clips/s and GB/s.
+    Frontend(bench_frontend::BenchFrontendArgs),
 }
 
 pub fn run(cli: Cli) -> hark::Result<()> {
@@ -50,6 +53,7 @@ pub fn run(cli: Cli) -> hark::Result<()> {
         Command::Info(args) => info::run(&args),
         Command::Bench { which } => match which {
             BenchCommand::Matmul(args) => bench_matmul::run(&args),
+            BenchCommand::Frontend(args) => bench_frontend::run(&args),
         },
         Command::Synth(args) => synth::run(&args),
         Command::Data { which } => data::run(&which),

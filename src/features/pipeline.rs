@@ -46,6 +46,8 @@ pub struct FeatureSpec {
     pub eps: f32,
     /// Frames per stacked vector ([`FeatureKind::Dcase640`]).
     pub context: usize,
+    /// FFT implementation (default: the fused workgroup kernel where it fits).
+    pub fft_path: FftPath,
 }
 
 impl FeatureSpec {
@@ -64,6 +66,7 @@ impl FeatureSpec {
             mel_norm: MelNorm::Slaney,
             eps: f64::EPSILON as f32,
             context: 5,
+            fft_path: FftPath::Auto,
         }
     }
 
@@ -139,7 +142,7 @@ impl FeatureExtractor {
                     hop: spec.hop,
                     center: spec.center,
                     output,
-                    path: FftPath::Auto,
+                    path: spec.fft_path,
                 },
             )?)
         } else {
@@ -222,7 +225,7 @@ impl FeatureExtractor {
         match spec.kind {
             FeatureKind::Spectrum => {
                 if !self.spectra.contains_key(&len) {
-                    let plan = RfftPlan::new(&self.ctx, len, FftPath::Auto)?;
+                    let plan = RfftPlan::new(&self.ctx, len, spec.fft_path)?;
                     self.spectra.insert(len, plan);
                 }
                 let plan = self.spectra.get(&len).ok_or_else(missing)?;
