@@ -7,6 +7,7 @@ use clap::Args;
 use hark::audio::dataset::read_dataset;
 use hark::detect::contract::evaluate_score_files;
 use hark::detect::metrics::{harmonic_mean, official_score, SectionMetrics};
+use hark::detect::plots::plot_section;
 
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
@@ -16,12 +17,29 @@ pub struct EvaluateArgs {
     /// The labelled dataset root the scores refer to.
     #[arg(long)]
     data: PathBuf,
+    /// Also write ROC curves and score histograms as PNG.
+    #[arg(long)]
+    plot: bool,
+    /// Folder for the plots (default: `<scores>/plots`).
+    #[arg(long, requires = "plot")]
+    plot_dir: Option<PathBuf>,
 }
 
 pub fn run(args: &EvaluateArgs) -> hark::Result<()> {
     let dataset = read_dataset(&args.data)?;
     dataset.require_no_problems()?;
     let evaluated = evaluate_score_files(&args.scores, &dataset)?;
+    if args.plot {
+        let dir = args
+            .plot_dir
+            .clone()
+            .unwrap_or_else(|| args.scores.join("plots"));
+        let mut written = 0;
+        for section in &evaluated {
+            written += plot_section(section, &dir)?.len();
+        }
+        println!("{written} plot(s) written to {}", dir.display());
+    }
     println!(
         "{:<12} {:>7} {:<7} {:>8} {:>8}",
         "machine", "section", "domain", "AUC", "pAUC"

@@ -3,3 +3,4 @@
 pub mod contract;
 pub mod metrics;
 pub mod outputs;
+pub mod plots;
