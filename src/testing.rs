@@ -89,6 +89,20 @@ impl SeededRng {
     }
 }
 
+/// The shared folder beside the checkout (`../shared`, or `$HARK_SHARED_DIR`), which holds the
+/// real DCASE clips under `data/real` (non-commercial licence: read there, never copied in).
+pub fn shared_dir() -> std::path::PathBuf {
+    std::env::var_os("HARK_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+/// `<shared>/data/real` when it is there.
+pub fn real_data_dir() -> Option<std::path::PathBuf> {
+    let root = shared_dir().join("data/real");
+    root.is_dir().then_some(root)
+}
+
 /// Whether `HARK_REQUIRE_GPU` asks for a hard failure when no adapter is found.
 pub fn gpu_required() -> bool {
     matches!(

@@ -14,14 +14,6 @@ fn gpu_available() -> bool {
     hark::testing::test_context().is_some()
 }
 
-fn shared_real_data() -> Option<PathBuf> {
-    let root = std::env::var_os("HARK_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-        .join("data/real");
-    root.is_dir().then_some(root)
-}
-
 fn npy_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -40,7 +32,7 @@ fn logmel_of_every_real_clip() {
     if !gpu_available() {
         return;
     }
-    let Some(root) = shared_real_data() else {
+    let Some(root) = hark::testing::real_data_dir() else {
         eprintln!("skipping: ../shared/data/real is not here");
         return;
     };

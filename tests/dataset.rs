@@ -1,15 +1,8 @@
 //! The dataset reader against the real DCASE clip names in `../shared/data/real/` (expected
 //! values from the per-file table of its SOURCES.md), and against malformed layouts.
 
-use std::path::PathBuf;
 
 use hark::audio::dataset::{parse_clip_name, read_dataset, Domain, Label, Naming, Split};
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("HARK_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-}
 
 /// (relative path, label, domain or n/a, section or id_xx) from SOURCES.md's per-file table.
 fn expected_from_sources(sources: &str) -> Vec<(String, String, String, String)> {
@@ -30,7 +23,7 @@ fn expected_from_sources(sources: &str) -> Vec<(String, String, String, String)>
 
 #[test]
 fn parses_every_real_clip_name() {
-    let real = shared_dir().join("data/real");
+    let real = hark::testing::shared_dir().join("data/real");
     let Ok(sources) = std::fs::read_to_string(real.join("SOURCES.md")) else {
         eprintln!(
             "skipping: {} not found (set HARK_SHARED_DIR)",

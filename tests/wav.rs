@@ -168,17 +168,9 @@ fn a_directory_with_one_bad_file_skips_it_or_stops() {
     assert!(err.to_string().contains("clip_4.wav"), "{err}");
 }
 
-fn shared_real_data() -> Option<PathBuf> {
-    let root = std::env::var_os("HARK_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-        .join("data/real");
-    root.is_dir().then_some(root)
-}
-
 #[test]
 fn every_real_dcase_clip_loads() {
-    let Some(root) = shared_real_data() else {
+    let Some(root) = hark::testing::real_data_dir() else {
         eprintln!("skipping: ../shared/data/real is not here");
         return;
     };
