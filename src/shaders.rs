@@ -36,6 +36,14 @@ pub enum Shader {
     RfftWorkgroup,
     /// `shaders/stft/stft_frame.wgsl`: framing, padding and Hann window into FFT input.
     StftFrame,
+    /// `shaders/batchnorm/batchnorm.wgsl`: BatchNorm (train statistics, running averages, eval) with a fused ReLU.
+    BatchNorm,
+    /// `shaders/batchnorm/batchnorm_backward.wgsl`: backward of BatchNorm (+ ReLU).
+    BatchNormBackward,
+    /// `shaders/loss/mse.wgsl`: per-row mean squared error and its gradient.
+    LossMse,
+    /// `shaders/optim/adam.wgsl`: one Adam / AdamW step over a parameter tensor.
+    OptimAdam,
 }
 
 impl Shader {
@@ -57,6 +65,10 @@ impl Shader {
         Shader::RfftPost,
         Shader::RfftWorkgroup,
         Shader::StftFrame,
+        Shader::BatchNorm,
+        Shader::BatchNormBackward,
+        Shader::LossMse,
+        Shader::OptimAdam,
     ];
 
     /// Path relative to `shaders/`.
@@ -78,6 +90,10 @@ impl Shader {
             Shader::RfftPost => "fft/rfft_post.wgsl",
             Shader::RfftWorkgroup => "fft/rfft_workgroup.wgsl",
             Shader::StftFrame => "stft/stft_frame.wgsl",
+            Shader::BatchNorm => "batchnorm/batchnorm.wgsl",
+            Shader::BatchNormBackward => "batchnorm/batchnorm_backward.wgsl",
+            Shader::LossMse => "loss/mse.wgsl",
+            Shader::OptimAdam => "optim/adam.wgsl",
         }
     }
 
@@ -102,6 +118,12 @@ impl Shader {
             Shader::RfftPost => include_str!("../shaders/fft/rfft_post.wgsl"),
             Shader::RfftWorkgroup => include_str!("../shaders/fft/rfft_workgroup.wgsl"),
             Shader::StftFrame => include_str!("../shaders/stft/stft_frame.wgsl"),
+            Shader::BatchNorm => include_str!("../shaders/batchnorm/batchnorm.wgsl"),
+            Shader::BatchNormBackward => {
+                include_str!("../shaders/batchnorm/batchnorm_backward.wgsl")
+            }
+            Shader::LossMse => include_str!("../shaders/loss/mse.wgsl"),
+            Shader::OptimAdam => include_str!("../shaders/optim/adam.wgsl"),
         }
     }
 }

@@ -1,0 +1,5 @@
+//! CPU references for the optimizers.
+
+mod adam;
+
+pub use adam::adam_step;

@@ -1,0 +1,116 @@
+//! Launchers for `shaders/loss/mse.wgsl`: per-row MSE and the gradient of the mean MSE.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{HarkError, Result};
+use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
+use crate::shaders::Shader;
+use crate::tensor::{DType, Tensor};
+
+/// Keep in sync with `Params` in shaders/loss/mse.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct MseParams {
+    rows: u32,
+    cols: u32,
+    scale: f32,
+}
+
+static ROWS: Kernel = Kernel {
+    name: "mse_rows",
+    shader: Shader::LossMse,
+    entry: "rows",
+    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+};
+
+static BACKWARD: Kernel = Kernel {
+    name: "mse_backward",
+    shader: Shader::LossMse,
+    entry: "backward",
+    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+};
+
+fn rows_cols(kernel: &'static str, p: &Tensor, t: &Tensor) -> Result<(u32, u32)> {
+    p.expect_dtype(kernel, DType::F32)?;
+    t.expect_dtype(kernel, DType::F32)?;
+    if p.shape() != t.shape() || p.numel() == 0 {
+        return Err(HarkError::shape(
+            kernel,
+            format!("prediction {:?} vs target {:?}", p.shape(), t.shape()),
+        ));
+    }
+    let cols = p.shape().last().copied().unwrap_or(1);
+    let rows = p.numel() / cols;
+    let to_u32 = |v: usize| u32::try_from(v).map_err(|_| HarkError::invalid(kernel, "too large"));
+    Ok((to_u32(rows)?, to_u32(cols)?))
+}
+
+/// `out[r] = mean_j (p[r, j] - t[r, j])^2` over the last axis.
+pub fn mse_rows(
+    rec: &mut Recorder,
+    prediction: &Tensor,
+    target: &Tensor,
+    out: &Tensor,
+) -> Result<()> {
+    let (rows, cols) = rows_cols(ROWS.name, prediction, target)?;
+    if out.numel() != rows as usize {
+        return Err(HarkError::shape(
+            ROWS.name,
+            format!("out {:?} needs {rows} values", out.shape()),
+        ));
+    }
+    let params = MseParams {
+        rows,
+        cols,
+        scale: 1.0,
+    };
+    rec.dispatch(Launch {
+        kernel: &ROWS,
+        constants: Vec::new(),
+        params: bytemuck::bytes_of(&params),
+        tensors: &[prediction, target, out],
+        workgroups: grid_1d(rows.div_ceil(256)),
+    })
+}
+
+/// `grad = scale * d mean((p - t)^2) / d p = scale * 2 (p - t) / numel`.
+pub fn mse_backward(
+    rec: &mut Recorder,
+    prediction: &Tensor,
+    target: &Tensor,
+    scale: f32,
+    grad: &Tensor,
+) -> Result<()> {
+    let (rows, cols) = rows_cols(BACKWARD.name, prediction, target)?;
+    if grad.shape() != prediction.shape() {
+        return Err(HarkError::shape(
+            BACKWARD.name,
+            format!(
+                "grad {:?} vs prediction {:?}",
+                grad.shape(),
+                prediction.shape()
+            ),
+        ));
+    }
+    let params = MseParams { rows, cols, scale };
+    rec.dispatch(Launch {
+        kernel: &BACKWARD,
+        constants: Vec::new(),
+        params: bytemuck::bytes_of(&params),
+        tensors: &[prediction, target, grad],
+        workgroups: grid_1d((rows * cols).div_ceil(256)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_the_shader_struct() {
+        assert_eq!(
+            Some(std::mem::size_of::<MseParams>()),
+            crate::shaders::wgsl_struct_size(Shader::LossMse, "Params")
+        );
+    }
+}
