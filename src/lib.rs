@@ -12,6 +12,8 @@ pub mod error;
 pub mod features;
 pub mod io;
 pub mod kernels;
+pub mod models;
+pub mod nn;
 pub mod profiler;
 pub mod runtime;
 pub mod shaders;

@@ -2,7 +2,9 @@
 
 mod bench_frontend;
 mod bench_matmul;
+mod bench_train;
 mod data;
+mod demo;
 mod evaluate;
 mod features;
 mod info;
@@ -20,6 +22,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The main job: synthetic data (or --data), DCASE autoencoder on every machine, metrics.
+    Demo(demo::DemoArgs),
     /// Print the adapter, backend, driver, features and limits hark would use.
     Info(info::InfoArgs),
     /// Benchmark kernels with GPU timestamps against a CPU library on the same machine.
@@ -46,14 +50,18 @@ enum BenchCommand {
     Matmul(bench_matmul::BenchMatmulArgs),
     /// Log-mel and whole-clip spectrum of a batch of clips vs the CPU path: clips/s and GB/s.
     Frontend(bench_frontend::BenchFrontendArgs),
+    /// Training throughput (vectors/s) and per-kernel GPU time of a training step.
+    Train(bench_train::BenchTrainArgs),
 }
 
 pub fn run(cli: Cli) -> hark::Result<()> {
     match cli.command {
+        Command::Demo(args) => demo::run(&args),
         Command::Info(args) => info::run(&args),
         Command::Bench { which } => match which {
             BenchCommand::Matmul(args) => bench_matmul::run(&args),
             BenchCommand::Frontend(args) => bench_frontend::run(&args),
+            BenchCommand::Train(args) => bench_train::run(&args),
         },
         Command::Synth(args) => synth::run(&args),
         Command::Data { which } => data::run(&which),

@@ -1,0 +1,90 @@
+//! `hark bench train --system ae`: training throughput of the DCASE autoencoder (feature vectors
+//! per second, batch 512) with the per-kernel GPU time of one step, slowest first.
+
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use hark::kernels::loss::mse_backward;
+use hark::kernels::optim::AdamConfig;
+use hark::models::autoencoder::DenseAutoencoder;
+use hark::nn::{Adam, Layer, Mode};
+use hark::profiler::profile;
+use hark::testing::SeededRng;
+use hark::{Context, DType, Recorder, Tensor};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum System {
+    /// The DCASE dense autoencoder on 640-dim vectors.
+    Ae,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTrainArgs {
+    #[arg(long, value_enum, default_value_t = System::Ae)]
+    system: System,
+    #[arg(long, default_value_t = 512)]
+    batch: usize,
+    /// Timed training steps (after one untimed warm-up step).
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+}
+
+pub fn run(args: &BenchTrainArgs) -> hark::Result<()> {
+    let System::Ae = args.system;
+    let ctx = Context::new()?;
+    let info = ctx.adapter_info();
+    println!(
+        "adapter: {} ({:?}, {:?}); DCASE autoencoder, batch {}",
+        info.name, info.device_type, info.backend, args.batch
+    );
+    let mut model = DenseAutoencoder::new(&ctx, 640, 0)?;
+    let mut optimizer = Adam::new(&ctx, &model.params(), AdamConfig::adam(1e-3))?;
+    let mut rng = SeededRng::new(1);
+    let x = Tensor::from_slice(
+        &ctx,
+        &[args.batch, 640],
+        &rng.vec(args.batch * 640, -1.0, 1.0),
+    )?;
+    let grad = Tensor::zeros(&ctx, &[args.batch, 640], DType::F32)?;
+    let mut step = |rec: &mut Recorder| -> hark::Result<()> {
+        let y = model.forward(rec, &x, Mode::Train)?;
+        mse_backward(rec, &y, &x, 1.0, &grad)?;
+        model.backward(rec, &grad)?;
+        optimizer.step(rec, &model.params())
+    };
+    // Wall clock of whole steps (one submit each, waited): the throughput a training loop sees.
+    let mut warm = Recorder::new(&ctx);
+    step(&mut warm)?;
+    warm.submit_and_wait()?;
+    let start = Instant::now();
+    for _ in 0..args.steps {
+        let mut rec = Recorder::new(&ctx);
+        step(&mut rec)?;
+        rec.submit()?;
+    }
+    ctx.wait()?;
+    let per_step = start.elapsed().as_secs_f64() / args.steps.max(1) as f64;
+    println!(
+        "training: {:.1} ms/step, {:.0} vectors/s",
+        per_step * 1e3,
+        args.batch as f64 / per_step
+    );
+    let prof = profile(&ctx, 3, false, |rec| step(rec))?;
+    let mut kernels = prof.kernels.clone();
+    kernels.sort_by(|a, b| b.mean_s.total_cmp(&a.mean_s));
+    println!(
+        "per-kernel GPU time per step ({:?}), slowest first:",
+        prof.method
+    );
+    let total = prof.mean_total_s();
+    for k in &kernels {
+        println!(
+            "  {:<22} {:>3} call(s) {:>9.3} ms {:>5.1} %",
+            k.kernel,
+            k.calls_per_iteration,
+            k.mean_s * 1e3,
+            100.0 * k.mean_s / total.max(1e-12)
+        );
+    }
+    Ok(())
+}

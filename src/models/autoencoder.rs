@@ -1,0 +1,368 @@
+//! The DCASE autoencoder baseline (REFERENCE-SPECS §3): Dense 640 -> 128 -> 128 -> 128 -> 128 ->
+//! 8 -> 128 -> 128 -> 128 -> 128 -> 640, every layer but the last Dense -> BatchNorm1d (momentum
+//! 0.01, eps 1e-3) -> ReLU, trained with MSE and Adam (lr 1e-3) on 640-dim stacked log-mel
+//! vectors; a clip's score is the mean reconstruction error of its vectors. Parameter names are
+//! those of the PyTorch baseline (`encoder.0.weight`, `encoder.1.running_mean`, ...).
+
+use crate::audio::dataset::{Clip, MachineDataset};
+use crate::audio::wav::{read_many, OnBadFile, WavOptions};
+use crate::context::Context;
+use crate::detect::contract::AnomalyScorer;
+use crate::error::{HarkError, Result};
+use crate::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
+use crate::kernels::batchnorm::BatchNormConfig;
+use crate::kernels::loss::{mse_backward, mse_rows};
+use crate::kernels::optim::AdamConfig;
+use crate::nn::{Adam, BatchNorm1d, Layer, Linear, Mode, Param, SeededInit, Sequential};
+use crate::runtime::Recorder;
+use crate::tensor::{DType, Tensor};
+use crate::testing::SeededRng;
+
+/// Hidden sizes of the encoder after the input (the decoder mirrors them).
+const ENCODER: [usize; 5] = [128, 128, 128, 128, 8];
+
+/// The network.
+pub struct DenseAutoencoder {
+    encoder: Sequential,
+    decoder: Sequential,
+    dims: usize,
+}
+
+fn block(
+    ctx: &Context,
+    prefix: &str,
+    index: usize,
+    inputs: usize,
+    outputs: usize,
+    init: &mut SeededInit,
+) -> Result<Vec<Box<dyn Layer>>> {
+    // torch indices: Linear at 3k, BatchNorm1d at 3k + 1, ReLU at 3k + 2 (fused into the BN).
+    let bn = BatchNormConfig {
+        eps: 1e-3,
+        momentum: 0.01,
+        relu: true,
+    };
+    Ok(vec![
+        Box::new(Linear::new(
+            ctx,
+            &format!("{prefix}.{}", 3 * index),
+            inputs,
+            outputs,
+            true,
+            init,
+        )?),
+        Box::new(BatchNorm1d::new(
+            ctx,
+            &format!("{prefix}.{}", 3 * index + 1),
+            outputs,
+            bn,
+        )?),
+    ])
+}
+
+impl DenseAutoencoder {
+    /// A freshly initialised model for `dims`-dimensional inputs (640 for the DCASE features).
+    pub fn new(ctx: &Context, dims: usize, seed: u64) -> Result<Self> {
+        let mut init = SeededInit::new(seed);
+        let mut encoder = Vec::new();
+        let mut inputs = dims;
+        for (i, &outputs) in ENCODER.iter().enumerate() {
+            encoder.extend(block(ctx, "encoder", i, inputs, outputs, &mut init)?);
+            inputs = outputs;
+        }
+        let mut decoder = Vec::new();
+        for (i, &outputs) in ENCODER[..4].iter().rev().enumerate() {
+            decoder.extend(block(ctx, "decoder", i, inputs, outputs, &mut init)?);
+            inputs = outputs;
+        }
+        decoder.push(Box::new(Linear::new(
+            ctx,
+            "decoder.12",
+            inputs,
+            dims,
+            true,
+            &mut init,
+        )?));
+        Ok(Self {
+            encoder: Sequential::new(encoder),
+            decoder: Sequential::new(decoder),
+            dims,
+        })
+    }
+
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+}
+
+impl Layer for DenseAutoencoder {
+    fn forward(&mut self, rec: &mut Recorder, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let code = self.encoder.forward(rec, x, mode)?;
+        self.decoder.forward(rec, &code, mode)
+    }
+
+    fn backward(&mut self, rec: &mut Recorder, grad_output: &Tensor) -> Result<Tensor> {
+        let grad_code = self.decoder.backward(rec, grad_output)?;
+        self.encoder.backward(rec, &grad_code)
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        let mut params = self.encoder.params();
+        params.extend(self.decoder.params());
+        params
+    }
+
+    fn buffers(&self) -> Vec<(String, &Tensor)> {
+        let mut buffers = self.encoder.buffers();
+        buffers.extend(self.decoder.buffers());
+        buffers
+    }
+}
+
+/// Training settings (REFERENCE-SPECS §3 defaults: 100 epochs, batch 512, Adam lr 1e-3).
+#[derive(Clone, Copy, Debug)]
+pub struct AutoencoderConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f32,
+    pub seed: u64,
+    pub features: FeatureSpec,
+}
+
+impl Default for AutoencoderConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 100,
+            batch_size: 512,
+            lr: 1e-3,
+            seed: 0,
+            features: FeatureSpec::dcase(FeatureKind::Dcase640),
+        }
+    }
+}
+
+/// Progress of training, reported once per epoch.
+#[derive(Clone, Copy, Debug)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Mean training loss over the epoch's batches.
+    pub loss: f64,
+    pub vectors: usize,
+}
+
+/// The 640-dim vectors of `clips` (each clip's rows contiguous) and each clip's vector count.
+pub fn clip_vectors(
+    extractor: &mut FeatureExtractor,
+    clips: &[&Clip],
+) -> Result<(Vec<f32>, Vec<usize>)> {
+    let paths: Vec<_> = clips.iter().map(|c| c.path.clone()).collect();
+    let spec = *extractor.spec();
+    let options = WavOptions {
+        sample_rate: spec.sample_rate,
+        downmix: false,
+    };
+    let mut vectors = Vec::new();
+    let mut counts = Vec::with_capacity(clips.len());
+    for window in paths.chunks(16) {
+        let loaded = read_many(window, &options, OnBadFile::Stop)?;
+        // Clips of one window usually share a length; batch runs of equal length.
+        let mut start = 0;
+        while start < loaded.clips.len() {
+            let len = loaded.clips[start].len();
+            let mut end = start + 1;
+            while end < loaded.clips.len() && loaded.clips[end].len() == len {
+                end += 1;
+            }
+            let batch = extractor.extract(&loaded.clips[start..end])?;
+            let rows = batch.shape[0];
+            for i in 0..end - start {
+                vectors.extend_from_slice(batch.clip(i));
+                counts.push(rows);
+            }
+            start = end;
+        }
+    }
+    Ok((vectors, counts))
+}
+
+/// Trains `model` on `vectors` (`[n, dims]` row-major); `progress` sees every epoch.
+pub fn train(
+    ctx: &Context,
+    model: &mut DenseAutoencoder,
+    vectors: &[f32],
+    config: &AutoencoderConfig,
+    mut progress: impl FnMut(&EpochReport),
+) -> Result<()> {
+    let dims = model.dims();
+    let n = vectors.len() / dims.max(1);
+    if n < 2 {
+        return Err(HarkError::invalid(
+            "autoencoder",
+            "fewer than 2 training vectors",
+        ));
+    }
+    if let Some(i) = vectors.iter().position(|v| !v.is_finite()) {
+        return Err(HarkError::invalid(
+            "autoencoder",
+            format!("feature value {i} is not finite"),
+        ));
+    }
+    let batch_size = config.batch_size.clamp(2, n);
+    let mut optimizer = Adam::new(ctx, &model.params(), AdamConfig::adam(config.lr))?;
+    let mut rng = SeededRng::new(config.seed ^ 0x5eed);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut staging = vec![0.0f32; batch_size * dims];
+    let x = Tensor::zeros(ctx, &[batch_size, dims], DType::F32)?;
+    let grad = Tensor::zeros(ctx, &[batch_size, dims], DType::F32)?;
+    let losses = Tensor::zeros(ctx, &[batch_size], DType::F32)?;
+    for epoch in 0..config.epochs {
+        // Fisher-Yates with the seeded generator: the same seed, the same batches.
+        for i in (1..n).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let batches = n / batch_size;
+        let mut loss_sum = 0.0;
+        let mut loss_count = 0usize;
+        for b in 0..batches {
+            for (row, &index) in order[b * batch_size..(b + 1) * batch_size]
+                .iter()
+                .enumerate()
+            {
+                staging[row * dims..(row + 1) * dims]
+                    .copy_from_slice(&vectors[index * dims..(index + 1) * dims]);
+            }
+            x.write(ctx, &staging)?;
+            let mut rec = Recorder::new(ctx);
+            let y = model.forward(&mut rec, &x, Mode::Train)?;
+            mse_backward(&mut rec, &y, &x, 1.0, &grad)?;
+            model.backward(&mut rec, &grad)?;
+            optimizer.step(&mut rec, &model.params())?;
+            // The loss is read back for a few batches per epoch only: each read waits for the GPU.
+            let sample = b % (batches / 4).max(1) == 0 || b + 1 == batches;
+            if sample {
+                mse_rows(&mut rec, &y, &x, &losses)?;
+            }
+            rec.submit()?;
+            if sample {
+                let values = losses.to_vec(ctx)?;
+                loss_sum += values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
+                loss_count += 1;
+            }
+        }
+        progress(&EpochReport {
+            epoch: epoch + 1,
+            epochs: config.epochs,
+            loss: loss_sum / loss_count.max(1) as f64,
+            vectors: n,
+        });
+    }
+    ctx.wait()
+}
+
+/// Mean reconstruction error of each clip's vectors (eval mode). `counts[i]` rows belong to
+/// clip `i`.
+pub fn clip_errors(
+    ctx: &Context,
+    model: &mut DenseAutoencoder,
+    vectors: &[f32],
+    counts: &[usize],
+) -> Result<Vec<f64>> {
+    let dims = model.dims();
+    let total: usize = counts.iter().sum();
+    if total * dims != vectors.len() {
+        return Err(HarkError::shape(
+            "autoencoder",
+            "vector counts do not match the data",
+        ));
+    }
+    let mut row_errors = Vec::with_capacity(total);
+    // Up to 8192 rows per pass (a few MB of activations).
+    for chunk in vectors.chunks(8192 * dims) {
+        let rows = chunk.len() / dims;
+        let x = Tensor::from_slice(ctx, &[rows, dims], chunk)?;
+        let errors = Tensor::zeros(ctx, &[rows], DType::F32)?;
+        let mut rec = Recorder::new(ctx);
+        let y = model.forward(&mut rec, &x, Mode::Eval)?;
+        mse_rows(&mut rec, &y, &x, &errors)?;
+        rec.submit()?;
+        row_errors.extend(errors.to_vec(ctx)?);
+    }
+    let mut scores = Vec::with_capacity(counts.len());
+    let mut start = 0;
+    for &count in counts {
+        let rows = &row_errors[start..start + count];
+        scores.push(rows.iter().map(|&e| f64::from(e)).sum::<f64>() / count.max(1) as f64);
+        start += count;
+    }
+    Ok(scores)
+}
+
+/// Called after every training epoch with the machine type's name.
+pub type EpochCallback = Box<dyn FnMut(&str, &EpochReport)>;
+
+/// The autoencoder system through the scoring contract: one model per machine type.
+pub struct AutoencoderSystem {
+    ctx: Context,
+    config: AutoencoderConfig,
+    extractor: FeatureExtractor,
+    model: Option<DenseAutoencoder>,
+    /// Called after every epoch with the machine type's name.
+    pub on_epoch: Option<EpochCallback>,
+}
+
+impl AutoencoderSystem {
+    pub fn new(ctx: &Context, config: AutoencoderConfig) -> Result<Self> {
+        if config.features.kind != FeatureKind::Dcase640 {
+            return Err(HarkError::invalid(
+                "autoencoder",
+                "the autoencoder reads dcase640 features",
+            ));
+        }
+        Ok(Self {
+            ctx: ctx.clone(),
+            extractor: FeatureExtractor::new(ctx, &config.features)?,
+            config,
+            model: None,
+            on_epoch: None,
+        })
+    }
+
+    /// The trained model of the last machine type (for checkpoints).
+    pub fn model(&self) -> Option<&DenseAutoencoder> {
+        self.model.as_ref()
+    }
+}
+
+impl AnomalyScorer for AutoencoderSystem {
+    fn name(&self) -> &str {
+        "ae"
+    }
+
+    fn train(&mut self, machine: &MachineDataset, train_clips: &[&Clip]) -> Result<()> {
+        let (vectors, _) = clip_vectors(&mut self.extractor, train_clips)?;
+        let dims = self.config.features.context * self.config.features.n_mels;
+        let mut model = DenseAutoencoder::new(&self.ctx, dims, self.config.seed)?;
+        let name = machine.machine.clone();
+        let mut callback = self.on_epoch.take();
+        let result = train(&self.ctx, &mut model, &vectors, &self.config, |report| {
+            if let Some(cb) = callback.as_mut() {
+                cb(&name, report);
+            }
+        });
+        self.on_epoch = callback;
+        result?;
+        self.model = Some(model);
+        Ok(())
+    }
+
+    fn score(&mut self, clips: &[&Clip]) -> Result<Vec<f64>> {
+        let (vectors, counts) = clip_vectors(&mut self.extractor, clips)?;
+        let model = self
+            .model
+            .as_mut()
+            .ok_or_else(|| HarkError::invalid("autoencoder", "score before train"))?;
+        clip_errors(&self.ctx, model, &vectors, &counts)
+    }
+}

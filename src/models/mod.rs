@@ -1,0 +1,3 @@
+//! The seed systems built from hark's layers.
+
+pub mod autoencoder;

@@ -1,0 +1,55 @@
+//! Adam / AdamW over all parameters of a model: one GPU kernel per parameter tensor per step,
+//! moments kept on the GPU.
+
+use crate::context::Context;
+use crate::error::{HarkError, Result};
+use crate::kernels::optim::{adam_step, AdamConfig};
+use crate::nn::layer::Param;
+use crate::runtime::Recorder;
+use crate::tensor::{DType, Tensor};
+
+pub struct Adam {
+    pub config: AdamConfig,
+    /// Steps taken.
+    pub step: u64,
+    /// (exp_avg, exp_avg_sq) per parameter, in the order of the parameter list.
+    pub moments: Vec<(Tensor, Tensor)>,
+}
+
+impl Adam {
+    pub fn new(ctx: &Context, params: &[&Param], config: AdamConfig) -> Result<Self> {
+        let moments = params
+            .iter()
+            .map(|p| {
+                Ok((
+                    Tensor::zeros(ctx, p.value.shape(), DType::F32)?,
+                    Tensor::zeros(ctx, p.value.shape(), DType::F32)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            config,
+            step: 0,
+            moments,
+        })
+    }
+
+    /// Records one step over `params` (the same list, in the same order, as at creation).
+    pub fn step(&mut self, rec: &mut Recorder, params: &[&Param]) -> Result<()> {
+        if params.len() != self.moments.len() {
+            return Err(HarkError::invalid(
+                "adam",
+                format!(
+                    "{} parameters, optimizer built for {}",
+                    params.len(),
+                    self.moments.len()
+                ),
+            ));
+        }
+        self.step += 1;
+        for (p, (m, v)) in params.iter().zip(&self.moments) {
+            adam_step(rec, &self.config, self.step, 1.0, &p.grad, &p.value, m, v)?;
+        }
+        Ok(())
+    }
+}
