@@ -36,6 +36,14 @@ pub enum Shader {
     RfftWorkgroup,
     /// `shaders/stft/stft_frame.wgsl`: framing, padding and Hann window into FFT input.
     StftFrame,
+    /// `shaders/conv1d/conv1d.wgsl`: conv1d forward (stride, padding, dilation, groups, bias).
+    Conv1d,
+    /// `shaders/conv1d/conv1d_backward_input.wgsl`: conv1d input gradient (conv_transpose1d forward).
+    Conv1dBackwardInput,
+    /// `shaders/conv1d/conv1d_backward_weight.wgsl`: conv1d weight gradient, workgroup reduction.
+    Conv1dBackwardWeight,
+    /// `shaders/conv1d/conv1d_backward_bias.wgsl`: conv1d bias gradient, workgroup reduction.
+    Conv1dBackwardBias,
 }
 
 impl Shader {
@@ -57,6 +65,10 @@ impl Shader {
         Shader::RfftPost,
         Shader::RfftWorkgroup,
         Shader::StftFrame,
+        Shader::Conv1d,
+        Shader::Conv1dBackwardInput,
+        Shader::Conv1dBackwardWeight,
+        Shader::Conv1dBackwardBias,
     ];
 
     /// Path relative to `shaders/`.
@@ -78,6 +90,10 @@ impl Shader {
             Shader::RfftPost => "fft/rfft_post.wgsl",
             Shader::RfftWorkgroup => "fft/rfft_workgroup.wgsl",
             Shader::StftFrame => "stft/stft_frame.wgsl",
+            Shader::Conv1d => "conv1d/conv1d.wgsl",
+            Shader::Conv1dBackwardInput => "conv1d/conv1d_backward_input.wgsl",
+            Shader::Conv1dBackwardWeight => "conv1d/conv1d_backward_weight.wgsl",
+            Shader::Conv1dBackwardBias => "conv1d/conv1d_backward_bias.wgsl",
         }
     }
 
@@ -102,6 +118,16 @@ impl Shader {
             Shader::RfftPost => include_str!("../shaders/fft/rfft_post.wgsl"),
             Shader::RfftWorkgroup => include_str!("../shaders/fft/rfft_workgroup.wgsl"),
             Shader::StftFrame => include_str!("../shaders/stft/stft_frame.wgsl"),
+            Shader::Conv1d => include_str!("../shaders/conv1d/conv1d.wgsl"),
+            Shader::Conv1dBackwardInput => {
+                include_str!("../shaders/conv1d/conv1d_backward_input.wgsl")
+            }
+            Shader::Conv1dBackwardWeight => {
+                include_str!("../shaders/conv1d/conv1d_backward_weight.wgsl")
+            }
+            Shader::Conv1dBackwardBias => {
+                include_str!("../shaders/conv1d/conv1d_backward_bias.wgsl")
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! CPU references: plain loops that follow each shader line by line. They are the spec the GPU
 //! kernels are tested against; slow is fine, clever is not.
 
+pub mod conv1d;
 pub mod elementwise;
 pub mod features;
 pub mod fft;

@@ -1,6 +1,7 @@
 //! GPU kernel launchers, one module per family. Launchers check shapes, fetch the cached
 //! pipeline, bind and dispatch into a [`Recorder`](crate::Recorder); they never submit or read back.
 
+pub mod conv1d;
 pub mod elementwise;
 pub mod features;
 pub mod fft;
