@@ -44,6 +44,14 @@ pub enum Shader {
     LossMse,
     /// `shaders/optim/adam.wgsl`: one Adam / AdamW step over a parameter tensor.
     OptimAdam,
+    /// `shaders/conv1d/conv1d.wgsl`: conv1d forward (stride, padding, dilation, groups, bias).
+    Conv1d,
+    /// `shaders/conv1d/conv1d_backward_input.wgsl`: conv1d input gradient (conv_transpose1d forward).
+    Conv1dBackwardInput,
+    /// `shaders/conv1d/conv1d_backward_weight.wgsl`: conv1d weight gradient, workgroup reduction.
+    Conv1dBackwardWeight,
+    /// `shaders/conv1d/conv1d_backward_bias.wgsl`: conv1d bias gradient, workgroup reduction.
+    Conv1dBackwardBias,
 }
 
 impl Shader {
@@ -69,6 +77,10 @@ impl Shader {
         Shader::BatchNormBackward,
         Shader::LossMse,
         Shader::OptimAdam,
+        Shader::Conv1d,
+        Shader::Conv1dBackwardInput,
+        Shader::Conv1dBackwardWeight,
+        Shader::Conv1dBackwardBias,
     ];
 
     /// Path relative to `shaders/`.
@@ -94,6 +106,10 @@ impl Shader {
             Shader::BatchNormBackward => "batchnorm/batchnorm_backward.wgsl",
             Shader::LossMse => "loss/mse.wgsl",
             Shader::OptimAdam => "optim/adam.wgsl",
+            Shader::Conv1d => "conv1d/conv1d.wgsl",
+            Shader::Conv1dBackwardInput => "conv1d/conv1d_backward_input.wgsl",
+            Shader::Conv1dBackwardWeight => "conv1d/conv1d_backward_weight.wgsl",
+            Shader::Conv1dBackwardBias => "conv1d/conv1d_backward_bias.wgsl",
         }
     }
 
@@ -124,6 +140,16 @@ impl Shader {
             }
             Shader::LossMse => include_str!("../shaders/loss/mse.wgsl"),
             Shader::OptimAdam => include_str!("../shaders/optim/adam.wgsl"),
+            Shader::Conv1d => include_str!("../shaders/conv1d/conv1d.wgsl"),
+            Shader::Conv1dBackwardInput => {
+                include_str!("../shaders/conv1d/conv1d_backward_input.wgsl")
+            }
+            Shader::Conv1dBackwardWeight => {
+                include_str!("../shaders/conv1d/conv1d_backward_weight.wgsl")
+            }
+            Shader::Conv1dBackwardBias => {
+                include_str!("../shaders/conv1d/conv1d_backward_bias.wgsl")
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! kernels are tested against; slow is fine, clever is not.
 
 pub mod batchnorm;
+pub mod conv1d;
 pub mod elementwise;
 pub mod features;
 pub mod fft;

@@ -2,6 +2,7 @@
 //! pipeline, bind and dispatch into a [`Recorder`](crate::Recorder); they never submit or read back.
 
 pub mod batchnorm;
+pub mod conv1d;
 pub mod elementwise;
 pub mod features;
 pub mod fft;

@@ -1,0 +1,53 @@
+//! Launcher for `shaders/conv1d/conv1d_backward_bias.wgsl`: the bias gradient of conv1d (and of
+//! conv_transpose1d: both sum the output gradient over batch items and positions).
+
+use super::{ncl, to_u32, Conv1dShaderParams};
+use crate::error::{HarkError, Result};
+use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
+use crate::shaders::Shader;
+use crate::tensor::{DType, Tensor};
+
+static KERNEL: Kernel = Kernel {
+    name: "conv1d_backward_bias",
+    shader: Shader::Conv1dBackwardBias,
+    entry: "main",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+
+/// Records `grad_bias [C_out]` = the sum of `grad_output [N, C_out, L_out]` over N and L_out
+/// (overwritten, not accumulated).
+pub fn conv1d_backward_bias(
+    rec: &mut Recorder,
+    grad_output: &Tensor,
+    grad_bias: &Tensor,
+) -> Result<()> {
+    let [batch, channels, len] = ncl(KERNEL.name, "grad_output", grad_output)?;
+    grad_bias.expect_dtype(KERNEL.name, DType::F32)?;
+    if grad_bias.shape() != [channels] {
+        return Err(HarkError::shape(
+            KERNEL.name,
+            format!(
+                "grad_bias {:?} must be [{channels}] for grad_output {:?}",
+                grad_bias.shape(),
+                grad_output.shape()
+            ),
+        ));
+    }
+    if channels == 0 {
+        return Ok(());
+    }
+    to_u32(KERNEL.name, "grad_output elements", grad_output.numel())?;
+    let shader_params = Conv1dShaderParams {
+        batch: to_u32(KERNEL.name, "batch", batch)?,
+        c_out: to_u32(KERNEL.name, "channels", channels)?,
+        l_out: to_u32(KERNEL.name, "length", len)?,
+        ..bytemuck::Zeroable::zeroed()
+    };
+    rec.dispatch(Launch {
+        kernel: &KERNEL,
+        constants: Vec::new(),
+        params: bytemuck::bytes_of(&shader_params),
+        tensors: &[grad_output, grad_bias],
+        workgroups: grid_1d(shader_params.c_out),
+    })
+}
