@@ -1,10 +1,12 @@
 //! CPU references: plain loops that follow each shader line by line. They are the spec the GPU
 //! kernels are tested against; slow is fine, clever is not.
 
+pub mod conv2d;
 pub mod elementwise;
 pub mod features;
 pub mod fft;
 pub mod matmul;
+pub mod pool;
 pub mod reduce;
 pub mod softmax;
 pub mod stft;
