@@ -155,7 +155,7 @@ fn numeric_grad(v: &[f64], h: f64, f: impl Fn(&[f64]) -> f64) -> Vec<f32> {
 #[test]
 fn conv2d_gradients_match_finite_differences() {
     let Some(ctx) = test_context() else { return };
-    let small = vec![
+    let small = [
         // A small stem (7x7 stride 2 pad 3) with a bias, grouped, depthwise, and a 1x1 shortcut.
         case([2, 1, 9, 11], [4, 1, 7, 7], p((2, 2), (3, 3), 1), true),
         case([1, 4, 6, 5], [6, 2, 3, 2], p((2, 1), (1, 0), 2), true),
