@@ -52,6 +52,18 @@ pub enum Shader {
     Conv1dBackwardWeight,
     /// `shaders/conv1d/conv1d_backward_bias.wgsl`: conv1d bias gradient, workgroup reduction.
     Conv1dBackwardBias,
+    /// `shaders/conv2d/conv2d.wgsl`: direct 2-D convolution (stride, padding, groups, bias).
+    Conv2d,
+    /// `shaders/conv2d/conv2d_backward_input.wgsl`: conv2d input gradient as a gather.
+    Conv2dBackwardInput,
+    /// `shaders/conv2d/conv2d_backward_weight.wgsl`: conv2d weight gradient, workgroup sums.
+    Conv2dBackwardWeight,
+    /// `shaders/conv2d/conv2d_backward_bias.wgsl`: conv2d bias gradient, workgroup sums.
+    Conv2dBackwardBias,
+    /// `shaders/pool/max_pool2d.wgsl`: 2-D (and 1-D) max pooling saving argmax indices.
+    MaxPool2d,
+    /// `shaders/pool/max_pool2d_backward.wgsl`: max-pool gradient gathered over inputs.
+    MaxPool2dBackward,
 }
 
 impl Shader {
@@ -81,6 +93,12 @@ impl Shader {
         Shader::Conv1dBackwardInput,
         Shader::Conv1dBackwardWeight,
         Shader::Conv1dBackwardBias,
+        Shader::Conv2d,
+        Shader::Conv2dBackwardInput,
+        Shader::Conv2dBackwardWeight,
+        Shader::Conv2dBackwardBias,
+        Shader::MaxPool2d,
+        Shader::MaxPool2dBackward,
     ];
 
     /// Path relative to `shaders/`.
@@ -110,6 +128,12 @@ impl Shader {
             Shader::Conv1dBackwardInput => "conv1d/conv1d_backward_input.wgsl",
             Shader::Conv1dBackwardWeight => "conv1d/conv1d_backward_weight.wgsl",
             Shader::Conv1dBackwardBias => "conv1d/conv1d_backward_bias.wgsl",
+            Shader::Conv2d => "conv2d/conv2d.wgsl",
+            Shader::Conv2dBackwardInput => "conv2d/conv2d_backward_input.wgsl",
+            Shader::Conv2dBackwardWeight => "conv2d/conv2d_backward_weight.wgsl",
+            Shader::Conv2dBackwardBias => "conv2d/conv2d_backward_bias.wgsl",
+            Shader::MaxPool2d => "pool/max_pool2d.wgsl",
+            Shader::MaxPool2dBackward => "pool/max_pool2d_backward.wgsl",
         }
     }
 
@@ -150,6 +174,18 @@ impl Shader {
             Shader::Conv1dBackwardBias => {
                 include_str!("../shaders/conv1d/conv1d_backward_bias.wgsl")
             }
+            Shader::Conv2d => include_str!("../shaders/conv2d/conv2d.wgsl"),
+            Shader::Conv2dBackwardInput => {
+                include_str!("../shaders/conv2d/conv2d_backward_input.wgsl")
+            }
+            Shader::Conv2dBackwardWeight => {
+                include_str!("../shaders/conv2d/conv2d_backward_weight.wgsl")
+            }
+            Shader::Conv2dBackwardBias => {
+                include_str!("../shaders/conv2d/conv2d_backward_bias.wgsl")
+            }
+            Shader::MaxPool2d => include_str!("../shaders/pool/max_pool2d.wgsl"),
+            Shader::MaxPool2dBackward => include_str!("../shaders/pool/max_pool2d_backward.wgsl"),
         }
     }
 }

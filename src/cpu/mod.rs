@@ -3,12 +3,14 @@
 
 pub mod batchnorm;
 pub mod conv1d;
+pub mod conv2d;
 pub mod elementwise;
 pub mod features;
 pub mod fft;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
+pub mod pool;
 pub mod reduce;
 pub mod softmax;
 pub mod stft;

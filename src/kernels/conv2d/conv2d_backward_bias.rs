@@ -1,0 +1,83 @@
+//! Launcher for `shaders/conv2d/conv2d_backward_bias.wgsl`.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::to_u32;
+use crate::error::{HarkError, Result};
+use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
+use crate::shaders::Shader;
+use crate::tensor::{DType, Tensor};
+
+/// Keep in sync with `Params` in shaders/conv2d/conv2d_backward_bias.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct BiasGradParams {
+    n: u32,
+    c_out: u32,
+    plane: u32,
+}
+
+static KERNEL: Kernel = Kernel {
+    name: "conv2d_backward_bias",
+    shader: Shader::Conv2dBackwardBias,
+    entry: "main",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+
+/// Records `grad_bias[c] = sum over n, oy, ox of grad_out[n, c, oy, ox]`: `grad_out`
+/// `[N, C_out, OH, OW]`, `grad_bias` `[C_out]`. It overwrites `grad_bias`.
+pub fn conv2d_backward_bias(
+    rec: &mut Recorder,
+    grad_out: &Tensor,
+    grad_bias: &Tensor,
+) -> Result<()> {
+    grad_out.expect_dtype(KERNEL.name, DType::F32)?;
+    grad_bias.expect_dtype(KERNEL.name, DType::F32)?;
+    let &[n, c_out, oh, ow] = grad_out.shape() else {
+        return Err(HarkError::shape(
+            KERNEL.name,
+            format!(
+                "grad_out must be [N, C_out, OH, OW], got {:?}",
+                grad_out.shape()
+            ),
+        ));
+    };
+    if grad_bias.numel() != c_out {
+        return Err(HarkError::shape(
+            KERNEL.name,
+            format!(
+                "grad_bias {:?} must have C_out = {c_out} elements",
+                grad_bias.shape()
+            ),
+        ));
+    }
+    if c_out == 0 {
+        return Ok(());
+    }
+    to_u32(KERNEL.name, grad_out.numel())?;
+    let params = BiasGradParams {
+        n: to_u32(KERNEL.name, n)?,
+        c_out: to_u32(KERNEL.name, c_out)?,
+        plane: to_u32(KERNEL.name, oh * ow)?,
+    };
+    rec.dispatch(Launch {
+        kernel: &KERNEL,
+        constants: Vec::new(),
+        params: bytemuck::bytes_of(&params),
+        tensors: &[grad_out, grad_bias],
+        workgroups: grid_1d(params.c_out),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_the_shader_struct() {
+        assert_eq!(
+            Some(std::mem::size_of::<BiasGradParams>()),
+            crate::shaders::wgsl_struct_size(Shader::Conv2dBackwardBias, "Params")
+        );
+    }
+}

@@ -1,0 +1,45 @@
+//! Launcher for `shaders/conv2d/conv2d_backward_weight.wgsl`.
+
+use super::{Conv2dDims, Conv2dParams};
+use crate::error::Result;
+use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
+use crate::shaders::Shader;
+use crate::tensor::{DType, Tensor};
+
+static KERNEL: Kernel = Kernel {
+    name: "conv2d_backward_weight",
+    shader: Shader::Conv2dBackwardWeight,
+    entry: "main",
+    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+};
+
+/// Records `grad_weight = d(sum(conv2d(x, weight) * grad_out)) / dweight`, summed over the
+/// batch: `grad_out` `[N, C_out, OH, OW]`, `x` `[N, C_in, H, W]`, `grad_weight` with the weight's
+/// shape `[C_out, C_in / groups, KH, KW]`. It overwrites `grad_weight` (callers accumulating
+/// over micro-batches add it themselves).
+pub fn conv2d_backward_weight(
+    rec: &mut Recorder,
+    grad_out: &Tensor,
+    x: &Tensor,
+    grad_weight: &Tensor,
+    params: &Conv2dParams,
+) -> Result<()> {
+    for t in [grad_out, x, grad_weight] {
+        t.expect_dtype(KERNEL.name, DType::F32)?;
+    }
+    let dims = Conv2dDims::new(KERNEL.name, x.shape(), grad_weight.shape(), params)?;
+    dims.expect_output(KERNEL.name, "grad_out", grad_out)?;
+    let weights = grad_weight.numel();
+    if weights == 0 {
+        return Ok(());
+    }
+    // One workgroup per weight element.
+    let kp = dims.kernel_params(KERNEL.name, params, false, weights)?;
+    rec.dispatch(Launch {
+        kernel: &KERNEL,
+        constants: Vec::new(),
+        params: bytemuck::bytes_of(&kp),
+        tensors: &[grad_out, x, grad_weight],
+        workgroups: grid_1d(weights as u32),
+    })
+}
