@@ -36,6 +36,28 @@ pub enum Shader {
     RfftWorkgroup,
     /// `shaders/stft/stft_frame.wgsl`: framing, padding and Hann window into FFT input.
     StftFrame,
+    /// `shaders/norm/layer_norm.wgsl`: LayerNorm over one axis, forward and backward.
+    NormLayerNorm,
+    /// `shaders/norm/group_norm.wgsl`: GroupNorm (one group = gLN), forward and backward.
+    NormGroupNorm,
+    /// `shaders/activation/softplus.wgsl`: softplus with beta and torch's threshold.
+    ActivationSoftplus,
+    /// `shaders/activation/activation_backward.wgsl`: backward of LeakyReLU, sigmoid, tanh, softplus.
+    ActivationBackward,
+    /// `shaders/activation/prelu_backward.wgsl`: PReLU backward: input and slope gradients.
+    ActivationPreluBackward,
+    /// `shaders/loss/l1.wgsl`: L1 loss rows and gradient.
+    LossL1,
+    /// `shaders/loss/bce_with_logits.wgsl`: binary cross-entropy with logits, rows and gradient.
+    LossBceWithLogits,
+    /// `shaders/loss/cross_entropy.wgsl`: softmax cross-entropy with soft labels, rows and gradient.
+    LossCrossEntropy,
+    /// `shaders/loss/si_sdr.wgsl`: SI-SDR per row and its gradient.
+    LossSiSdr,
+    /// `shaders/loss/loss_mean.wgsl`: scaled sum of per-row losses into one value.
+    LossMean,
+    /// `shaders/loss/mixup.wgsl`: mixup of a batch with its reverse (inputs and labels).
+    LossMixup,
 }
 
 impl Shader {
@@ -57,6 +79,17 @@ impl Shader {
         Shader::RfftPost,
         Shader::RfftWorkgroup,
         Shader::StftFrame,
+        Shader::NormLayerNorm,
+        Shader::NormGroupNorm,
+        Shader::ActivationSoftplus,
+        Shader::ActivationBackward,
+        Shader::ActivationPreluBackward,
+        Shader::LossL1,
+        Shader::LossBceWithLogits,
+        Shader::LossCrossEntropy,
+        Shader::LossSiSdr,
+        Shader::LossMean,
+        Shader::LossMixup,
     ];
 
     /// Path relative to `shaders/`.
@@ -78,6 +111,17 @@ impl Shader {
             Shader::RfftPost => "fft/rfft_post.wgsl",
             Shader::RfftWorkgroup => "fft/rfft_workgroup.wgsl",
             Shader::StftFrame => "stft/stft_frame.wgsl",
+            Shader::NormLayerNorm => "norm/layer_norm.wgsl",
+            Shader::NormGroupNorm => "norm/group_norm.wgsl",
+            Shader::ActivationSoftplus => "activation/softplus.wgsl",
+            Shader::ActivationBackward => "activation/activation_backward.wgsl",
+            Shader::ActivationPreluBackward => "activation/prelu_backward.wgsl",
+            Shader::LossL1 => "loss/l1.wgsl",
+            Shader::LossBceWithLogits => "loss/bce_with_logits.wgsl",
+            Shader::LossCrossEntropy => "loss/cross_entropy.wgsl",
+            Shader::LossSiSdr => "loss/si_sdr.wgsl",
+            Shader::LossMean => "loss/loss_mean.wgsl",
+            Shader::LossMixup => "loss/mixup.wgsl",
         }
     }
 
@@ -102,6 +146,17 @@ impl Shader {
             Shader::RfftPost => include_str!("../shaders/fft/rfft_post.wgsl"),
             Shader::RfftWorkgroup => include_str!("../shaders/fft/rfft_workgroup.wgsl"),
             Shader::StftFrame => include_str!("../shaders/stft/stft_frame.wgsl"),
+            Shader::NormLayerNorm => include_str!("../shaders/norm/layer_norm.wgsl"),
+            Shader::NormGroupNorm => include_str!("../shaders/norm/group_norm.wgsl"),
+            Shader::ActivationSoftplus => include_str!("../shaders/activation/softplus.wgsl"),
+            Shader::ActivationBackward => include_str!("../shaders/activation/activation_backward.wgsl"),
+            Shader::ActivationPreluBackward => include_str!("../shaders/activation/prelu_backward.wgsl"),
+            Shader::LossL1 => include_str!("../shaders/loss/l1.wgsl"),
+            Shader::LossBceWithLogits => include_str!("../shaders/loss/bce_with_logits.wgsl"),
+            Shader::LossCrossEntropy => include_str!("../shaders/loss/cross_entropy.wgsl"),
+            Shader::LossSiSdr => include_str!("../shaders/loss/si_sdr.wgsl"),
+            Shader::LossMean => include_str!("../shaders/loss/loss_mean.wgsl"),
+            Shader::LossMixup => include_str!("../shaders/loss/mixup.wgsl"),
         }
     }
 }

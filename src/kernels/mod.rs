@@ -1,10 +1,13 @@
 //! GPU kernel launchers, one module per family. Launchers check shapes, fetch the cached
 //! pipeline, bind and dispatch into a [`Recorder`](crate::Recorder); they never submit or read back.
 
+pub mod activation;
 pub mod elementwise;
 pub mod features;
 pub mod fft;
+pub mod loss;
 pub mod matmul;
+pub mod norm;
 pub mod reduce;
 pub mod softmax;
 pub mod stft;
