@@ -149,8 +149,12 @@ impl Shader {
             Shader::NormLayerNorm => include_str!("../shaders/norm/layer_norm.wgsl"),
             Shader::NormGroupNorm => include_str!("../shaders/norm/group_norm.wgsl"),
             Shader::ActivationSoftplus => include_str!("../shaders/activation/softplus.wgsl"),
-            Shader::ActivationBackward => include_str!("../shaders/activation/activation_backward.wgsl"),
-            Shader::ActivationPreluBackward => include_str!("../shaders/activation/prelu_backward.wgsl"),
+            Shader::ActivationBackward => {
+                include_str!("../shaders/activation/activation_backward.wgsl")
+            }
+            Shader::ActivationPreluBackward => {
+                include_str!("../shaders/activation/prelu_backward.wgsl")
+            }
             Shader::LossL1 => include_str!("../shaders/loss/l1.wgsl"),
             Shader::LossBceWithLogits => include_str!("../shaders/loss/bce_with_logits.wgsl"),
             Shader::LossCrossEntropy => include_str!("../shaders/loss/cross_entropy.wgsl"),

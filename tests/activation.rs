@@ -244,7 +244,8 @@ fn prelu_backward_matches_cpu_and_finite_differences() {
         assert_close(&gi, &to_f32(&ci), 1e-6, 0.0);
         assert_close(&gw, &to_f32(&cw), 1e-4, 1e-4);
         if n <= 200 {
-            let loss = |x: &[f64], w: &[f64]| dot(&cpu::activation::prelu(x, w, channels, inner), &g64);
+            let loss =
+                |x: &[f64], w: &[f64]| dot(&cpu::activation::prelu(x, w, channels, inner), &g64);
             let dx = numeric_gradient(&x64, 1e-3, |p| loss(p, &w64));
             let dw = numeric_gradient(&w64, 1e-3, |p| loss(&x64, p));
             // PReLU is piecewise linear and no x is within h of its kink: differences are exact

@@ -1,7 +1,6 @@
 //! The dataset reader against the real DCASE clip names in `../shared/data/real/` (expected
 //! values from the per-file table of its SOURCES.md), and against malformed layouts.
 
-
 use hark::audio::dataset::{parse_clip_name, read_dataset, Domain, Label, Naming, Split};
 
 /// (relative path, label, domain or n/a, section or id_xx) from SOURCES.md's per-file table.

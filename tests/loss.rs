@@ -90,9 +90,7 @@ fn cpu_forward(kind: Loss, pred: &[f64], target: &[f64], cols: usize) -> (Vec<f6
         Loss::L1 => cpu::loss::l1_loss(pred, target, cols),
         Loss::Bce => cpu::loss::bce_with_logits(pred, target, cols),
         Loss::CrossEntropy => cpu::loss::cross_entropy(pred, target, cols),
-        Loss::SiSdr => {
-            cpu::loss::si_sdr_loss(pred, target, cols, f64::from(loss::SI_SDR_EPS))
-        }
+        Loss::SiSdr => cpu::loss::si_sdr_loss(pred, target, cols, f64::from(loss::SI_SDR_EPS)),
     }
 }
 
@@ -101,13 +99,9 @@ fn cpu_backward(kind: Loss, pred: &[f64], target: &[f64], cols: usize, up: f64) 
         Loss::L1 => cpu::loss::l1_loss_backward(pred, target, up),
         Loss::Bce => cpu::loss::bce_with_logits_backward(pred, target, up),
         Loss::CrossEntropy => cpu::loss::cross_entropy_backward(pred, target, cols, up),
-        Loss::SiSdr => cpu::loss::si_sdr_loss_backward(
-            pred,
-            target,
-            cols,
-            f64::from(loss::SI_SDR_EPS),
-            up,
-        ),
+        Loss::SiSdr => {
+            cpu::loss::si_sdr_loss_backward(pred, target, cols, f64::from(loss::SI_SDR_EPS), up)
+        }
     }
 }
 
@@ -149,7 +143,10 @@ fn data(rng: &mut SeededRng, kind: Loss, n: usize, cols: usize) -> (Vec<f32>, Ve
         Loss::SiSdr => {
             // Estimate = 0.8 target + noise + a DC offset (which SI-SDR must ignore): ~8 dB.
             let t = rng.vec(n, -1.0, 1.0);
-            let e = t.iter().map(|v| 0.8 * v + rng.uniform(-0.3, 0.3) + 0.5).collect();
+            let e = t
+                .iter()
+                .map(|v| 0.8 * v + rng.uniform(-0.3, 0.3) + 0.5)
+                .collect();
             (e, t)
         }
     }

@@ -68,7 +68,11 @@ fn layer_norm_gpu(
     let gt = upload(ctx, shape, grad_out);
     let wt = weight.map(|w| upload(ctx, &[w.len()], w));
     let bt = bias.map(|b| upload(ctx, &[b.len()], b));
-    let (out, mean, rstd) = (zeros(ctx, shape), zeros(ctx, &[lines]), zeros(ctx, &[lines]));
+    let (out, mean, rstd) = (
+        zeros(ctx, shape),
+        zeros(ctx, &[lines]),
+        zeros(ctx, &[lines]),
+    );
     let grad_in = zeros(ctx, shape);
     let (gw, gb) = (zeros(ctx, &[shape[axis]]), zeros(ctx, &[shape[axis]]));
     let mut rec = Recorder::new(ctx);
@@ -84,8 +88,17 @@ fn layer_norm_gpu(
         &rstd,
     )
     .unwrap();
-    norm::layer_norm_backward_input(&mut rec, &xt, &gt, axis, wt.as_ref(), &mean, &rstd, &grad_in)
-        .unwrap();
+    norm::layer_norm_backward_input(
+        &mut rec,
+        &xt,
+        &gt,
+        axis,
+        wt.as_ref(),
+        &mean,
+        &rstd,
+        &grad_in,
+    )
+    .unwrap();
     norm::layer_norm_backward_params(&mut rec, &xt, &gt, axis, &mean, &rstd, &gw, &gb).unwrap();
     rec.submit().unwrap();
     Run {
@@ -144,7 +157,8 @@ fn layer_norm_matches_cpu_forward_and_backward() {
             if has_b { to_f64(&b) } else { vec![] },
         );
         let dims = view(shape, axis);
-        let (out, mean, rstd) = cpu::norm::layer_norm(&to_f64(&x), dims, f64::from(eps), &w64, &b64);
+        let (out, mean, rstd) =
+            cpu::norm::layer_norm(&to_f64(&x), dims, f64::from(eps), &w64, &b64);
         // f32 sums of at most 313 terms per line: relative error of a few 1e-6 on the mean and
         // rstd, so 1e-5 relative with a 1e-5 floor for outputs near zero.
         assert_close(&run.mean, &to_f32(&mean), 1e-5, 1e-5);
@@ -164,7 +178,11 @@ fn layer_norm_matches_cpu_forward_and_backward() {
 fn layer_norm_gradients_match_finite_differences() {
     let Some(ctx) = test_context() else { return };
     let mut rng = SeededRng::new(52);
-    for (shape, axis) in [(&[2usize, 5, 3][..], 1usize), (&[3, 7][..], 1), (&[6, 2][..], 0)] {
+    for (shape, axis) in [
+        (&[2usize, 5, 3][..], 1usize),
+        (&[3, 7][..], 1),
+        (&[6, 2][..], 0),
+    ] {
         let n: usize = shape.iter().product();
         let a = shape[axis];
         let x = rng.vec(n, -2.0, 2.0);
@@ -176,7 +194,10 @@ fn layer_norm_gradients_match_finite_differences() {
         let dims = view(shape, axis);
         let (x64, w64, b64, g64) = (to_f64(&x), to_f64(&w), to_f64(&b), to_f64(&g));
         let loss = |x: &[f64], w: &[f64], b: &[f64]| {
-            dot(&cpu::norm::layer_norm(x, dims, f64::from(eps), w, b).0, &g64)
+            dot(
+                &cpu::norm::layer_norm(x, dims, f64::from(eps), w, b).0,
+                &g64,
+            )
         };
         let h = 1e-3;
         let dx = numeric_gradient(&x64, h, |p| loss(p, &w64, &b64));
@@ -206,7 +227,11 @@ fn group_norm_gpu(
     let gt = upload(ctx, shape, grad_out);
     let wt = weight.map(|w| upload(ctx, &[w.len()], w));
     let bt = bias.map(|b| upload(ctx, &[b.len()], b));
-    let (out, mean, rstd) = (zeros(ctx, shape), zeros(ctx, &[blocks]), zeros(ctx, &[blocks]));
+    let (out, mean, rstd) = (
+        zeros(ctx, shape),
+        zeros(ctx, &[blocks]),
+        zeros(ctx, &[blocks]),
+    );
     let grad_in = zeros(ctx, shape);
     let (gw, gb) = (zeros(ctx, &[shape[1]]), zeros(ctx, &[shape[1]]));
     let mut rec = Recorder::new(ctx);
@@ -355,7 +380,17 @@ fn norms_reject_bad_shapes() {
     assert!(err.to_string().contains("axis 3"), "{err}");
     let wrong = zeros(&ctx, &[4]);
     let (mean, rstd) = (zeros(&ctx, &[10]), zeros(&ctx, &[10]));
-    let err = norm::layer_norm(&mut rec, &x, 1, 1e-5, Some(&wrong), None, &out, &mean, &rstd)
-        .unwrap_err();
+    let err = norm::layer_norm(
+        &mut rec,
+        &x,
+        1,
+        1e-5,
+        Some(&wrong),
+        None,
+        &out,
+        &mean,
+        &rstd,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("weight"), "{err}");
 }

@@ -6,7 +6,11 @@ pub fn prelu(x: &[f64], weight: &[f64], channels: usize, inner: usize) -> Vec<f6
     x.iter()
         .enumerate()
         .map(|(i, &v)| {
-            let c = if weight.len() == 1 { 0 } else { (i / inner) % channels };
+            let c = if weight.len() == 1 {
+                0
+            } else {
+                (i / inner) % channels
+            };
             if v >= 0.0 {
                 v
             } else {
@@ -27,7 +31,11 @@ pub fn prelu_backward(
     let mut grad_in = vec![0.0; x.len()];
     let mut grad_w = vec![0.0; weight.len()];
     for (i, (&v, &g)) in x.iter().zip(grad_out).enumerate() {
-        let c = if weight.len() == 1 { 0 } else { (i / inner) % channels };
+        let c = if weight.len() == 1 {
+            0
+        } else {
+            (i / inner) % channels
+        };
         if v > 0.0 {
             grad_in[i] = g;
         } else {

@@ -34,7 +34,11 @@ pub fn cross_entropy_backward(
     let mut grad = Vec::with_capacity(logits.len());
     for (z, y) in logits.chunks(classes).zip(target.chunks(classes)) {
         let (m, e, sy, _) = row_stats(z, y);
-        grad.extend(z.iter().zip(y).map(|(v, t)| scale * ((v - m).exp() / e * sy - t)));
+        grad.extend(
+            z.iter()
+                .zip(y)
+                .map(|(v, t)| scale * ((v - m).exp() / e * sy - t)),
+        );
     }
     grad
 }

@@ -9,7 +9,11 @@ pub fn mixup(mode: MixupMode, x: &[f32], batch: usize, lambda: &[f32]) -> Vec<f3
     (0..x.len())
         .map(|i| {
             let b = i / features;
-            let l = if lambda.len() == 1 { lambda[0] } else { lambda[b] };
+            let l = if lambda.len() == 1 {
+                lambda[0]
+            } else {
+                lambda[b]
+            };
             let own = l * x[i];
             let other = (1.0 - l) * x[(batch - 1 - b) * features + i % features];
             match mode {

@@ -21,7 +21,12 @@ fn row_stats(est: &[f64], tgt: &[f64], eps: f64) -> Row {
     let target_energy: f64 = s.iter().map(|v| v * v).sum();
     let energy = target_energy + eps;
     let alpha = dot / energy;
-    let noise: f64 = e.iter().zip(&s).map(|(a, b)| (a - alpha * b).powi(2)).sum::<f64>() + eps;
+    let noise: f64 = e
+        .iter()
+        .zip(&s)
+        .map(|(a, b)| (a - alpha * b).powi(2))
+        .sum::<f64>()
+        + eps;
     let noise_dot_s = e.iter().zip(&s).map(|(a, b)| (a - alpha * b) * b).sum();
     Row {
         e,

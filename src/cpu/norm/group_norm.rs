@@ -58,7 +58,8 @@ pub fn group_norm_backward(
         let (m, r) = (mean[block], rstd[block]);
         let channel = |k: usize| (block % groups) * per_group + k / spatial;
         let xhat = |k: usize| (x[block * len + k] - m) * r;
-        let gw = |k: usize| grad_out[block * len + k] * weight.get(channel(k)).copied().unwrap_or(1.0);
+        let gw =
+            |k: usize| grad_out[block * len + k] * weight.get(channel(k)).copied().unwrap_or(1.0);
         let mean_gw = (0..len).map(gw).sum::<f64>() / len as f64;
         let mean_gwx = (0..len).map(|k| gw(k) * xhat(k)).sum::<f64>() / len as f64;
         for k in 0..len {

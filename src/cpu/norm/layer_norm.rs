@@ -17,7 +17,10 @@ pub fn layer_norm(
         let idx = |a: usize| ((line / inner) * axis_len + a) * inner + line % inner;
         let n = axis_len as f64;
         let mean = (0..axis_len).map(|a| x[idx(a)]).sum::<f64>() / n;
-        let var = (0..axis_len).map(|a| (x[idx(a)] - mean).powi(2)).sum::<f64>() / n;
+        let var = (0..axis_len)
+            .map(|a| (x[idx(a)] - mean).powi(2))
+            .sum::<f64>()
+            / n;
         let rstd = 1.0 / (var + eps).sqrt();
         for a in 0..axis_len {
             let mut y = (x[idx(a)] - mean) * rstd;

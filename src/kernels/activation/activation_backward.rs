@@ -66,7 +66,7 @@ pub fn activation_backward(
     let (alpha, threshold) = match op {
         ActivationGrad::LeakyRelu(slope) => (slope, 0.0),
         ActivationGrad::Softplus { beta, threshold } => {
-            if !(beta > 0.0) {
+            if beta.is_nan() || beta <= 0.0 {
                 return Err(HarkError::invalid(
                     KERNEL.name,
                     format!("softplus beta {beta} must be positive"),

@@ -42,7 +42,8 @@ static WEIGHT: Kernel = Kernel {
 /// `[outer, channels, inner]` for `slopes` slopes on `x`: one shared slope is the whole tensor
 /// as one run of one channel.
 fn layout(kernel: &'static str, x: &Tensor, slopes: usize) -> Result<PreluBackwardParams> {
-    let n = u32::try_from(x.numel()).map_err(|_| HarkError::invalid(kernel, "over 2^32 elements"))?;
+    let n =
+        u32::try_from(x.numel()).map_err(|_| HarkError::invalid(kernel, "over 2^32 elements"))?;
     let (channels, inner) = prelu_layout(x.shape());
     if slopes == 1 {
         return Ok(PreluBackwardParams {

@@ -40,7 +40,7 @@ pub fn softplus(
     out: &Tensor,
 ) -> Result<()> {
     let n = same_numel(KERNEL.name, x, &[out])?;
-    if !(beta > 0.0) {
+    if beta.is_nan() || beta <= 0.0 {
         return Err(HarkError::invalid(
             KERNEL.name,
             format!("beta {beta} must be positive"),

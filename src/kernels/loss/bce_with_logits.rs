@@ -42,5 +42,15 @@ pub fn bce_with_logits_backward(
     upstream: f32,
     grad: &Tensor,
 ) -> Result<()> {
-    backward(rec, &BACKWARD, BackwardGrid::PerElement, logits, target, upstream, grad, 1.0, 0.0)
+    backward(
+        rec,
+        &BACKWARD,
+        BackwardGrid::PerElement,
+        logits,
+        target,
+        upstream,
+        grad,
+        1.0,
+        0.0,
+    )
 }

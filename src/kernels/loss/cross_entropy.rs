@@ -43,5 +43,15 @@ pub fn cross_entropy_backward(
     upstream: f32,
     grad: &Tensor,
 ) -> Result<()> {
-    backward(rec, &BACKWARD, BackwardGrid::PerRow, logits, target, upstream, grad, 1.0, 0.0)
+    backward(
+        rec,
+        &BACKWARD,
+        BackwardGrid::PerRow,
+        logits,
+        target,
+        upstream,
+        grad,
+        1.0,
+        0.0,
+    )
 }

@@ -42,5 +42,15 @@ pub fn l1_loss_backward(
     upstream: f32,
     grad: &Tensor,
 ) -> Result<()> {
-    backward(rec, &BACKWARD, BackwardGrid::PerElement, pred, target, upstream, grad, 1.0, 0.0)
+    backward(
+        rec,
+        &BACKWARD,
+        BackwardGrid::PerElement,
+        pred,
+        target,
+        upstream,
+        grad,
+        1.0,
+        0.0,
+    )
 }

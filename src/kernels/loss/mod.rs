@@ -36,18 +36,26 @@ pub(crate) struct LossParams {
 /// Both entries of a loss shader: prediction and target read, one output written.
 pub(crate) const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::ReadWrite];
 
-/// One threads per element for elementwise backward entries.
+/// One thread per element for elementwise backward entries.
 const WORKGROUP: u32 = 256;
 
 /// `[rows, cols]` of a prediction: rows = dim 0 (one row for rank 0 or 1), cols = the rest.
 /// Checks dtypes and that `target` has the prediction's shape.
-pub(crate) fn rows_cols(kernel: &'static str, pred: &Tensor, target: &Tensor) -> Result<(u32, u32)> {
+pub(crate) fn rows_cols(
+    kernel: &'static str,
+    pred: &Tensor,
+    target: &Tensor,
+) -> Result<(u32, u32)> {
     pred.expect_dtype(kernel, DType::F32)?;
     target.expect_dtype(kernel, DType::F32)?;
     if pred.shape() != target.shape() {
         return Err(HarkError::shape(
             kernel,
-            format!("prediction {:?} vs target {:?}", pred.shape(), target.shape()),
+            format!(
+                "prediction {:?} vs target {:?}",
+                pred.shape(),
+                target.shape()
+            ),
         ));
     }
     if pred.numel() == 0 {

@@ -35,7 +35,9 @@ pub fn si_sdr_loss(
     row_values: &Tensor,
     loss: &Tensor,
 ) -> Result<()> {
-    forward(rec, &ROWS, estimate, target, row_values, loss, -1.0, SI_SDR_EPS)
+    forward(
+        rec, &ROWS, estimate, target, row_values, loss, -1.0, SI_SDR_EPS,
+    )
 }
 
 /// Gradient of [`si_sdr_loss`] with respect to `estimate`, times `upstream` (d total / d loss), into
@@ -47,5 +49,15 @@ pub fn si_sdr_loss_backward(
     upstream: f32,
     grad: &Tensor,
 ) -> Result<()> {
-    backward(rec, &BACKWARD, BackwardGrid::PerRow, estimate, target, upstream, grad, -1.0, SI_SDR_EPS)
+    backward(
+        rec,
+        &BACKWARD,
+        BackwardGrid::PerRow,
+        estimate,
+        target,
+        upstream,
+        grad,
+        -1.0,
+        SI_SDR_EPS,
+    )
 }

@@ -121,7 +121,7 @@ pub fn group_norm(
     let b = bias.unwrap_or(x);
     check_f32(name, &[x, w, b, out, mean, rstd])?;
     let p = params(name, x, groups, eps, weight.is_some(), bias.is_some())?;
-    if !(eps >= 0.0) {
+    if eps.is_nan() || eps < 0.0 {
         return Err(HarkError::invalid(name, format!("eps {eps} must be >= 0")));
     }
     let blocks = (p.batch * p.groups) as usize;

@@ -103,7 +103,7 @@ pub fn layer_norm(
     let b = bias.unwrap_or(x);
     check_f32(name, &[x, w, b, out, mean, rstd])?;
     let p = params(name, x, axis, eps, weight.is_some(), bias.is_some())?;
-    if !(eps >= 0.0) {
+    if eps.is_nan() || eps < 0.0 {
         return Err(HarkError::invalid(name, format!("eps {eps} must be >= 0")));
     }
     check_numel(name, "out", out, x.numel())?;
