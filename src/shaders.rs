@@ -64,6 +64,28 @@ pub enum Shader {
     MaxPool2d,
     /// `shaders/pool/max_pool2d_backward.wgsl`: max-pool gradient gathered over inputs.
     MaxPool2dBackward,
+    /// `shaders/norm/layer_norm.wgsl`: LayerNorm over one axis, forward and backward.
+    NormLayerNorm,
+    /// `shaders/norm/group_norm.wgsl`: GroupNorm (one group = gLN), forward and backward.
+    NormGroupNorm,
+    /// `shaders/activation/softplus.wgsl`: softplus with beta and torch's threshold.
+    ActivationSoftplus,
+    /// `shaders/activation/activation_backward.wgsl`: backward of LeakyReLU, sigmoid, tanh, softplus.
+    ActivationBackward,
+    /// `shaders/activation/prelu_backward.wgsl`: PReLU backward: input and slope gradients.
+    ActivationPreluBackward,
+    /// `shaders/loss/l1.wgsl`: L1 loss rows and gradient.
+    LossL1,
+    /// `shaders/loss/bce_with_logits.wgsl`: binary cross-entropy with logits, rows and gradient.
+    LossBceWithLogits,
+    /// `shaders/loss/cross_entropy.wgsl`: softmax cross-entropy with soft labels, rows and gradient.
+    LossCrossEntropy,
+    /// `shaders/loss/si_sdr.wgsl`: SI-SDR per row and its gradient.
+    LossSiSdr,
+    /// `shaders/loss/loss_mean.wgsl`: scaled sum of per-row losses into one value.
+    LossMean,
+    /// `shaders/loss/mixup.wgsl`: mixup of a batch with its reverse (inputs and labels).
+    LossMixup,
 }
 
 impl Shader {
@@ -99,6 +121,17 @@ impl Shader {
         Shader::Conv2dBackwardBias,
         Shader::MaxPool2d,
         Shader::MaxPool2dBackward,
+        Shader::NormLayerNorm,
+        Shader::NormGroupNorm,
+        Shader::ActivationSoftplus,
+        Shader::ActivationBackward,
+        Shader::ActivationPreluBackward,
+        Shader::LossL1,
+        Shader::LossBceWithLogits,
+        Shader::LossCrossEntropy,
+        Shader::LossSiSdr,
+        Shader::LossMean,
+        Shader::LossMixup,
     ];
 
     /// Path relative to `shaders/`.
@@ -134,6 +167,17 @@ impl Shader {
             Shader::Conv2dBackwardBias => "conv2d/conv2d_backward_bias.wgsl",
             Shader::MaxPool2d => "pool/max_pool2d.wgsl",
             Shader::MaxPool2dBackward => "pool/max_pool2d_backward.wgsl",
+            Shader::NormLayerNorm => "norm/layer_norm.wgsl",
+            Shader::NormGroupNorm => "norm/group_norm.wgsl",
+            Shader::ActivationSoftplus => "activation/softplus.wgsl",
+            Shader::ActivationBackward => "activation/activation_backward.wgsl",
+            Shader::ActivationPreluBackward => "activation/prelu_backward.wgsl",
+            Shader::LossL1 => "loss/l1.wgsl",
+            Shader::LossBceWithLogits => "loss/bce_with_logits.wgsl",
+            Shader::LossCrossEntropy => "loss/cross_entropy.wgsl",
+            Shader::LossSiSdr => "loss/si_sdr.wgsl",
+            Shader::LossMean => "loss/loss_mean.wgsl",
+            Shader::LossMixup => "loss/mixup.wgsl",
         }
     }
 
@@ -186,6 +230,21 @@ impl Shader {
             }
             Shader::MaxPool2d => include_str!("../shaders/pool/max_pool2d.wgsl"),
             Shader::MaxPool2dBackward => include_str!("../shaders/pool/max_pool2d_backward.wgsl"),
+            Shader::NormLayerNorm => include_str!("../shaders/norm/layer_norm.wgsl"),
+            Shader::NormGroupNorm => include_str!("../shaders/norm/group_norm.wgsl"),
+            Shader::ActivationSoftplus => include_str!("../shaders/activation/softplus.wgsl"),
+            Shader::ActivationBackward => {
+                include_str!("../shaders/activation/activation_backward.wgsl")
+            }
+            Shader::ActivationPreluBackward => {
+                include_str!("../shaders/activation/prelu_backward.wgsl")
+            }
+            Shader::LossL1 => include_str!("../shaders/loss/l1.wgsl"),
+            Shader::LossBceWithLogits => include_str!("../shaders/loss/bce_with_logits.wgsl"),
+            Shader::LossCrossEntropy => include_str!("../shaders/loss/cross_entropy.wgsl"),
+            Shader::LossSiSdr => include_str!("../shaders/loss/si_sdr.wgsl"),
+            Shader::LossMean => include_str!("../shaders/loss/loss_mean.wgsl"),
+            Shader::LossMixup => include_str!("../shaders/loss/mixup.wgsl"),
         }
     }
 }

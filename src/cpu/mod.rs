@@ -4,6 +4,7 @@
 pub mod batchnorm;
 pub mod conv1d;
 pub mod conv2d;
+pub mod activation;
 pub mod elementwise;
 pub mod features;
 pub mod fft;
@@ -11,6 +12,7 @@ pub mod loss;
 pub mod matmul;
 pub mod optim;
 pub mod pool;
+pub mod norm;
 pub mod reduce;
 pub mod softmax;
 pub mod stft;

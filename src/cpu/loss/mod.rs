@@ -3,3 +3,19 @@
 mod mse;
 
 pub use mse::{mse_backward, mse_rows};
+//! CPU references for the losses, in f64 (also the finite-difference references). Each forward
+//! returns `(row values, loss)` for a `[rows, cols]` prediction, as the GPU's two stages do.
+
+mod bce_with_logits;
+mod cross_entropy;
+mod l1;
+mod loss_mean;
+mod mixup;
+mod si_sdr;
+
+pub use bce_with_logits::{bce_with_logits, bce_with_logits_backward};
+pub use cross_entropy::{cross_entropy, cross_entropy_backward};
+pub use l1::{l1_loss, l1_loss_backward};
+pub use loss_mean::loss_mean;
+pub use mixup::mixup;
+pub use si_sdr::{si_sdr_loss, si_sdr_loss_backward};

@@ -1,0 +1,70 @@
+// Backward of PReLU (shaders/elementwise/prelu.wgsl), as torch: x viewed as
+// [outer, channels, inner]. `input_grad`: grad_in = grad_out where x > 0, else weight[c] * grad_out
+// (one thread per element). `weight_grad`: grad_weight[c] = sum of x * grad_out over the elements of
+// channel c with x <= 0, one workgroup per slope (a deterministic reduction, no float atomics).
+// One shared slope is channels = 1 with the whole tensor as one run.
+// CPU twin: src/cpu/activation/prelu_backward.rs.
+
+// Keep in sync with PreluBackwardParams in src/kernels/activation/prelu_backward.rs.
+struct Params {
+    n: u32,
+    outer: u32,
+    channels: u32,
+    inner: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+// `input_grad` reads the slopes; `weight_grad` binds a placeholder here.
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> grad_out: array<f32>;
+// grad_in for `input_grad`, grad_weight for `weight_grad`.
+@group(0) @binding(4) var<storage, read_write> result: array<f32>;
+
+const WG: u32 = 256u;
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(256)
+fn input_grad(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.y * groups.x + wid.x) * WG + lid;
+    if i >= params.n {
+        return;
+    }
+    let c = (i / params.inner) % params.channels;
+    let g = grad_out[i];
+    result[i] = select(weight[c] * g, g, x[i] > 0.0);
+}
+
+@compute @workgroup_size(256)
+fn weight_grad(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let c = wid.y * groups.x + wid.x;
+    // Uniform per workgroup, so the barriers below stay in uniform control flow.
+    if c >= params.channels {
+        return;
+    }
+    var sum = 0.0;
+    for (var t = lid; t < params.outer * params.inner; t += WG) {
+        let k = ((t / params.inner) * params.channels + c) * params.inner + t % params.inner;
+        let v = x[k];
+        sum += select(v * grad_out[k], 0.0, v > 0.0);
+    }
+    partial[lid] = sum;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+        if lid < stride {
+            partial[lid] += partial[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        result[c] = partial[0];
+    }
+}

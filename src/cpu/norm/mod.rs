@@ -1,0 +1,7 @@
+//! CPU references for the normalisation kernels.
+
+mod group_norm;
+mod layer_norm;
+
+pub use group_norm::{group_norm, group_norm_backward};
+pub use layer_norm::{layer_norm, layer_norm_backward};

@@ -1,0 +1,129 @@
+//! Launchers for `shaders/activation/prelu_backward.wgsl`: PReLU's input gradient and its slope
+//! gradient (one shared slope, or one per channel on axis 1 as torch).
+
+use bytemuck::{Pod, Zeroable};
+
+use super::same_numel;
+use crate::error::{HarkError, Result};
+use crate::kernels::elementwise::prelu_layout;
+use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
+use crate::shaders::Shader;
+use crate::tensor::{DType, Tensor};
+
+/// Keep in sync with `Params` in shaders/activation/prelu_backward.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct PreluBackwardParams {
+    n: u32,
+    outer: u32,
+    channels: u32,
+    inner: u32,
+}
+
+/// One thread per element in `input_grad`; 256 is the largest workgroup every device accepts.
+const WORKGROUP: u32 = 256;
+
+const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+
+static INPUT: Kernel = Kernel {
+    name: "prelu_backward_input",
+    shader: Shader::ActivationPreluBackward,
+    entry: "input_grad",
+    bindings: BINDINGS,
+};
+
+static WEIGHT: Kernel = Kernel {
+    name: "prelu_backward_weight",
+    shader: Shader::ActivationPreluBackward,
+    entry: "weight_grad",
+    bindings: BINDINGS,
+};
+
+/// `[outer, channels, inner]` for `slopes` slopes on `x`: one shared slope is the whole tensor
+/// as one run of one channel.
+fn layout(kernel: &'static str, x: &Tensor, slopes: usize) -> Result<PreluBackwardParams> {
+    let n =
+        u32::try_from(x.numel()).map_err(|_| HarkError::invalid(kernel, "over 2^32 elements"))?;
+    let (channels, inner) = prelu_layout(x.shape());
+    if slopes == 1 {
+        return Ok(PreluBackwardParams {
+            n,
+            outer: 1,
+            channels: 1,
+            inner: n.max(1),
+        });
+    }
+    if slopes != channels {
+        return Err(HarkError::shape(
+            kernel,
+            format!(
+                "{slopes} slopes for x {:?}: need 1 or {channels}",
+                x.shape()
+            ),
+        ));
+    }
+    // All divide n, which fits.
+    Ok(PreluBackwardParams {
+        n,
+        outer: (x.numel() / (channels * inner).max(1)) as u32,
+        channels: channels as u32,
+        inner: inner.max(1) as u32,
+    })
+}
+
+/// PReLU input gradient: `grad_in = grad_out` where `x > 0`, else `weight[c] * grad_out`.
+/// `weight` holds one slope per channel (axis 1) or one shared slope.
+pub fn prelu_backward_input(
+    rec: &mut Recorder,
+    x: &Tensor,
+    weight: &Tensor,
+    grad_out: &Tensor,
+    grad_in: &Tensor,
+) -> Result<()> {
+    same_numel(INPUT.name, x, &[grad_out, grad_in])?;
+    weight.expect_dtype(INPUT.name, DType::F32)?;
+    let params = layout(INPUT.name, x, weight.numel())?;
+    rec.dispatch(Launch {
+        kernel: &INPUT,
+        constants: Vec::new(),
+        params: bytemuck::bytes_of(&params),
+        tensors: &[x, weight, grad_out, grad_in],
+        workgroups: grid_1d(params.n.div_ceil(WORKGROUP)),
+    })
+}
+
+/// PReLU slope gradient: `grad_weight[c]` = sum of `x * grad_out` over channel `c`'s elements
+/// with `x <= 0` (overwritten, not accumulated). `grad_weight` holds 1 value (shared slope) or
+/// one per channel.
+pub fn prelu_backward_weight(
+    rec: &mut Recorder,
+    x: &Tensor,
+    grad_out: &Tensor,
+    grad_weight: &Tensor,
+) -> Result<()> {
+    same_numel(WEIGHT.name, x, &[grad_out])?;
+    grad_weight.expect_dtype(WEIGHT.name, DType::F32)?;
+    let params = layout(WEIGHT.name, x, grad_weight.numel())?;
+    rec.dispatch(Launch {
+        kernel: &WEIGHT,
+        constants: Vec::new(),
+        params: bytemuck::bytes_of(&params),
+        // The slopes are not needed: x fills their (read-only) slot.
+        tensors: &[x, x, grad_out, grad_weight],
+        // One workgroup per slope, each summing its channel.
+        workgroups: grid_1d(params.channels),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_the_shader_struct() {
+        assert_eq!(
+            Some(std::mem::size_of::<PreluBackwardParams>()),
+            crate::shaders::wgsl_struct_size(Shader::ActivationPreluBackward, "Params")
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! Launchers for `shaders/norm/group_norm.wgsl`: GroupNorm over `[batch, channels, ...]` with
+//! per-channel affine parameters, forward (saving mean and rstd per (sample, group)) and
+//! backward (input; weight and bias). One group is Conv-TasNet's gLN.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{check_numel, to_u32};
+use crate::error::{HarkError, Result};
+use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
+use crate::shaders::Shader;
+use crate::tensor::{DType, Tensor};
+
+/// Keep in sync with `Params` in shaders/norm/group_norm.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct GroupNormParams {
+    batch: u32,
+    channels: u32,
+    spatial: u32,
+    groups: u32,
+    eps: f32,
+    has_weight: u32,
+    has_bias: u32,
+}
+
+// All three entries share one layout: three read-only bindings, then three read-write ones
+// (mean and rstd sit in read-write slots in `backward_input`, which only reads them).
+const BINDINGS: &[Access] = &[
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::ReadWrite,
+    Access::ReadWrite,
+    Access::ReadWrite,
+];
+
+static FORWARD: Kernel = Kernel {
+    name: "group_norm",
+    shader: Shader::NormGroupNorm,
+    entry: "forward",
+    bindings: BINDINGS,
+};
+
+static BACKWARD_INPUT: Kernel = Kernel {
+    name: "group_norm_backward_input",
+    shader: Shader::NormGroupNorm,
+    entry: "backward_input",
+    bindings: BINDINGS,
+};
+
+static BACKWARD_PARAMS: Kernel = Kernel {
+    name: "group_norm_backward_params",
+    shader: Shader::NormGroupNorm,
+    entry: "backward_params",
+    bindings: BINDINGS,
+};
+
+fn params(
+    kernel: &'static str,
+    x: &Tensor,
+    groups: usize,
+    eps: f32,
+    has_weight: bool,
+    has_bias: bool,
+) -> Result<GroupNormParams> {
+    let (batch, channels, spatial) = match x.shape() {
+        [n, c, rest @ ..] => (*n, *c, rest.iter().product::<usize>()),
+        _ => {
+            return Err(HarkError::shape(
+                kernel,
+                format!("expected [batch, channels, ...], got {:?}", x.shape()),
+            ))
+        }
+    };
+    if groups == 0 || channels % groups != 0 {
+        return Err(HarkError::invalid(
+            kernel,
+            format!("{channels} channels do not split into {groups} groups"),
+        ));
+    }
+    if x.numel() == 0 {
+        return Err(HarkError::invalid(kernel, "x is empty"));
+    }
+    to_u32(kernel, x.numel())?;
+    Ok(GroupNormParams {
+        // Each divides numel, which fits.
+        batch: batch as u32,
+        channels: channels as u32,
+        spatial: spatial as u32,
+        groups: groups as u32,
+        eps,
+        has_weight: u32::from(has_weight),
+        has_bias: u32::from(has_bias),
+    })
+}
+
+fn check_f32(kernel: &'static str, tensors: &[&Tensor]) -> Result<()> {
+    tensors
+        .iter()
+        .try_for_each(|t| t.expect_dtype(kernel, DType::F32))
+}
+
+/// GroupNorm of `x` (`[batch, channels]` or `[batch, channels, ...]`) with `groups` groups:
+/// every (sample, group) block becomes `(x - mean) * rstd * weight[c] + bias[c]` with
+/// `rstd = 1 / sqrt(var + eps)` (biased variance, as torch). `weight` and `bias` (each optional)
+/// hold `channels` values; `mean` and `rstd` receive `batch * groups` values for backward.
+#[allow(clippy::too_many_arguments)] // The tensors of one torch call; a struct would only rename them.
+pub fn group_norm(
+    rec: &mut Recorder,
+    x: &Tensor,
+    groups: usize,
+    eps: f32,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    out: &Tensor,
+    mean: &Tensor,
+    rstd: &Tensor,
+) -> Result<()> {
+    let name = FORWARD.name;
+    let w = weight.unwrap_or(x);
+    let b = bias.unwrap_or(x);
+    check_f32(name, &[x, w, b, out, mean, rstd])?;
+    let p = params(name, x, groups, eps, weight.is_some(), bias.is_some())?;
+    if eps.is_nan() || eps < 0.0 {
+        return Err(HarkError::invalid(name, format!("eps {eps} must be >= 0")));
+    }
+    let blocks = (p.batch * p.groups) as usize;
+    check_numel(name, "out", out, x.numel())?;
+    check_numel(name, "mean", mean, blocks)?;
+    check_numel(name, "rstd", rstd, blocks)?;
+    if let Some(w) = weight {
+        check_numel(name, "weight", w, p.channels as usize)?;
+    }
+    if let Some(b) = bias {
+        check_numel(name, "bias", b, p.channels as usize)?;
+    }
+    rec.dispatch(Launch {
+        kernel: &FORWARD,
+        constants: Vec::new(),
+        params: bytemuck::bytes_of(&p),
+        tensors: &[x, w, b, out, mean, rstd],
+        // One workgroup per (sample, group) block.
+        workgroups: grid_1d(p.batch * p.groups),
+    })
+}
+
+/// Gradient of [`group_norm`] with respect to its input: from `x`, `grad_out`, the optional
+/// `weight` and the saved `mean` and `rstd`, writes `grad_in` (shape of `x`).
+#[allow(clippy::too_many_arguments)] // The saved tensors of the forward pass plus the gradients.
+pub fn group_norm_backward_input(
+    rec: &mut Recorder,
+    x: &Tensor,
+    grad_out: &Tensor,
+    groups: usize,
+    weight: Option<&Tensor>,
+    mean: &Tensor,
+    rstd: &Tensor,
+    grad_in: &Tensor,
+) -> Result<()> {
+    let name = BACKWARD_INPUT.name;
+    let w = weight.unwrap_or(x);
+    check_f32(name, &[x, grad_out, w, mean, rstd, grad_in])?;
+    let p = params(name, x, groups, 0.0, weight.is_some(), false)?;
+    let blocks = (p.batch * p.groups) as usize;
+    check_numel(name, "grad_out", grad_out, x.numel())?;
+    check_numel(name, "grad_in", grad_in, x.numel())?;
+    check_numel(name, "mean", mean, blocks)?;
+    check_numel(name, "rstd", rstd, blocks)?;
+    if let Some(w) = weight {
+        check_numel(name, "weight", w, p.channels as usize)?;
+    }
+    rec.dispatch(Launch {
+        kernel: &BACKWARD_INPUT,
+        constants: Vec::new(),
+        params: bytemuck::bytes_of(&p),
+        tensors: &[x, grad_out, w, mean, rstd, grad_in],
+        workgroups: grid_1d(p.batch * p.groups),
+    })
+}
+
+/// Gradients of [`group_norm`] with respect to its affine parameters: `grad_weight[c]` is the
+/// sum over batch and spatial positions of `grad_out * xhat`, `grad_bias[c]` the sum of
+/// `grad_out` (each `channels` values, overwritten, not accumulated).
+#[allow(clippy::too_many_arguments)] // The saved tensors of the forward pass plus the gradients.
+pub fn group_norm_backward_params(
+    rec: &mut Recorder,
+    x: &Tensor,
+    grad_out: &Tensor,
+    groups: usize,
+    mean: &Tensor,
+    rstd: &Tensor,
+    grad_weight: &Tensor,
+    grad_bias: &Tensor,
+) -> Result<()> {
+    let name = BACKWARD_PARAMS.name;
+    check_f32(name, &[x, grad_out, mean, rstd, grad_weight, grad_bias])?;
+    let p = params(name, x, groups, 0.0, true, true)?;
+    let blocks = (p.batch * p.groups) as usize;
+    check_numel(name, "grad_out", grad_out, x.numel())?;
+    check_numel(name, "mean", mean, blocks)?;
+    check_numel(name, "rstd", rstd, blocks)?;
+    check_numel(name, "grad_weight", grad_weight, p.channels as usize)?;
+    check_numel(name, "grad_bias", grad_bias, p.channels as usize)?;
+    rec.dispatch(Launch {
+        kernel: &BACKWARD_PARAMS,
+        constants: Vec::new(),
+        params: bytemuck::bytes_of(&p),
+        tensors: &[x, grad_out, mean, rstd, grad_weight, grad_bias],
+        // One workgroup per channel, each summing over batch and spatial positions.
+        workgroups: grid_1d(p.channels),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_the_shader_struct() {
+        assert_eq!(
+            Some(std::mem::size_of::<GroupNormParams>()),
+            crate::shaders::wgsl_struct_size(Shader::NormGroupNorm, "Params")
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! Normalisation kernels with hand-written backward passes: LayerNorm over a chosen axis and
+//! GroupNorm (one group = Conv-TasNet's gLN). Forward passes save mean and rstd for backward.
+
+mod group_norm;
+mod layer_norm;
+
+pub use group_norm::{group_norm, group_norm_backward_input, group_norm_backward_params};
+pub use layer_norm::{layer_norm, layer_norm_backward_input, layer_norm_backward_params};
+
+use crate::error::{HarkError, Result};
+use crate::tensor::Tensor;
+
+pub(crate) fn to_u32(kernel: &'static str, value: usize) -> Result<u32> {
+    u32::try_from(value).map_err(|_| HarkError::invalid(kernel, format!("{value} exceeds u32")))
+}
+
+/// Errors unless `t` (named `what`) holds exactly `numel` elements.
+pub(crate) fn check_numel(
+    kernel: &'static str,
+    what: &str,
+    t: &Tensor,
+    numel: usize,
+) -> Result<()> {
+    if t.numel() != numel {
+        return Err(HarkError::shape(
+            kernel,
+            format!("{what} {:?} must hold {numel} elements", t.shape()),
+        ));
+    }
+    Ok(())
+}
