@@ -1,8 +1,3 @@
-//! CPU references for the losses.
-
-mod mse;
-
-pub use mse::{mse_backward, mse_rows};
 //! CPU references for the losses, in f64 (also the finite-difference references). Each forward
 //! returns `(row values, loss)` for a `[rows, cols]` prediction, as the GPU's two stages do.
 
@@ -11,6 +6,7 @@ mod cross_entropy;
 mod l1;
 mod loss_mean;
 mod mixup;
+mod mse;
 mod si_sdr;
 
 pub use bce_with_logits::{bce_with_logits, bce_with_logits_backward};
@@ -18,4 +14,5 @@ pub use cross_entropy::{cross_entropy, cross_entropy_backward};
 pub use l1::{l1_loss, l1_loss_backward};
 pub use loss_mean::loss_mean;
 pub use mixup::mixup;
+pub use mse::{mse_backward, mse_rows};
 pub use si_sdr::{si_sdr_loss, si_sdr_loss_backward};

@@ -1,10 +1,5 @@
-//! Losses and their gradients.
-
-mod mse;
-
-pub use mse::{mse_backward, mse_rows};
-//! Losses with gradients: L1, SI-SDR, softmax cross-entropy with soft labels, and binary
-//! cross-entropy with logits. Forward is two dispatches (per-row values in workgroup memory,
+//! Losses with gradients: MSE (per row, for the autoencoder), L1, SI-SDR, softmax cross-entropy
+//! with soft labels, and binary cross-entropy with logits. Forward is two dispatches (per-row values in workgroup memory,
 //! then their scaled sum into a 1-element loss); backward writes d loss / d prediction times an
 //! upstream scalar.
 
@@ -13,6 +8,7 @@ mod cross_entropy;
 mod l1;
 mod loss_mean;
 mod mixup;
+mod mse;
 mod si_sdr;
 
 pub use bce_with_logits::{bce_with_logits, bce_with_logits_backward};
@@ -20,6 +16,7 @@ pub use cross_entropy::{cross_entropy, cross_entropy_backward};
 pub use l1::{l1_loss, l1_loss_backward};
 pub use loss_mean::loss_mean;
 pub use mixup::{mixup, MixupMode};
+pub use mse::{mse_backward, mse_rows};
 pub use si_sdr::{si_sdr_loss, si_sdr_loss_backward, SI_SDR_EPS};
 
 use bytemuck::{Pod, Zeroable};
