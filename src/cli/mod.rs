@@ -9,6 +9,7 @@ mod evaluate;
 mod features;
 mod info;
 mod synth;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +41,10 @@ enum Command {
     },
     /// Compute features (STFT, power, log-mel, spectrum, DCASE 640) of WAV clips as .npy files.
     Features(features::FeaturesArgs),
+    /// Train a system on a dataset's training clips and save its models (safetensors).
+    Train(train::TrainArgs),
+    /// Score a dataset's test clips with saved models: challenge CSVs and metrics.
+    Score(train::ScoreArgs),
     /// Recompute DCASE metrics (AUC, pAUC, official score) from anomaly-score CSVs.
     Evaluate(evaluate::EvaluateArgs),
 }
@@ -67,5 +72,7 @@ pub fn run(cli: Cli) -> hark::Result<()> {
         Command::Data { which } => data::run(&which),
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Features(args) => features::run(&args),
+        Command::Train(args) => train::train(&args),
+        Command::Score(args) => train::score(&args),
     }
 }

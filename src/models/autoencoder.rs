@@ -93,6 +93,38 @@ impl DenseAutoencoder {
     pub fn dims(&self) -> usize {
         self.dims
     }
+
+    /// Parameters and running statistics under their PyTorch state-dict names.
+    pub fn state_dict(&self) -> Vec<(String, &Tensor)> {
+        let mut entries: Vec<(String, &Tensor)> = self
+            .params()
+            .into_iter()
+            .map(|p| (p.name.clone(), &p.value))
+            .collect();
+        entries.extend(self.buffers());
+        entries
+    }
+
+    /// Saves the model as safetensors (atomically).
+    pub fn save(&self, ctx: &Context, path: &std::path::Path) -> Result<()> {
+        let metadata = std::collections::HashMap::from([
+            ("format".to_string(), "pt".to_string()),
+            (
+                "hark_model".to_string(),
+                "dcase_dense_autoencoder".to_string(),
+            ),
+            ("input_dims".to_string(), self.dims.to_string()),
+        ]);
+        crate::io::checkpoint::save_checkpoint(ctx, path, &self.state_dict(), metadata)
+    }
+
+    /// Loads a model saved by [`DenseAutoencoder::save`] (or a PyTorch state dict with the same
+    /// names and shapes, converted to safetensors).
+    pub fn load(ctx: &Context, path: &std::path::Path, dims: usize) -> Result<Self> {
+        let model = Self::new(ctx, dims, 0)?;
+        crate::io::checkpoint::load_checkpoint(ctx, path, &model.state_dict())?;
+        Ok(model)
+    }
 }
 
 impl Layer for DenseAutoencoder {
@@ -310,6 +342,15 @@ pub struct AutoencoderSystem {
     model: Option<DenseAutoencoder>,
     /// Called after every epoch with the machine type's name.
     pub on_epoch: Option<EpochCallback>,
+    /// Save each machine type's trained model as `<dir>/ae_<machine>.safetensors`.
+    pub save_to: Option<std::path::PathBuf>,
+    /// Load each machine type's model from `<dir>/ae_<machine>.safetensors` instead of training.
+    pub load_from: Option<std::path::PathBuf>,
+}
+
+/// The checkpoint file of one machine type's model.
+pub fn checkpoint_path(dir: &std::path::Path, machine: &str) -> std::path::PathBuf {
+    dir.join(format!("ae_{machine}.safetensors"))
 }
 
 impl AutoencoderSystem {
@@ -326,6 +367,8 @@ impl AutoencoderSystem {
             config,
             model: None,
             on_epoch: None,
+            save_to: None,
+            load_from: None,
         })
     }
 
@@ -341,8 +384,13 @@ impl AnomalyScorer for AutoencoderSystem {
     }
 
     fn train(&mut self, machine: &MachineDataset, train_clips: &[&Clip]) -> Result<()> {
-        let (vectors, _) = clip_vectors(&mut self.extractor, train_clips)?;
         let dims = self.config.features.context * self.config.features.n_mels;
+        if let Some(dir) = &self.load_from {
+            let path = checkpoint_path(dir, &machine.machine);
+            self.model = Some(DenseAutoencoder::load(&self.ctx, &path, dims)?);
+            return Ok(());
+        }
+        let (vectors, _) = clip_vectors(&mut self.extractor, train_clips)?;
         let mut model = DenseAutoencoder::new(&self.ctx, dims, self.config.seed)?;
         let name = machine.machine.clone();
         let mut callback = self.on_epoch.take();
@@ -353,6 +401,9 @@ impl AnomalyScorer for AutoencoderSystem {
         });
         self.on_epoch = callback;
         result?;
+        if let Some(dir) = &self.save_to {
+            model.save(&self.ctx, &checkpoint_path(dir, &machine.machine))?;
+        }
         self.model = Some(model);
         Ok(())
     }
