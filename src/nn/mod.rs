@@ -6,10 +6,12 @@ mod batchnorm;
 mod layer;
 mod linear;
 mod optimizer;
+mod schedule;
 mod sequential;
 
 pub use batchnorm::BatchNorm1d;
 pub use layer::{Layer, Mode, Param, SeededInit};
 pub use linear::Linear;
 pub use optimizer::Adam;
+pub use schedule::LrSchedule;
 pub use sequential::Sequential;

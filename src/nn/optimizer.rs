@@ -1,15 +1,18 @@
 //! Adam / AdamW over all parameters of a model: one GPU kernel per parameter tensor per step,
-//! moments kept on the GPU.
+//! moments kept on the GPU, learning rate from an [`LrSchedule`].
 
 use crate::context::Context;
 use crate::error::{HarkError, Result};
 use crate::kernels::optim::{adam_step, AdamConfig};
 use crate::nn::layer::Param;
+use crate::nn::schedule::LrSchedule;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
 
 pub struct Adam {
     pub config: AdamConfig,
+    /// Learning rate per step (default: constant `config.lr`).
+    pub schedule: LrSchedule,
     /// Steps taken.
     pub step: u64,
     /// (exp_avg, exp_avg_sq) per parameter, in the order of the parameter list.
@@ -29,6 +32,7 @@ impl Adam {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             config,
+            schedule: LrSchedule::Constant(config.lr),
             step: 0,
             moments,
         })
@@ -46,9 +50,13 @@ impl Adam {
                 ),
             ));
         }
+        let config = AdamConfig {
+            lr: self.schedule.lr(self.step),
+            ..self.config
+        };
         self.step += 1;
         for (p, (m, v)) in params.iter().zip(&self.moments) {
-            adam_step(rec, &self.config, self.step, 1.0, &p.grad, &p.value, m, v)?;
+            adam_step(rec, &config, self.step, 1.0, &p.grad, &p.value, m, v)?;
         }
         Ok(())
     }
