@@ -44,6 +44,8 @@ pub enum Shader {
     LossMse,
     /// `shaders/optim/adam.wgsl`: one Adam / AdamW step over a parameter tensor.
     OptimAdam,
+    /// `shaders/optim/grad_norm.wgsl`: global gradient norm and the clipping scale.
+    OptimGradNorm,
     /// `shaders/conv1d/conv1d.wgsl`: conv1d forward (stride, padding, dilation, groups, bias).
     Conv1d,
     /// `shaders/conv1d/conv1d_backward_input.wgsl`: conv1d input gradient (conv_transpose1d forward).
@@ -111,6 +113,7 @@ impl Shader {
         Shader::BatchNormBackward,
         Shader::LossMse,
         Shader::OptimAdam,
+        Shader::OptimGradNorm,
         Shader::Conv1d,
         Shader::Conv1dBackwardInput,
         Shader::Conv1dBackwardWeight,
@@ -157,6 +160,7 @@ impl Shader {
             Shader::BatchNormBackward => "batchnorm/batchnorm_backward.wgsl",
             Shader::LossMse => "loss/mse.wgsl",
             Shader::OptimAdam => "optim/adam.wgsl",
+            Shader::OptimGradNorm => "optim/grad_norm.wgsl",
             Shader::Conv1d => "conv1d/conv1d.wgsl",
             Shader::Conv1dBackwardInput => "conv1d/conv1d_backward_input.wgsl",
             Shader::Conv1dBackwardWeight => "conv1d/conv1d_backward_weight.wgsl",
@@ -208,6 +212,7 @@ impl Shader {
             }
             Shader::LossMse => include_str!("../shaders/loss/mse.wgsl"),
             Shader::OptimAdam => include_str!("../shaders/optim/adam.wgsl"),
+            Shader::OptimGradNorm => include_str!("../shaders/optim/grad_norm.wgsl"),
             Shader::Conv1d => include_str!("../shaders/conv1d/conv1d.wgsl"),
             Shader::Conv1dBackwardInput => {
                 include_str!("../shaders/conv1d/conv1d_backward_input.wgsl")

@@ -27,7 +27,7 @@ fn adam_and_adamw_match_cpu_over_steps() {
                 let g = rng.vec(n, -1.0, 1.0);
                 let tgrad = Tensor::from_slice(&ctx, &[n], &g).unwrap();
                 let mut rec = Recorder::new(&ctx);
-                adam_step(&mut rec, &config, step, 0.5, &tgrad, &tp, &tm, &tv).unwrap();
+                adam_step(&mut rec, &config, step, 0.5, &tgrad, &tp, &tm, &tv, None).unwrap();
                 rec.submit().unwrap();
                 cpu::optim::adam_step(&config, step, 0.5, &g, &mut p, &mut m, &mut v);
             }
@@ -115,4 +115,60 @@ fn the_model_optimizer_follows_its_learning_rate_schedule() {
     }
     // Same arithmetic as adam_and_adamw_match_cpu_over_steps: a few ulps after 6 steps.
     assert_close(&param.value.to_vec(&ctx).unwrap(), &p_host, 1e-5, 1e-6);
+}
+
+#[test]
+fn global_norm_clipping_scales_every_gradient_like_torch() {
+    let Some(ctx) = test_context() else { return };
+    use hark::kernels::optim::clip_scale;
+    let mut rng = SeededRng::new(54);
+    let sizes = [1usize, 300, 17, 1000];
+    let grads: Vec<Vec<f32>> = sizes.iter().map(|&n| rng.vec(n, -1.0, 1.0)).collect();
+    let tensors: Vec<Tensor> = grads
+        .iter()
+        .map(|g| Tensor::from_slice(&ctx, &[g.len()], g).unwrap())
+        .collect();
+    let refs: Vec<&Tensor> = tensors.iter().collect();
+    let partials = Tensor::zeros(&ctx, &[sizes.len()], DType::F32).unwrap();
+    let scale = Tensor::zeros(&ctx, &[2], DType::F32).unwrap();
+    let slices: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
+    for max_norm in [0.5f32, 1e3] {
+        let mut rec = Recorder::new(&ctx);
+        clip_scale(&mut rec, &refs, max_norm, &partials, &scale).unwrap();
+        rec.submit().unwrap();
+        let (expected_scale, expected_norm) = cpu::optim::clip_scale(&slices, max_norm);
+        // A tree sum of ~1300 squares against an f64 sum: ~1e-6 relative.
+        assert_close(
+            &scale.to_vec(&ctx).unwrap(),
+            &[expected_scale, expected_norm],
+            1e-5,
+            0.0,
+        );
+    }
+    // Adam with the GPU scale equals Adam with the scale applied on the host.
+    let config = AdamConfig::adam(1e-2);
+    let n = sizes[3];
+    let mut p = rng.vec(n, -1.0, 1.0);
+    let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
+    let tp = Tensor::from_slice(&ctx, &[n], &p).unwrap();
+    let tm = Tensor::zeros(&ctx, &[n], DType::F32).unwrap();
+    let tv = Tensor::zeros(&ctx, &[n], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    clip_scale(&mut rec, &refs, 0.5, &partials, &scale).unwrap();
+    adam_step(
+        &mut rec,
+        &config,
+        1,
+        1.0,
+        &tensors[3],
+        &tp,
+        &tm,
+        &tv,
+        Some(&scale),
+    )
+    .unwrap();
+    rec.submit().unwrap();
+    let (s, _) = cpu::optim::clip_scale(&slices, 0.5);
+    cpu::optim::adam_step(&config, 1, s, &grads[3], &mut p, &mut m, &mut v);
+    assert_close(&tp.to_vec(&ctx).unwrap(), &p, 1e-5, 1e-6);
 }

@@ -25,6 +25,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> param: array<f32>;
 @group(0) @binding(3) var<storage, read_write> exp_avg: array<f32>;
 @group(0) @binding(4) var<storage, read_write> exp_avg_sq: array<f32>;
+// scale[0] from grad_norm.wgsl's clip_scale when SCALED (global-norm clipping on the GPU).
+@group(0) @binding(5) var<storage, read> scale: array<f32>;
+
+override SCALED: bool = false;
 
 const WG: u32 = 256u;
 
@@ -40,6 +44,9 @@ fn main(
     }
     var p = param[i];
     var g = grad[i] * params.grad_scale;
+    if SCALED {
+        g = g * scale[0];
+    }
     if params.decoupled != 0u {
         p = p - params.lr * params.weight_decay * p;
     } else {

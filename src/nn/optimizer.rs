@@ -3,7 +3,7 @@
 
 use crate::context::Context;
 use crate::error::{HarkError, Result};
-use crate::kernels::optim::{adam_step, AdamConfig};
+use crate::kernels::optim::{adam_step, clip_scale, AdamConfig};
 use crate::nn::layer::Param;
 use crate::nn::schedule::LrSchedule;
 use crate::runtime::Recorder;
@@ -13,6 +13,10 @@ pub struct Adam {
     pub config: AdamConfig,
     /// Learning rate per step (default: constant `config.lr`).
     pub schedule: LrSchedule,
+    /// Clip the gradients to this global L2 norm before each step (torch's `clip_grad_norm_`),
+    /// on the GPU without a read-back.
+    pub max_grad_norm: Option<f32>,
+    clip: Option<(Tensor, Tensor)>,
     /// Steps taken.
     pub step: u64,
     /// (exp_avg, exp_avg_sq) per parameter, in the order of the parameter list.
@@ -33,6 +37,8 @@ impl Adam {
         Ok(Self {
             config,
             schedule: LrSchedule::Constant(config.lr),
+            max_grad_norm: None,
+            clip: None,
             step: 0,
             moments,
         })
@@ -55,8 +61,27 @@ impl Adam {
             ..self.config
         };
         self.step += 1;
+        let scale = match self.max_grad_norm {
+            Some(max_norm) => {
+                if self.clip.is_none() {
+                    let ctx = rec.context();
+                    self.clip = Some((
+                        Tensor::zeros(ctx, &[params.len()], DType::F32)?,
+                        Tensor::zeros(ctx, &[2], DType::F32)?,
+                    ));
+                }
+                let (partials, scale) = self
+                    .clip
+                    .as_ref()
+                    .ok_or_else(|| HarkError::invalid("adam", "clipping buffers missing"))?;
+                let grads: Vec<&Tensor> = params.iter().map(|p| &p.grad).collect();
+                clip_scale(rec, &grads, max_norm, partials, scale)?;
+                Some(scale)
+            }
+            None => None,
+        };
         for (p, (m, v)) in params.iter().zip(&self.moments) {
-            adam_step(rec, &config, self.step, 1.0, &p.grad, &p.value, m, v)?;
+            adam_step(rec, &config, self.step, 1.0, &p.grad, &p.value, m, v, scale)?;
         }
         Ok(())
     }

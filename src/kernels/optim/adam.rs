@@ -32,6 +32,7 @@ static KERNEL: Kernel = Kernel {
         Access::ReadWrite,
         Access::ReadWrite,
         Access::ReadWrite,
+        Access::Read,
     ],
 };
 
@@ -62,7 +63,8 @@ impl AdamConfig {
 }
 
 /// One step (`step` counts from 1) of `param` with `grad`, updating the moment tensors.
-/// `grad_scale` multiplies the gradient first (1 normally; < 1 for global-norm clipping).
+/// `grad_scale` multiplies the gradient first (1 normally); with `clip_scale` (the output of
+/// [`super::clip_scale`]) the gradient is also multiplied by its element 0 on the GPU.
 #[allow(clippy::too_many_arguments)]
 pub fn adam_step(
     rec: &mut Recorder,
@@ -73,6 +75,7 @@ pub fn adam_step(
     param: &Tensor,
     exp_avg: &Tensor,
     exp_avg_sq: &Tensor,
+    clip_scale: Option<&Tensor>,
 ) -> Result<()> {
     for t in [grad, param, exp_avg, exp_avg_sq] {
         t.expect_dtype(KERNEL.name, DType::F32)?;
@@ -103,9 +106,10 @@ pub fn adam_step(
     };
     rec.dispatch(Launch {
         kernel: &KERNEL,
-        constants: Vec::new(),
+        constants: vec![("SCALED", f64::from(u8::from(clip_scale.is_some())))],
         params: bytemuck::bytes_of(&params),
-        tensors: &[grad, param, exp_avg, exp_avg_sq],
+        // Without a scale, the gradient is bound again (read-only, never read through it).
+        tensors: &[grad, param, exp_avg, exp_avg_sq, clip_scale.unwrap_or(grad)],
         workgroups: grid_1d(n.div_ceil(256)),
     })
 }
