@@ -16,3 +16,10 @@ pub mod pool;
 pub mod reduce;
 pub mod softmax;
 pub mod stft;
+
+use crate::error::{HarkError, Result};
+
+/// A size as the `u32` shaders index with, or an error naming the kernel.
+pub(crate) fn to_u32(kernel: &'static str, value: usize) -> Result<u32> {
+    u32::try_from(value).map_err(|_| HarkError::invalid(kernel, format!("{value} exceeds u32")))
+}

@@ -216,9 +216,7 @@ pub(crate) struct ConvParams {
     total: u32,
 }
 
-pub(crate) fn to_u32(kernel: &'static str, value: usize) -> Result<u32> {
-    u32::try_from(value).map_err(|_| HarkError::invalid(kernel, format!("{value} exceeds u32")))
-}
+pub(crate) use super::to_u32;
 
 #[cfg(test)]
 mod tests {

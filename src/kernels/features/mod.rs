@@ -30,6 +30,4 @@ pub(crate) fn frames_dims(kernel: &'static str, t: &Tensor) -> Result<(usize, us
     }
 }
 
-pub(crate) fn to_u32(kernel: &'static str, value: usize) -> Result<u32> {
-    u32::try_from(value).map_err(|_| HarkError::invalid(kernel, format!("{value} exceeds u32")))
-}
+pub(crate) use super::to_u32;

@@ -4,11 +4,11 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{check_numel, to_u32};
+use super::{check_f32, check_numel, to_u32};
 use crate::error::{HarkError, Result};
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
-use crate::tensor::{DType, Tensor};
+use crate::tensor::Tensor;
 
 /// Keep in sync with `Params` in shaders/norm/group_norm.wgsl.
 #[repr(C)]
@@ -92,12 +92,6 @@ fn params(
         has_weight: u32::from(has_weight),
         has_bias: u32::from(has_bias),
     })
-}
-
-fn check_f32(kernel: &'static str, tensors: &[&Tensor]) -> Result<()> {
-    tensors
-        .iter()
-        .try_for_each(|t| t.expect_dtype(kernel, DType::F32))
 }
 
 /// GroupNorm of `x` (`[batch, channels]` or `[batch, channels, ...]`) with `groups` groups:

@@ -3,12 +3,12 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{check_numel, to_u32};
+use super::{check_f32, check_numel, to_u32};
 use crate::error::{HarkError, Result};
 use crate::kernels::reduce::AxisView;
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
-use crate::tensor::{DType, Tensor};
+use crate::tensor::Tensor;
 
 /// Keep in sync with `Params` in shaders/norm/layer_norm.wgsl.
 #[repr(C)]
@@ -73,12 +73,6 @@ fn params(
         has_weight: u32::from(has_weight),
         has_bias: u32::from(has_bias),
     })
-}
-
-fn check_f32(kernel: &'static str, tensors: &[&Tensor]) -> Result<()> {
-    tensors
-        .iter()
-        .try_for_each(|t| t.expect_dtype(kernel, DType::F32))
 }
 
 /// LayerNorm of `x` over `axis`: each line along the axis becomes

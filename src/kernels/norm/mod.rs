@@ -10,8 +10,13 @@ pub use layer_norm::{layer_norm, layer_norm_backward_input, layer_norm_backward_
 use crate::error::{HarkError, Result};
 use crate::tensor::Tensor;
 
-pub(crate) fn to_u32(kernel: &'static str, value: usize) -> Result<u32> {
-    u32::try_from(value).map_err(|_| HarkError::invalid(kernel, format!("{value} exceeds u32")))
+pub(crate) use super::to_u32;
+
+/// Errors unless every tensor holds f32.
+pub(crate) fn check_f32(kernel: &'static str, tensors: &[&Tensor]) -> Result<()> {
+    tensors
+        .iter()
+        .try_for_each(|t| t.expect_dtype(kernel, crate::tensor::DType::F32))
 }
 
 /// Errors unless `t` (named `what`) holds exactly `numel` elements.
