@@ -4,7 +4,9 @@
 
 use hark::kernels::batchnorm::BatchNormConfig;
 use hark::kernels::loss::{mse_backward, mse_rows};
-use hark::models::autoencoder::{train, AutoencoderConfig, DenseAutoencoder};
+use hark::models::autoencoder::{
+    train, train_resumable, AutoencoderConfig, DenseAutoencoder, TrainState,
+};
 use hark::nn::{BatchNorm1d, Layer, Linear, Mode, SeededInit, Sequential};
 use hark::testing::{test_context, SeededRng};
 use hark::{Context, DType, Recorder, Tensor};
@@ -151,4 +153,61 @@ fn autoencoder_has_the_pytorch_names_and_learns() {
     assert_eq!(losses.len(), 6);
     assert!(losses.iter().all(|l| l.is_finite()));
     assert!(losses[5] < 0.5 * losses[0], "loss did not fall: {losses:?}");
+}
+
+fn model_values(ctx: &hark::Context, model: &DenseAutoencoder) -> Vec<Vec<f32>> {
+    model
+        .state_dict()
+        .iter()
+        .map(|(_, t)| t.to_vec(ctx).unwrap())
+        .collect()
+}
+
+#[test]
+fn resumed_training_equals_an_uninterrupted_run() {
+    let Some(ctx) = test_context() else { return };
+    let dims = 40;
+    let vectors = SeededRng::new(5).vec(97 * dims, -1.0, 1.0);
+    let config = AutoencoderConfig {
+        epochs: 3,
+        batch_size: 16,
+        ..AutoencoderConfig::default()
+    };
+    let mut straight = DenseAutoencoder::new(&ctx, dims, 3).unwrap();
+    train(&ctx, &mut straight, &vectors, &config, |_| {}).unwrap();
+
+    // One epoch, "killed", then a fresh process-like start that resumes to epoch 3.
+    let dir = tempfile::tempdir().unwrap();
+    let state = TrainState {
+        path: dir.path().join("ae.train.safetensors"),
+        resume: true,
+    };
+    let mut first = DenseAutoencoder::new(&ctx, dims, 3).unwrap();
+    let one = AutoencoderConfig {
+        epochs: 1,
+        ..config
+    };
+    train_resumable(&ctx, &mut first, &vectors, &one, Some(&state), |_| {}).unwrap();
+    let mut resumed = DenseAutoencoder::new(&ctx, dims, 3).unwrap();
+    let mut epochs = Vec::new();
+    train_resumable(&ctx, &mut resumed, &vectors, &config, Some(&state), |r| {
+        epochs.push(r.epoch)
+    })
+    .unwrap();
+    assert_eq!(epochs, [2, 3], "resumed after the saved epoch");
+    // Same batches, same moments, same kernels: bit-identical parameters and statistics.
+    assert_eq!(model_values(&ctx, &straight), model_values(&ctx, &resumed));
+
+    // A state from another run is refused, naming what differs.
+    let other = AutoencoderConfig { seed: 9, ..config };
+    let mut model = DenseAutoencoder::new(&ctx, dims, 3).unwrap();
+    let err = train_resumable(&ctx, &mut model, &vectors, &other, Some(&state), |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("train.seed"), "{err}");
+    let lr = AutoencoderConfig { lr: 5e-4, ..config };
+    let err = train_resumable(&ctx, &mut model, &vectors, &lr, Some(&state), |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("optimizer.lr"), "{err}");
 }

@@ -37,6 +37,11 @@ pub struct TrainArgs {
     lr: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Continue from the training state saved after every epoch
+    /// (`<models>/ae_<machine>.train.safetensors`): same batches and optimizer moments as an
+    /// uninterrupted run; epochs already done count towards --epochs.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +88,7 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
     };
     let mut system = AutoencoderSystem::new(&ctx, config)?;
     system.save_to = Some(args.models.clone());
+    system.resume = args.resume;
     let bar = ProgressBar::new((dataset.machines.len() * args.epochs) as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} epochs  {elapsed} (eta {eta})  {msg}")

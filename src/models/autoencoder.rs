@@ -224,6 +224,96 @@ pub fn train(
     model: &mut DenseAutoencoder,
     vectors: &[f32],
     config: &AutoencoderConfig,
+    progress: impl FnMut(&EpochReport),
+) -> Result<()> {
+    train_resumable(ctx, model, vectors, config, None, progress)
+}
+
+/// Where training keeps its resumable state: the model, the optimizer's moments and step, and
+/// the epochs done, written atomically after every epoch.
+#[derive(Clone, Debug)]
+pub struct TrainState {
+    pub path: std::path::PathBuf,
+    /// Continue from `path` when it exists (otherwise start afresh and overwrite it).
+    pub resume: bool,
+}
+
+fn state_metadata(
+    config: &AutoencoderConfig,
+    dims: usize,
+    n: usize,
+    epochs_done: usize,
+    optimizer: &Adam,
+) -> std::collections::HashMap<String, String> {
+    let mut metadata = optimizer.state_metadata();
+    metadata.extend([
+        (
+            "hark_model".to_string(),
+            "dcase_dense_autoencoder".to_string(),
+        ),
+        ("input_dims".to_string(), dims.to_string()),
+        ("train.vectors".to_string(), n.to_string()),
+        (
+            "train.batch_size".to_string(),
+            config.batch_size.to_string(),
+        ),
+        ("train.seed".to_string(), config.seed.to_string()),
+        ("train.epochs_done".to_string(), epochs_done.to_string()),
+    ]);
+    metadata
+}
+
+/// Loads a training state into `model` and `optimizer`; returns the epochs it had done. A state
+/// from another run (other data, batch size, seed or optimizer settings) is refused by name.
+fn load_state(
+    ctx: &Context,
+    path: &std::path::Path,
+    model: &DenseAutoencoder,
+    optimizer: &mut Adam,
+    expected: &std::collections::HashMap<String, String>,
+) -> Result<usize> {
+    let mut tensors = model.state_dict();
+    tensors.extend(optimizer.state_tensors());
+    let metadata = crate::io::checkpoint::load_checkpoint(ctx, path, &tensors)?;
+    for key in [
+        "input_dims",
+        "train.vectors",
+        "train.batch_size",
+        "train.seed",
+    ] {
+        let theirs = metadata.get(key).map(String::as_str).unwrap_or("missing");
+        if theirs != expected[key] {
+            return Err(HarkError::invalid(
+                "autoencoder",
+                format!(
+                    "{}: cannot resume, it was written with {key} = {theirs}, this run has {}",
+                    path.display(),
+                    expected[key]
+                ),
+            ));
+        }
+    }
+    optimizer.restore_metadata(&metadata)?;
+    metadata
+        .get("train.epochs_done")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            HarkError::invalid(
+                "autoencoder",
+                format!("{}: no train.epochs_done", path.display()),
+            )
+        })
+}
+
+/// [`train`] that saves its state after every epoch to `state.path` and, with `state.resume`,
+/// continues from it: the result is the same as one uninterrupted run (same batches, same
+/// optimizer moments). Epochs already done count towards `config.epochs`.
+pub fn train_resumable(
+    ctx: &Context,
+    model: &mut DenseAutoencoder,
+    vectors: &[f32],
+    config: &AutoencoderConfig,
+    state: Option<&TrainState>,
     mut progress: impl FnMut(&EpochReport),
 ) -> Result<()> {
     let dims = model.dims();
@@ -248,12 +338,28 @@ pub fn train(
     let x = Tensor::zeros(ctx, &[batch_size, dims], DType::F32)?;
     let grad = Tensor::zeros(ctx, &[batch_size, dims], DType::F32)?;
     let losses = Tensor::zeros(ctx, &[batch_size], DType::F32)?;
-    for epoch in 0..config.epochs {
-        // Fisher-Yates with the seeded generator: the same seed, the same batches.
+    // Fisher-Yates with the seeded generator: the same seed, the same batches.
+    let mut shuffle = |order: &mut Vec<usize>| {
         for i in (1..n).rev() {
             let j = (rng.next_u64() % (i as u64 + 1)) as usize;
             order.swap(i, j);
         }
+    };
+    let run = AutoencoderConfig {
+        batch_size,
+        ..*config
+    };
+    let mut epochs_done = 0;
+    if let Some(state) = state.filter(|s| s.resume && s.path.exists()) {
+        let expected = state_metadata(&run, dims, n, 0, &optimizer);
+        epochs_done = load_state(ctx, &state.path, model, &mut optimizer, &expected)?;
+        // Replay the shuffles of the epochs done so that the next batches are the same.
+        for _ in 0..epochs_done {
+            shuffle(&mut order);
+        }
+    }
+    for epoch in epochs_done..config.epochs {
+        shuffle(&mut order);
         let batches = n / batch_size;
         let mut loss_sum = 0.0;
         let mut loss_count = 0usize;
@@ -282,6 +388,12 @@ pub fn train(
                 loss_sum += values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
                 loss_count += 1;
             }
+        }
+        if let Some(state) = state {
+            let mut tensors = model.state_dict();
+            tensors.extend(optimizer.state_tensors());
+            let metadata = state_metadata(&run, dims, n, epoch + 1, &optimizer);
+            crate::io::checkpoint::save_checkpoint(ctx, &state.path, &tensors, metadata)?;
         }
         progress(&EpochReport {
             epoch: epoch + 1,
@@ -346,11 +458,19 @@ pub struct AutoencoderSystem {
     pub save_to: Option<std::path::PathBuf>,
     /// Load each machine type's model from `<dir>/ae_<machine>.safetensors` instead of training.
     pub load_from: Option<std::path::PathBuf>,
+    /// With `save_to`, continue each machine type's training from its
+    /// `<dir>/ae_<machine>.train.safetensors` state when there is one (see [`TrainState`]).
+    pub resume: bool,
 }
 
 /// The checkpoint file of one machine type's model.
 pub fn checkpoint_path(dir: &std::path::Path, machine: &str) -> std::path::PathBuf {
     dir.join(format!("ae_{machine}.safetensors"))
+}
+
+/// The resumable training state of one machine type's model (model, optimizer, epochs done).
+pub fn train_state_path(dir: &std::path::Path, machine: &str) -> std::path::PathBuf {
+    dir.join(format!("ae_{machine}.train.safetensors"))
 }
 
 impl AutoencoderSystem {
@@ -369,6 +489,7 @@ impl AutoencoderSystem {
             on_epoch: None,
             save_to: None,
             load_from: None,
+            resume: false,
         })
     }
 
@@ -394,11 +515,22 @@ impl AnomalyScorer for AutoencoderSystem {
         let mut model = DenseAutoencoder::new(&self.ctx, dims, self.config.seed)?;
         let name = machine.machine.clone();
         let mut callback = self.on_epoch.take();
-        let result = train(&self.ctx, &mut model, &vectors, &self.config, |report| {
-            if let Some(cb) = callback.as_mut() {
-                cb(&name, report);
-            }
+        let state = self.save_to.as_ref().map(|dir| TrainState {
+            path: train_state_path(dir, &machine.machine),
+            resume: self.resume,
         });
+        let result = train_resumable(
+            &self.ctx,
+            &mut model,
+            &vectors,
+            &self.config,
+            state.as_ref(),
+            |report| {
+                if let Some(cb) = callback.as_mut() {
+                    cb(&name, report);
+                }
+            },
+        );
         self.on_epoch = callback;
         result?;
         if let Some(dir) = &self.save_to {

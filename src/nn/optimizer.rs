@@ -1,6 +1,8 @@
 //! Adam / AdamW over all parameters of a model: one GPU kernel per parameter tensor per step,
 //! moments kept on the GPU, learning rate from an [`LrSchedule`].
 
+use std::collections::HashMap;
+
 use crate::context::Context;
 use crate::error::{HarkError, Result};
 use crate::kernels::optim::{adam_step, clip_scale, AdamConfig};
@@ -83,6 +85,64 @@ impl Adam {
         for (p, (m, v)) in params.iter().zip(&self.moments) {
             adam_step(rec, &config, self.step, 1.0, &p.grad, &p.value, m, v, scale)?;
         }
+        Ok(())
+    }
+
+    /// The moment tensors under torch's optimizer-state names (`optimizer.state.{i}.exp_avg`,
+    /// `optimizer.state.{i}.exp_avg_sq`, `i` = the parameter's index), for checkpoints.
+    pub fn state_tensors(&self) -> Vec<(String, &Tensor)> {
+        self.moments
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (m, v))| {
+                [
+                    (format!("optimizer.state.{i}.exp_avg"), m),
+                    (format!("optimizer.state.{i}.exp_avg_sq"), v),
+                ]
+            })
+            .collect()
+    }
+
+    /// The scalar state (steps taken, hyper-parameters) as checkpoint metadata.
+    pub fn state_metadata(&self) -> HashMap<String, String> {
+        let c = &self.config;
+        HashMap::from([
+            ("optimizer.step".to_string(), self.step.to_string()),
+            ("optimizer.lr".to_string(), c.lr.to_string()),
+            (
+                "optimizer.betas".to_string(),
+                format!("{},{}", c.beta1, c.beta2),
+            ),
+            ("optimizer.eps".to_string(), c.eps.to_string()),
+            (
+                "optimizer.weight_decay".to_string(),
+                c.weight_decay.to_string(),
+            ),
+            ("optimizer.decoupled".to_string(), c.decoupled.to_string()),
+        ])
+    }
+
+    /// Restores the step count from [`Adam::state_metadata`] (the moments are loaded as tensors).
+    /// A checkpoint written with other hyper-parameters is refused: resuming would silently
+    /// change the run.
+    pub fn restore_metadata(&mut self, metadata: &HashMap<String, String>) -> Result<()> {
+        let ours = self.state_metadata();
+        for key in ours.keys().filter(|k| k.as_str() != "optimizer.step") {
+            let theirs = metadata.get(key).map(String::as_str).unwrap_or("missing");
+            if theirs != ours[key] {
+                return Err(HarkError::invalid(
+                    "adam",
+                    format!(
+                        "checkpoint has {key} = {theirs}, this run uses {}",
+                        ours[key]
+                    ),
+                ));
+            }
+        }
+        self.step = metadata
+            .get("optimizer.step")
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| HarkError::invalid("adam", "checkpoint has no optimizer.step"))?;
         Ok(())
     }
 }
