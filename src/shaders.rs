@@ -88,6 +88,12 @@ pub enum Shader {
     LossMean,
     /// `shaders/loss/mixup.wgsl`: mixup of a batch with its reverse (inputs and labels).
     LossMixup,
+    /// `shaders/separation/mask_apply.wgsl`: per-source masks times shared encoder features.
+    SeparationMaskApply,
+    /// `shaders/separation/mask_apply_backward.wgsl`: gradients of the masking.
+    SeparationMaskApplyBackward,
+    /// `shaders/separation/resize_frames.wgsl`: zero-pad or crop the last axis.
+    SeparationResizeFrames,
 }
 
 impl Shader {
@@ -135,6 +141,9 @@ impl Shader {
         Shader::LossSiSdr,
         Shader::LossMean,
         Shader::LossMixup,
+        Shader::SeparationMaskApply,
+        Shader::SeparationMaskApplyBackward,
+        Shader::SeparationResizeFrames,
     ];
 
     /// Path relative to `shaders/`.
@@ -182,6 +191,9 @@ impl Shader {
             Shader::LossSiSdr => "loss/si_sdr.wgsl",
             Shader::LossMean => "loss/loss_mean.wgsl",
             Shader::LossMixup => "loss/mixup.wgsl",
+            Shader::SeparationMaskApply => "separation/mask_apply.wgsl",
+            Shader::SeparationMaskApplyBackward => "separation/mask_apply_backward.wgsl",
+            Shader::SeparationResizeFrames => "separation/resize_frames.wgsl",
         }
     }
 
@@ -250,6 +262,13 @@ impl Shader {
             Shader::LossSiSdr => include_str!("../shaders/loss/si_sdr.wgsl"),
             Shader::LossMean => include_str!("../shaders/loss/loss_mean.wgsl"),
             Shader::LossMixup => include_str!("../shaders/loss/mixup.wgsl"),
+            Shader::SeparationMaskApply => include_str!("../shaders/separation/mask_apply.wgsl"),
+            Shader::SeparationMaskApplyBackward => {
+                include_str!("../shaders/separation/mask_apply_backward.wgsl")
+            }
+            Shader::SeparationResizeFrames => {
+                include_str!("../shaders/separation/resize_frames.wgsl")
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod norm;
 pub mod optim;
 pub mod pool;
 pub mod reduce;
+pub mod separation;
 pub mod softmax;
 pub mod stft;
 
