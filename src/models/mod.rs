@@ -1,3 +1,4 @@
 //! The seed systems built from hark's layers.
 
 pub mod autoencoder;
+pub mod conv_tasnet;

@@ -1,0 +1,29 @@
+//! Conv-TasNet (Luo & Mesgarani 2019) exactly as `torchaudio.models.ConvTasNet`, the separator of
+//! the separation-based ASD paper (000): a learned encoder (strided conv), a temporal
+//! convolution network of dilated depthwise conv blocks producing one mask per source, and a
+//! transposed-conv decoder, with torchaudio's state-dict names so that its checkpoints load
+//! here and back (REFERENCE-SPECS §2).
+
+mod block;
+mod config;
+mod mask_generator;
+mod model;
+
+pub use config::{ConvTasNetConfig, MaskActivation};
+pub use model::ConvTasNet;
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::tensor::{DType, Tensor};
+
+/// A tensor kept across calls and remade only when the shape changes.
+fn reuse(ctx: &Context, slot: &mut Option<Tensor>, shape: &[usize]) -> Result<Tensor> {
+    if let Some(t) = slot {
+        if t.shape() == shape {
+            return Ok(t.clone());
+        }
+    }
+    let t = Tensor::zeros(ctx, shape, DType::F32)?;
+    *slot = Some(t.clone());
+    Ok(t)
+}
