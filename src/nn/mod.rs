@@ -2,16 +2,34 @@
 //! needs, in training mode only) and a hand-written backward, composed into trees that read like
 //! the papers' tables, and optimised with Adam on the GPU.
 
+mod activation;
 mod batchnorm;
+mod batchnorm2d;
+mod conv1d;
+mod conv2d;
+mod conv_transpose1d;
+mod flatten;
 mod layer;
 mod linear;
+mod norm;
 mod optimizer;
+mod pool;
+mod residual;
 mod schedule;
 mod sequential;
 
+pub use activation::{Activation, Nonlinearity, PRelu};
 pub use batchnorm::BatchNorm1d;
+pub use batchnorm2d::BatchNorm2d;
+pub use conv1d::Conv1d;
+pub use conv2d::Conv2d;
+pub use conv_transpose1d::ConvTranspose1d;
+pub use flatten::Flatten;
 pub use layer::{Layer, Mode, Param, SeededInit};
 pub use linear::Linear;
+pub use norm::{GroupNorm, LayerNorm};
 pub use optimizer::Adam;
+pub use pool::{MaxPool1d, MaxPool2d};
+pub use residual::Residual;
 pub use schedule::LrSchedule;
 pub use sequential::Sequential;

@@ -1,0 +1,98 @@
+//! `Conv2d` as torch.nn.Conv2d over `[N, C_in, H, W]`: a `kh x kw` kernel, stride, zero padding,
+//! groups (depthwise included; dilation 1) and an optional bias, on the conv2d kernels.
+
+use crate::context::Context;
+use crate::error::{HarkError, Result};
+use crate::kernels::conv2d::{
+    conv2d, conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, Conv2dDims,
+    Conv2dParams,
+};
+use crate::nn::conv1d::{check_channels, torch_init};
+use crate::nn::layer::{reuse, Layer, Mode, Param, SeededInit};
+use crate::runtime::Recorder;
+use crate::tensor::Tensor;
+
+pub struct Conv2d {
+    ctx: Context,
+    pub weight: Param,
+    pub bias: Option<Param>,
+    pub params: Conv2dParams,
+    saved_input: Option<Tensor>,
+    output: Option<Tensor>,
+    grad_input: Option<Tensor>,
+}
+
+impl Conv2d {
+    /// `torch.nn.Conv2d(inputs, outputs, (kh, kw), stride, padding, groups=.., bias)`: weight
+    /// `[outputs, inputs / groups, kh, kw]`, torch's initialisation with
+    /// `fan_in = inputs / groups * kh * kw`.
+    #[allow(clippy::too_many_arguments)] // torch's constructor arguments plus context and seed.
+    pub fn new(
+        ctx: &Context,
+        name: &str,
+        inputs: usize,
+        outputs: usize,
+        (kh, kw): (usize, usize),
+        params: Conv2dParams,
+        bias: bool,
+        init: &mut SeededInit,
+    ) -> Result<Self> {
+        check_channels("conv2d", inputs, outputs, kh * kw, params.groups)?;
+        if params.stride.0 == 0 || params.stride.1 == 0 {
+            return Err(HarkError::invalid(
+                "conv2d",
+                format!("stride must be at least 1: {params:?}"),
+            ));
+        }
+        let per_group = inputs / params.groups;
+        let (weight, bias) = torch_init(
+            ctx,
+            name,
+            &[outputs, per_group, kh, kw],
+            per_group * kh * kw,
+            bias.then_some(outputs),
+            init,
+        )?;
+        Ok(Self {
+            ctx: ctx.clone(),
+            weight,
+            bias,
+            params,
+            saved_input: None,
+            output: None,
+            grad_input: None,
+        })
+    }
+}
+
+impl Layer for Conv2d {
+    fn forward(&mut self, rec: &mut Recorder, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        // Checks the input's rank and channels against the weight (a shape error otherwise).
+        let dims = Conv2dDims::new("conv2d", x.shape(), self.weight.value.shape(), &self.params)?;
+        let y = reuse(&self.ctx, &mut self.output, &dims.output_shape())?;
+        let bias = self.bias.as_ref().map(|b| &b.value);
+        conv2d(rec, x, &self.weight.value, bias, &y, &self.params)?;
+        self.saved_input = (mode == Mode::Train).then(|| x.clone());
+        Ok(y)
+    }
+
+    fn backward(&mut self, rec: &mut Recorder, grad_output: &Tensor) -> Result<Tensor> {
+        let x = self
+            .saved_input
+            .as_ref()
+            .ok_or_else(|| HarkError::invalid("conv2d", "backward without a training forward"))?;
+        conv2d_backward_weight(rec, grad_output, x, &self.weight.grad, &self.params)?;
+        if let Some(bias) = &self.bias {
+            conv2d_backward_bias(rec, grad_output, &bias.grad)?;
+        }
+        let grad_x = reuse(&self.ctx, &mut self.grad_input, x.shape())?;
+        conv2d_backward_input(rec, grad_output, &self.weight.value, &grad_x, &self.params)?;
+        Ok(grad_x)
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        std::iter::once(&self.weight)
+            .chain(self.bias.as_ref())
+            .collect()
+    }
+}
