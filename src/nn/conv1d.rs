@@ -29,7 +29,7 @@ pub(crate) fn check_channels(
     kernel_size: usize,
     groups: usize,
 ) -> Result<()> {
-    if groups == 0 || inputs % groups != 0 || outputs % groups != 0 {
+    if groups == 0 || !inputs.is_multiple_of(groups) || !outputs.is_multiple_of(groups) {
         return Err(HarkError::invalid(
             kernel,
             format!("groups {groups} must divide {inputs} input and {outputs} output channels"),

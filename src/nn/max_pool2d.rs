@@ -1,27 +1,25 @@
-//! `MaxPool1d` and `MaxPool2d` as torch's (floor mode, -inf padding): the forward saves each
+//! `MaxPool2d` as torch.nn.MaxPool2d (floor mode, -inf padding): the forward saves each
 //! window's argmax, and backward scatters the output gradient to it. No parameters.
 
 use crate::context::Context;
 use crate::error::{HarkError, Result};
-use crate::kernels::pool::{
-    max_pool1d, max_pool1d_backward, max_pool2d, max_pool2d_backward, Pool1dParams, PoolParams,
-};
+use crate::kernels::pool::{max_pool2d, max_pool2d_backward, PoolParams};
 use crate::nn::layer::{reuse, Layer, Mode, Param};
 use crate::runtime::Recorder;
 use crate::tensor::Tensor;
 
 /// What both pools keep: the output, the argmax positions (u32 bits in an f32 tensor), and the
 /// input shape of the last training forward.
-struct PoolState {
+pub(crate) struct PoolState {
     ctx: Context,
     output: Option<Tensor>,
     indices: Option<Tensor>,
-    saved_shape: Option<Vec<usize>>,
+    pub(crate) saved_shape: Option<Vec<usize>>,
     grad_input: Option<Tensor>,
 }
 
 impl PoolState {
-    fn new(ctx: &Context) -> Self {
+    pub(crate) fn new(ctx: &Context) -> Self {
         Self {
             ctx: ctx.clone(),
             output: None,
@@ -32,7 +30,7 @@ impl PoolState {
     }
 
     /// The output and index tensors for an output of `shape`.
-    fn outputs(&mut self, shape: &[usize]) -> Result<(Tensor, Tensor)> {
+    pub(crate) fn outputs(&mut self, shape: &[usize]) -> Result<(Tensor, Tensor)> {
         Ok((
             reuse(&self.ctx, &mut self.output, shape)?,
             reuse(&self.ctx, &mut self.indices, shape)?,
@@ -40,7 +38,7 @@ impl PoolState {
     }
 
     /// The indices and a gradient tensor of the saved input shape, for backward.
-    fn backward_tensors(&mut self, kernel: &'static str) -> Result<(Tensor, Tensor)> {
+    pub(crate) fn backward_tensors(&mut self, kernel: &'static str) -> Result<(Tensor, Tensor)> {
         let (Some(shape), Some(indices)) = (&self.saved_shape, &self.indices) else {
             return Err(HarkError::invalid(
                 kernel,
@@ -50,53 +48,6 @@ impl PoolState {
         let indices = indices.clone();
         let grad_x = reuse(&self.ctx, &mut self.grad_input, shape)?;
         Ok((indices, grad_x))
-    }
-}
-
-/// torch.nn.MaxPool1d over `[N, C, L]`.
-pub struct MaxPool1d {
-    pub params: Pool1dParams,
-    state: PoolState,
-}
-
-impl MaxPool1d {
-    /// `torch.nn.MaxPool1d(kernel, stride, padding)` (torch's default stride is the kernel).
-    pub fn new(ctx: &Context, params: Pool1dParams) -> Self {
-        Self {
-            params,
-            state: PoolState::new(ctx),
-        }
-    }
-}
-
-impl Layer for MaxPool1d {
-    fn forward(&mut self, rec: &mut Recorder, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let &[n, c, len] = x.shape() else {
-            return Err(HarkError::shape(
-                "max_pool1d",
-                format!("input {:?} must be [N, C, L]", x.shape()),
-            ));
-        };
-        let out_len = self.params.output_len(len).ok_or_else(|| {
-            HarkError::shape(
-                "max_pool1d",
-                format!("{:?} does not fit input {:?}", self.params, x.shape()),
-            )
-        })?;
-        let (y, indices) = self.state.outputs(&[n, c, out_len])?;
-        max_pool1d(rec, x, &y, &indices, &self.params)?;
-        self.state.saved_shape = (mode == Mode::Train).then(|| x.shape().to_vec());
-        Ok(y)
-    }
-
-    fn backward(&mut self, rec: &mut Recorder, grad_output: &Tensor) -> Result<Tensor> {
-        let (indices, grad_x) = self.state.backward_tensors("max_pool1d")?;
-        max_pool1d_backward(rec, grad_output, &indices, &grad_x, &self.params)?;
-        Ok(grad_x)
-    }
-
-    fn params(&self) -> Vec<&Param> {
-        Vec::new()
     }
 }
 

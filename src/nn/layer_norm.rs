@@ -1,20 +1,16 @@
-//! `LayerNorm` and `GroupNorm` as torch's (biased variance, affine weight 1 and bias 0 at
-//! init), on the norm kernels that save each line's or group's mean and rstd for backward.
-//! `GroupNorm` with one group is Conv-TasNet's gLN; `LayerNorm` over axis 1 of `[N, C, L]` is
-//! its cLN.
+//! `LayerNorm` as torch.nn.LayerNorm (biased variance, weight 1 and bias 0 at init) over the
+//! last axis or a chosen one (axis 1 of `[N, C, L]` is Conv-TasNet's cLN), on the layer_norm
+//! kernels that save each line's mean and rstd for backward.
 
 use crate::context::Context;
 use crate::error::{HarkError, Result};
-use crate::kernels::norm::{
-    group_norm, group_norm_backward_input, group_norm_backward_params, layer_norm,
-    layer_norm_backward_input, layer_norm_backward_params,
-};
+use crate::kernels::norm::{layer_norm, layer_norm_backward_input, layer_norm_backward_params};
 use crate::nn::layer::{reuse, Layer, Mode, Param};
 use crate::runtime::Recorder;
 use crate::tensor::Tensor;
 
 /// Weight 1 and bias 0 over `len` features, named as torch's.
-fn affine(ctx: &Context, name: &str, len: usize) -> Result<(Param, Param)> {
+pub(crate) fn affine(ctx: &Context, name: &str, len: usize) -> Result<(Param, Param)> {
     Ok((
         Param::new(ctx, format!("{name}.weight"), &[len], &vec![1.0; len])?,
         Param::new(ctx, format!("{name}.bias"), &[len], &vec![0.0; len])?,
@@ -22,17 +18,17 @@ fn affine(ctx: &Context, name: &str, len: usize) -> Result<(Param, Param)> {
 }
 
 /// The statistics and buffers both norms keep between forward and backward.
-struct NormState {
+pub(crate) struct NormState {
     ctx: Context,
     mean: Option<Tensor>,
     rstd: Option<Tensor>,
-    saved_input: Option<Tensor>,
+    pub(crate) saved_input: Option<Tensor>,
     output: Option<Tensor>,
     grad_input: Option<Tensor>,
 }
 
 impl NormState {
-    fn new(ctx: &Context) -> Self {
+    pub(crate) fn new(ctx: &Context) -> Self {
         Self {
             ctx: ctx.clone(),
             mean: None,
@@ -44,7 +40,11 @@ impl NormState {
     }
 
     /// (output, mean, rstd) for input `x` with `blocks` statistics.
-    fn forward_tensors(&mut self, x: &Tensor, blocks: usize) -> Result<(Tensor, Tensor, Tensor)> {
+    pub(crate) fn forward_tensors(
+        &mut self,
+        x: &Tensor,
+        blocks: usize,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
         Ok((
             reuse(&self.ctx, &mut self.output, x.shape())?,
             reuse(&self.ctx, &mut self.mean, &[blocks])?,
@@ -53,7 +53,7 @@ impl NormState {
     }
 
     /// (saved input, mean, rstd, input gradient) for backward.
-    fn backward_tensors(&mut self, kernel: &'static str) -> Result<[Tensor; 4]> {
+    pub(crate) fn backward_tensors(&mut self, kernel: &'static str) -> Result<[Tensor; 4]> {
         let (Some(x), Some(mean), Some(rstd)) = (&self.saved_input, &self.mean, &self.rstd) else {
             return Err(HarkError::invalid(
                 kernel,
@@ -139,85 +139,6 @@ impl Layer for LayerNorm {
             &x,
             grad_output,
             axis,
-            &mean,
-            &rstd,
-            &self.weight.grad,
-            &self.bias.grad,
-        )?;
-        Ok(grad_x)
-    }
-
-    fn params(&self) -> Vec<&Param> {
-        vec![&self.weight, &self.bias]
-    }
-}
-
-/// torch.nn.GroupNorm(groups, channels) over `[N, C, ...]`; one group is Conv-TasNet's gLN.
-pub struct GroupNorm {
-    pub weight: Param,
-    pub bias: Param,
-    pub groups: usize,
-    pub eps: f32,
-    state: NormState,
-}
-
-impl GroupNorm {
-    /// `torch.nn.GroupNorm(groups, channels, eps)` (torch's eps is 1e-5).
-    pub fn new(
-        ctx: &Context,
-        name: &str,
-        groups: usize,
-        channels: usize,
-        eps: f32,
-    ) -> Result<Self> {
-        if groups == 0 || channels % groups != 0 || eps.is_nan() || eps < 0.0 {
-            return Err(HarkError::invalid(
-                "group_norm",
-                format!("{channels} channels in {groups} groups with eps {eps}"),
-            ));
-        }
-        let (weight, bias) = affine(ctx, name, channels)?;
-        Ok(Self {
-            weight,
-            bias,
-            groups,
-            eps,
-            state: NormState::new(ctx),
-        })
-    }
-}
-
-impl Layer for GroupNorm {
-    fn forward(&mut self, rec: &mut Recorder, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let channels = self.weight.value.numel();
-        let &[batch, c, ..] = x.shape() else {
-            return Err(HarkError::shape(
-                "group_norm",
-                format!("input {:?} must be [N, C, ...]", x.shape()),
-            ));
-        };
-        if c != channels {
-            return Err(HarkError::shape(
-                "group_norm",
-                format!("input {:?} for {channels} channels", x.shape()),
-            ));
-        }
-        let (y, mean, rstd) = self.state.forward_tensors(x, batch * self.groups)?;
-        let (w, b) = (Some(&self.weight.value), Some(&self.bias.value));
-        group_norm(rec, x, self.groups, self.eps, w, b, &y, &mean, &rstd)?;
-        self.state.saved_input = (mode == Mode::Train).then(|| x.clone());
-        Ok(y)
-    }
-
-    fn backward(&mut self, rec: &mut Recorder, grad_output: &Tensor) -> Result<Tensor> {
-        let [x, mean, rstd, grad_x] = self.state.backward_tensors("group_norm")?;
-        let (groups, w) = (self.groups, Some(&self.weight.value));
-        group_norm_backward_input(rec, &x, grad_output, groups, w, &mean, &rstd, &grad_x)?;
-        group_norm_backward_params(
-            rec,
-            &x,
-            grad_output,
-            groups,
             &mean,
             &rstd,
             &self.weight.grad,
