@@ -95,7 +95,13 @@ impl ConvBlock {
             )?),
         ]);
         let res_out = if residual {
-            Some(pointwise(ctx, &format!("{name}.res_out"), hidden, io, init)?)
+            Some(pointwise(
+                ctx,
+                &format!("{name}.res_out"),
+                hidden,
+                io,
+                init,
+            )?)
         } else {
             None
         };
@@ -136,11 +142,7 @@ impl ConvBlock {
         let grad_feature = match (&mut self.res_out, grad_residual) {
             (Some(conv), Some(g)) => {
                 let from_res = conv.backward(rec, g)?;
-                let sum = super::reuse(
-                    rec.context(),
-                    &mut self.grad_feature,
-                    from_skip.shape(),
-                )?;
+                let sum = super::reuse(rec.context(), &mut self.grad_feature, from_skip.shape())?;
                 add(rec, &from_skip, &from_res, &sum)?;
                 sum
             }

@@ -87,7 +87,10 @@ impl ConvTasNetConfig {
         if self.msk_layers > 16 {
             return Err(HarkError::invalid(
                 "conv_tasnet",
-                format!("msk_layers (X) {} gives dilations past 2^15", self.msk_layers),
+                format!(
+                    "msk_layers (X) {} gives dilations past 2^15",
+                    self.msk_layers
+                ),
             ));
         }
         Ok(())

@@ -215,10 +215,9 @@ impl Layer for ConvTasNet {
     }
 
     fn backward(&mut self, rec: &mut Recorder, grad_output: &Tensor) -> Result<Tensor> {
-        let saved = self
-            .saved
-            .as_ref()
-            .ok_or_else(|| HarkError::invalid("conv_tasnet", "backward without a training forward"))?;
+        let saved = self.saved.as_ref().ok_or_else(|| {
+            HarkError::invalid("conv_tasnet", "backward without a training forward")
+        })?;
         let (batch, len, padded) = (saved.batch, saved.len, saved.padded);
         let s = self.config.sources;
         if grad_output.numel() != batch * s * len {
@@ -245,9 +244,10 @@ impl Layer for ConvTasNet {
             &direct,
         )?;
         let shape = feats.shape().to_vec();
-        let through_masks = self
-            .mask_generator
-            .backward(rec, &grad_masks.reshape(&[shape[0], s * shape[1], shape[2]])?)?;
+        let through_masks = self.mask_generator.backward(
+            rec,
+            &grad_masks.reshape(&[shape[0], s * shape[1], shape[2]])?,
+        )?;
         let grad_feats = reuse(&self.ctx, &mut self.grad_feats[1], &shape)?;
         add(rec, &direct, &through_masks, &grad_feats)?;
         let grad_padded = self.encoder.backward(rec, &grad_feats)?;
