@@ -77,7 +77,7 @@ impl ConvTasNetConfig {
                 format!("enc_kernel (L) {} must be at least 2", self.enc_kernel),
             ));
         }
-        if self.msk_kernel % 2 == 0 {
+        if self.msk_kernel.is_multiple_of(2) {
             // padding = dilation keeps the length only for odd kernels (torchaudio uses P = 3).
             return Err(HarkError::invalid(
                 "conv_tasnet",
