@@ -166,6 +166,46 @@ impl ConvTasNet {
         Self::load(ctx, path, config)
     }
 
+    /// Bytes of the largest activation for `batch` clips of `len` samples (the hidden
+    /// `[batch, H, frames]` maps, the masks `[batch, N * sources, frames]`).
+    pub fn largest_activation(&self, batch: usize, len: usize) -> u64 {
+        let c = &self.config;
+        let channels = c.msk_hidden.max(c.enc_feats * c.sources);
+        (batch * channels * c.frames(len) * 4) as u64
+    }
+
+    /// The longest input (samples) whose activations fit one storage binding of this device
+    /// at `batch` clips.
+    pub fn max_len(&self, batch: usize) -> usize {
+        let c = &self.config;
+        let limit = u64::from(self.ctx.limits().max_storage_buffer_binding_size);
+        let channels = c.msk_hidden.max(c.enc_feats * c.sources) as u64;
+        let frames = limit / (4 * channels * batch.max(1) as u64);
+        // frames(len) = len_padded / stride + 1 for the even kernels torchaudio uses.
+        (frames.saturating_sub(2) as usize) * c.stride()
+    }
+
+    /// Checks before any allocation that `batch` clips of `len` samples fit the device, and
+    /// says what length would.
+    pub fn check_fits(&self, batch: usize, len: usize) -> Result<()> {
+        let bytes = self.largest_activation(batch, len);
+        let limit = u64::from(self.ctx.limits().max_storage_buffer_binding_size);
+        if bytes > limit {
+            let max = self.max_len(batch);
+            return Err(HarkError::TooLarge {
+                what: format!(
+                    "Conv-TasNet on {batch} x {len} samples (segments of at most {max} samples, \
+                     {:.2} s at 16 kHz, fit at this batch)",
+                    max as f64 / 16_000.0
+                ),
+                bytes,
+                limit,
+                limit_name: "max_storage_buffer_binding_size",
+            });
+        }
+        Ok(())
+    }
+
     /// `[batch, len]` or `[batch, 1, len]` -> (batch, len).
     fn input_dims(&self, x: &Tensor) -> Result<(usize, usize)> {
         match *x.shape() {
@@ -182,6 +222,7 @@ impl Layer for ConvTasNet {
     /// `x [batch, 1, samples]` -> separated sources `[batch, sources, samples]`.
     fn forward(&mut self, rec: &mut Recorder, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let (batch, len) = self.input_dims(x)?;
+        self.check_fits(batch, len)?;
         let (n, s) = (self.config.enc_feats, self.config.sources);
         let padded_len = len + self.config.end_padding(len);
         let padded = reuse(&self.ctx, &mut self.padded, &[batch, 1, padded_len])?;
