@@ -88,6 +88,14 @@ pub enum Shader {
     LossMean,
     /// `shaders/loss/mixup.wgsl`: mixup of a batch with its reverse (inputs and labels).
     LossMixup,
+    /// `shaders/knn/normalize_rows.wgsl`: row L2 norms and normalised rows (f32 or packed f16 out).
+    KnnNormalizeRows,
+    /// `shaders/knn/similarity.wgsl`: query x database score tile (dot or minus squared L2; f32 or f16 database).
+    KnnSimilarity,
+    /// `shaders/knn/topk_select.wgsl`: per-query top-k of a score tile merged into a running list.
+    KnnTopkSelect,
+    /// `shaders/knn/centroid_update.wgsl`: k-means centroid means from assignments.
+    KnnCentroidUpdate,
 }
 
 impl Shader {
@@ -135,6 +143,10 @@ impl Shader {
         Shader::LossSiSdr,
         Shader::LossMean,
         Shader::LossMixup,
+        Shader::KnnNormalizeRows,
+        Shader::KnnSimilarity,
+        Shader::KnnTopkSelect,
+        Shader::KnnCentroidUpdate,
     ];
 
     /// Path relative to `shaders/`.
@@ -182,6 +194,10 @@ impl Shader {
             Shader::LossSiSdr => "loss/si_sdr.wgsl",
             Shader::LossMean => "loss/loss_mean.wgsl",
             Shader::LossMixup => "loss/mixup.wgsl",
+            Shader::KnnNormalizeRows => "knn/normalize_rows.wgsl",
+            Shader::KnnSimilarity => "knn/similarity.wgsl",
+            Shader::KnnTopkSelect => "knn/topk_select.wgsl",
+            Shader::KnnCentroidUpdate => "knn/centroid_update.wgsl",
         }
     }
 
@@ -250,6 +266,10 @@ impl Shader {
             Shader::LossSiSdr => include_str!("../shaders/loss/si_sdr.wgsl"),
             Shader::LossMean => include_str!("../shaders/loss/loss_mean.wgsl"),
             Shader::LossMixup => include_str!("../shaders/loss/mixup.wgsl"),
+            Shader::KnnNormalizeRows => include_str!("../shaders/knn/normalize_rows.wgsl"),
+            Shader::KnnSimilarity => include_str!("../shaders/knn/similarity.wgsl"),
+            Shader::KnnTopkSelect => include_str!("../shaders/knn/topk_select.wgsl"),
+            Shader::KnnCentroidUpdate => include_str!("../shaders/knn/centroid_update.wgsl"),
         }
     }
 }
