@@ -103,7 +103,12 @@ fn check(data: &[f32], dim: usize, options: &KMeansOptions) -> Result<usize> {
 
 /// k-means of `data` `[rows, dim]` on the GPU. The points must fit one storage binding.
 /// Errors: no points, clusters 0 or above the number of points, rows not whole.
-pub fn kmeans(ctx: &Context, data: &[f32], dim: usize, options: &KMeansOptions) -> Result<KMeansResult> {
+pub fn kmeans(
+    ctx: &Context,
+    data: &[f32],
+    dim: usize,
+    options: &KMeansOptions,
+) -> Result<KMeansResult> {
     let rows = check(data, dim, options)?;
     let seeds = kmeans_plus_plus(data, dim, options)?;
     let clusters = options.clusters;
@@ -131,14 +136,32 @@ pub fn kmeans(ctx: &Context, data: &[f32], dim: usize, options: &KMeansOptions) 
     let assign = Tensor::zeros(ctx, &[rows, 1], DType::F32)?;
     let options_topk = TopkOptions::default();
     for _ in 0..options.iterations {
-        knn_topk(&mut rec, &points, &[&centroids], 1, metric, &scores, &assign, &options_topk)?;
+        knn_topk(
+            &mut rec,
+            &points,
+            &[&centroids],
+            1,
+            metric,
+            &scores,
+            &assign,
+            &options_topk,
+        )?;
         centroid_update(&mut rec, &points, &assign, &centroids, &updated)?;
         match options.distance {
             Distance::Cosine => normalize_rows(&mut rec, &updated, &centroids)?,
             Distance::Euclidean => rec.copy(&updated, &centroids)?,
         }
     }
-    knn_topk(&mut rec, &points, &[&centroids], 1, metric, &scores, &assign, &options_topk)?;
+    knn_topk(
+        &mut rec,
+        &points,
+        &[&centroids],
+        1,
+        metric,
+        &scores,
+        &assign,
+        &options_topk,
+    )?;
     rec.submit()?;
     Ok(KMeansResult {
         centroids: centroids.to_vec(ctx)?,

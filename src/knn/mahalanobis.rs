@@ -43,7 +43,11 @@ impl Whitening {
         mean.iter_mut().for_each(|m| *m /= rows as f64);
         let mut cov = vec![0.0f64; dim * dim];
         for row in data.chunks(dim) {
-            let centred: Vec<f64> = row.iter().zip(&mean).map(|(&v, m)| f64::from(v) - m).collect();
+            let centred: Vec<f64> = row
+                .iter()
+                .zip(&mean)
+                .map(|(&v, m)| f64::from(v) - m)
+                .collect();
             for i in 0..dim {
                 for j in 0..=i {
                     cov[i * dim + j] += centred[i] * centred[j];

@@ -32,7 +32,12 @@ pub fn knn_topk(
 
 /// Top-`k` by cosine similarity: both sides normalised in f64 (zero rows stay zero), then
 /// [`knn_topk`] with dot products.
-pub fn cosine_topk(queries: &[f32], database: &[f32], dim: usize, k: usize) -> (Vec<u32>, Vec<f32>) {
+pub fn cosine_topk(
+    queries: &[f32],
+    database: &[f32],
+    dim: usize,
+    k: usize,
+) -> (Vec<u32>, Vec<f32>) {
     let n = database.len().checked_div(dim).unwrap_or(0);
     let q = normalize_rows_f64(queries, dim);
     let x = normalize_rows_f64(database, dim);
@@ -73,8 +78,12 @@ pub fn mahalanobis_topk(
     let scores: Vec<f64> = q
         .chunks(dim)
         .flat_map(|qr| {
-            x.chunks(dim)
-                .map(move |xr| -qr.iter().zip(xr).map(|(a, b)| (a - b) * (a - b)).sum::<f64>())
+            x.chunks(dim).map(move |xr| {
+                -qr.iter()
+                    .zip(xr)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+            })
         })
         .collect();
     let (indices, scores) = topk_select(&scores, x.len() / dim, k);

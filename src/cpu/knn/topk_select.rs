@@ -19,8 +19,13 @@ pub fn topk_select(scores: &[f64], cols: usize, k: usize) -> (Vec<u32>, Vec<f32>
             .filter(|(_, s)| **s >= f64::from(f32::MIN))
             .map(|(j, &s)| (s, j as u32))
             .collect();
-        // total_cmp is safe here: NaN was filtered out above.
-        entries.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        // Compared as the shader compares: -0.0 equals 0.0 (total_cmp would order them), and NaN
+        // was filtered out above.
+        entries.sort_by(|a, b| {
+            b.0.partial_cmp(&a.0)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.1.cmp(&b.1))
+        });
         entries.resize(k.max(entries.len()), (f64::from(f32::MIN), EMPTY_INDEX));
         for &(s, j) in &entries[..k] {
             indices.push(j);

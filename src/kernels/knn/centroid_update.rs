@@ -22,12 +22,7 @@ static KERNEL: Kernel = Kernel {
     name: "centroid_update",
     shader: Shader::KnnCentroidUpdate,
     entry: "main",
-    bindings: &[
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::ReadWrite,
-    ],
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
 };
 
 /// `out[c]` = mean of the rows of `points` `[n, dim]` whose `assign` (u32 words, `[n, 1]` as

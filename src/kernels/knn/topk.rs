@@ -73,6 +73,13 @@ pub fn knn_topk(
             format!("k = {k} exceeds the {total} database rows"),
         ));
     }
+    let limit = super::max_k(rec.context().limits());
+    if k > limit {
+        return Err(HarkError::invalid(
+            name,
+            format!("k = {k}: this device selects at most k = {limit} (workgroup memory)"),
+        ));
+    }
     for (what, t) in [("best_scores", best_scores), ("best_indices", best_indices)] {
         if t.shape() != [nq, k] {
             return Err(HarkError::shape(

@@ -113,7 +113,10 @@ pub fn topk_select(
     if scores.numel() < tile.rows * tile.cols {
         return Err(HarkError::shape(
             name,
-            format!("scores {:?} are smaller than the tile {tile:?}", scores.shape()),
+            format!(
+                "scores {:?} are smaller than the tile {tile:?}",
+                scores.shape()
+            ),
         ));
     }
     if tile.index_base + tile.cols >= crate::kernels::knn::EMPTY_INDEX as usize {
