@@ -3,7 +3,8 @@
 // with score = the dot product (cosine similarity once both sides are L2-normalised, METRIC 0)
 // or minus the squared Euclidean distance (METRIC 1), so that larger is always nearer and one
 // selection kernel (topk_select.wgsl) serves both. The database is bound as words: f32 rows are
-// read by bitcast, f16 rows by unpack2x16float (core WGSL: f16 storage without `enable f16`);
+// read by bitcast, f16 rows are widened by bit operations (f16_to_f32 below), so f16 storage
+// needs neither `enable f16` nor naga's FLOAT16_IN_FLOAT32 capability (unpack2x16float);
 // accumulation is f32 either way.
 //
 // The tiling is matmul.wgsl's (A = queries [rows, dim], B = database stored [N, K]): a 64 x 64
@@ -46,9 +47,27 @@ const THREADS: u32 = 256u;
 var<workgroup> tile_q: array<f32, 1024>;
 var<workgroup> tile_x: array<f32, 1024>;
 
+// IEEE binary16 bits (low 16 of h) to f32, exactly: every f16 value is an f32 value.
+fn f16_to_f32(h: u32) -> f32 {
+    let sign = (h & 0x8000u) << 16u;
+    let exponent = (h >> 10u) & 0x1fu;
+    let mantissa = h & 0x3ffu;
+    if exponent == 0u {
+        // Zero or subnormal: mantissa * 2^-24, exact in f32.
+        let magnitude = f32(mantissa) * 5.9604645e-8;
+        return select(magnitude, -magnitude, sign != 0u);
+    }
+    if exponent == 31u {
+        // Infinity or NaN.
+        return bitcast<f32>(sign | 0x7f800000u | (mantissa << 13u));
+    }
+    return bitcast<f32>(sign | ((exponent + 112u) << 23u) | (mantissa << 13u));
+}
+
 fn database_at(e: u32) -> f32 {
     if DB_F16 {
-        return unpack2x16float(database[e >> 1u])[e & 1u];
+        // Element e is the low half of word e / 2 when e is even (little-endian f16 arrays).
+        return f16_to_f32(database[e >> 1u] >> (16u * (e & 1u)));
     }
     return bitcast<f32>(database[e]);
 }
