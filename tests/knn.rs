@@ -38,7 +38,7 @@ fn dyadic_rows(rng: &mut SeededRng, count: usize, dim: usize) -> Vec<f32> {
         .collect();
     let mut out = vec![0.0f32; count * dim];
     for row in out.chunks_mut(dim) {
-        if rng.next_u64() % 23 == 0 {
+        if rng.next_u64().is_multiple_of(23) {
             continue;
         }
         let m = sizes[(rng.next_u64() % sizes.len() as u64) as usize];
@@ -47,7 +47,7 @@ fn dyadic_rows(rng: &mut SeededRng, count: usize, dim: usize) -> Vec<f32> {
         for i in 0..m {
             let j = i + (rng.next_u64() % (dim - i) as u64) as usize;
             positions.swap(i, j);
-            let sign = if rng.next_u64() % 2 == 0 { 1.0 } else { -1.0 };
+            let sign = if rng.next_u64().is_multiple_of(2) { 1.0 } else { -1.0 };
             row[positions[i]] = sign * scale;
         }
     }

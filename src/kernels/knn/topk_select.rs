@@ -168,10 +168,11 @@ mod tests {
             assert!(k_cap >= k && k_cap.is_power_of_two() && sort_n.is_power_of_two());
             assert!(sort_n - k_cap >= WG);
         }
-        let mut limits = wgpu::Limits::default();
-        limits.max_compute_workgroup_storage_size = 32768;
-        assert_eq!(max_k(&limits), 1024);
-        limits.max_compute_workgroup_storage_size = 16384;
-        assert_eq!(max_k(&limits), 512);
+        let limits = |bytes| wgpu::Limits {
+            max_compute_workgroup_storage_size: bytes,
+            ..Default::default()
+        };
+        assert_eq!(max_k(&limits(32768)), 1024);
+        assert_eq!(max_k(&limits(16384)), 512);
     }
 }
