@@ -47,7 +47,11 @@ fn dyadic_rows(rng: &mut SeededRng, count: usize, dim: usize) -> Vec<f32> {
         for i in 0..m {
             let j = i + (rng.next_u64() % (dim - i) as u64) as usize;
             positions.swap(i, j);
-            let sign = if rng.next_u64().is_multiple_of(2) { 1.0 } else { -1.0 };
+            let sign = if rng.next_u64().is_multiple_of(2) {
+                1.0
+            } else {
+                -1.0
+            };
             row[positions[i]] = sign * scale;
         }
     }
