@@ -12,6 +12,7 @@ pub mod error;
 pub mod features;
 pub mod io;
 pub mod kernels;
+pub mod knn;
 pub mod models;
 pub mod nn;
 pub mod profiler;

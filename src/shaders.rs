@@ -94,6 +94,14 @@ pub enum Shader {
     SeparationMaskApplyBackward,
     /// `shaders/separation/resize_frames.wgsl`: zero-pad or crop the last axis.
     SeparationResizeFrames,
+    /// `shaders/knn/normalize_rows.wgsl`: row L2 norms and normalised rows (f32 or packed f16 out).
+    KnnNormalizeRows,
+    /// `shaders/knn/similarity.wgsl`: query x database score tile (dot or minus squared L2; f32 or f16 database).
+    KnnSimilarity,
+    /// `shaders/knn/topk_select.wgsl`: per-query top-k of a score tile merged into a running list.
+    KnnTopkSelect,
+    /// `shaders/knn/centroid_update.wgsl`: k-means centroid means from assignments.
+    KnnCentroidUpdate,
 }
 
 impl Shader {
@@ -144,6 +152,10 @@ impl Shader {
         Shader::SeparationMaskApply,
         Shader::SeparationMaskApplyBackward,
         Shader::SeparationResizeFrames,
+        Shader::KnnNormalizeRows,
+        Shader::KnnSimilarity,
+        Shader::KnnTopkSelect,
+        Shader::KnnCentroidUpdate,
     ];
 
     /// Path relative to `shaders/`.
@@ -194,6 +206,10 @@ impl Shader {
             Shader::SeparationMaskApply => "separation/mask_apply.wgsl",
             Shader::SeparationMaskApplyBackward => "separation/mask_apply_backward.wgsl",
             Shader::SeparationResizeFrames => "separation/resize_frames.wgsl",
+            Shader::KnnNormalizeRows => "knn/normalize_rows.wgsl",
+            Shader::KnnSimilarity => "knn/similarity.wgsl",
+            Shader::KnnTopkSelect => "knn/topk_select.wgsl",
+            Shader::KnnCentroidUpdate => "knn/centroid_update.wgsl",
         }
     }
 
@@ -269,6 +285,10 @@ impl Shader {
             Shader::SeparationResizeFrames => {
                 include_str!("../shaders/separation/resize_frames.wgsl")
             }
+            Shader::KnnNormalizeRows => include_str!("../shaders/knn/normalize_rows.wgsl"),
+            Shader::KnnSimilarity => include_str!("../shaders/knn/similarity.wgsl"),
+            Shader::KnnTopkSelect => include_str!("../shaders/knn/topk_select.wgsl"),
+            Shader::KnnCentroidUpdate => include_str!("../shaders/knn/centroid_update.wgsl"),
         }
     }
 }

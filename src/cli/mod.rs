@@ -1,6 +1,7 @@
 //! Subcommands of the `hark` binary.
 
 mod bench_frontend;
+mod bench_knn;
 mod bench_matmul;
 mod bench_train;
 mod data;
@@ -8,6 +9,7 @@ mod demo;
 mod evaluate;
 mod features;
 mod info;
+mod knn;
 mod synth;
 mod train;
 
@@ -47,6 +49,9 @@ enum Command {
     Score(train::ScoreArgs),
     /// Recompute DCASE metrics (AUC, pAUC, official score) from anomaly-score CSVs.
     Evaluate(evaluate::EvaluateArgs),
+    /// Anomaly scores by cosine k-nearest neighbours: 1 - mean top-k similarity of each --test
+    /// vector among the --train vectors (.npy in, .npy out).
+    Knn(knn::KnnArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +62,8 @@ enum BenchCommand {
     Frontend(bench_frontend::BenchFrontendArgs),
     /// Training throughput (vectors/s) and per-kernel GPU time of a training step.
     Train(bench_train::BenchTrainArgs),
+    /// Cosine top-k search vs a CPU brute force (SGEMM + partial sort): queries/s, GFLOP/s.
+    Knn(bench_knn::BenchKnnArgs),
 }
 
 pub fn run(cli: Cli) -> hark::Result<()> {
@@ -67,6 +74,7 @@ pub fn run(cli: Cli) -> hark::Result<()> {
             BenchCommand::Matmul(args) => bench_matmul::run(&args),
             BenchCommand::Frontend(args) => bench_frontend::run(&args),
             BenchCommand::Train(args) => bench_train::run(&args),
+            BenchCommand::Knn(args) => bench_knn::run(&args),
         },
         Command::Synth(args) => synth::run(&args),
         Command::Data { which } => data::run(&which),
@@ -74,5 +82,6 @@ pub fn run(cli: Cli) -> hark::Result<()> {
         Command::Features(args) => features::run(&args),
         Command::Train(args) => train::train(&args),
         Command::Score(args) => train::score(&args),
+        Command::Knn(args) => knn::run(&args),
     }
 }

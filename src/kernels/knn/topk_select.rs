@@ -1,0 +1,178 @@
+//! Launcher for `shaders/knn/topk_select.wgsl`: merges one score tile into each query's running
+//! top-k list (score descending, ties to the lower database index).
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{HarkError, Result};
+use crate::kernels::to_u32;
+use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
+use crate::shaders::Shader;
+use crate::tensor::{DType, Tensor};
+
+/// Where a score tile sits in the full query x database matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SelectTile {
+    /// Query rows in the tile and the best-list row of tile row 0.
+    pub rows: usize,
+    pub q0: usize,
+    /// Columns in the tile (its row stride) and the database index of column 0.
+    pub cols: usize,
+    pub index_base: usize,
+}
+
+/// Keep in sync with `Params` in shaders/knn/topk_select.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct TopkParams {
+    rows: u32,
+    cols: u32,
+    score_stride: u32,
+    q0: u32,
+    index_base: u32,
+    k: u32,
+    first: u32,
+}
+
+static KERNEL: Kernel = Kernel {
+    name: "topk_select",
+    shader: Shader::KnnTopkSelect,
+    entry: "main",
+    bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite],
+};
+
+/// Threads per workgroup (WG in the shader): the candidate buffer must hold one round of them.
+const WG: usize = 256;
+
+/// (K_CAP, SORT_N) of the shader for `k`: the running list rounded up to a power of two, and the
+/// sorted array with room for at least one round of candidates behind it.
+fn sort_sizes(k: usize) -> (usize, usize) {
+    let k_cap = k.max(1).next_power_of_two();
+    (k_cap, (k_cap + WG).next_power_of_two())
+}
+
+/// Workgroup bytes the shader needs for `k`: SORT_N (score, index) pairs and two counters.
+fn workgroup_bytes(k: usize) -> u64 {
+    8 * sort_sizes(k).1 as u64 + 8
+}
+
+/// The largest k this device can select (1024 with 32 KiB of workgroup memory, 512 with
+/// WebGPU's 16 KiB minimum).
+pub fn max_k(limits: &wgpu::Limits) -> usize {
+    let limit = u64::from(limits.max_compute_workgroup_storage_size);
+    let mut k = 1usize;
+    while workgroup_bytes(k * 2) <= limit && k < (1 << 20) {
+        k *= 2;
+    }
+    k
+}
+
+/// Merges the `rows x cols` score tile `scores` (row-major, `cols` per row) into the running
+/// lists `best_scores` (f32) and `best_indices` (u32 words), both `[queries, k]`. With `first`
+/// the lists are started afresh instead of read. Tiles must be merged in increasing
+/// `index_base` order for ties to go to the lower index.
+pub fn topk_select(
+    rec: &mut Recorder,
+    scores: &Tensor,
+    tile: SelectTile,
+    k: usize,
+    first: bool,
+    best_scores: &Tensor,
+    best_indices: &Tensor,
+) -> Result<()> {
+    let name = KERNEL.name;
+    for t in [scores, best_scores, best_indices] {
+        t.expect_dtype(name, DType::F32)?;
+    }
+    if k == 0 {
+        return Err(HarkError::invalid(name, "k must be at least 1"));
+    }
+    let limit = max_k(rec.context().limits());
+    if k > limit {
+        return Err(HarkError::invalid(
+            name,
+            format!(
+                "k = {k} needs {} bytes of workgroup memory; this device selects at most k = \
+                 {limit}",
+                workgroup_bytes(k)
+            ),
+        ));
+    }
+    for (what, t) in [("best_scores", best_scores), ("best_indices", best_indices)] {
+        let ok = matches!(*t.shape(), [q, kk] if kk == k && q >= tile.q0 + tile.rows);
+        if !ok {
+            return Err(HarkError::shape(
+                name,
+                format!(
+                    "{what} {:?} must be [queries >= {}, k = {k}]",
+                    t.shape(),
+                    tile.q0 + tile.rows
+                ),
+            ));
+        }
+    }
+    if scores.numel() < tile.rows * tile.cols {
+        return Err(HarkError::shape(
+            name,
+            format!(
+                "scores {:?} are smaller than the tile {tile:?}",
+                scores.shape()
+            ),
+        ));
+    }
+    if tile.index_base + tile.cols >= crate::kernels::knn::EMPTY_INDEX as usize {
+        return Err(HarkError::invalid(
+            name,
+            "database indices must stay below 2^32 - 1 (the empty-slot index)",
+        ));
+    }
+    if tile.rows == 0 {
+        return Ok(());
+    }
+    to_u32(name, best_scores.numel())?;
+    let (k_cap, sort_n) = sort_sizes(k);
+    let params = TopkParams {
+        rows: to_u32(name, tile.rows)?,
+        cols: to_u32(name, tile.cols)?,
+        score_stride: to_u32(name, tile.cols)?,
+        q0: to_u32(name, tile.q0)?,
+        index_base: to_u32(name, tile.index_base)?,
+        k: to_u32(name, k)?,
+        first: u32::from(first),
+    };
+    rec.dispatch(Launch {
+        kernel: &KERNEL,
+        constants: vec![("K_CAP", k_cap as f64), ("SORT_N", sort_n as f64)],
+        params: bytemuck::bytes_of(&params),
+        tensors: &[scores, best_scores, best_indices],
+        // One workgroup per query row.
+        workgroups: grid_1d(params.rows),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_the_shader_struct() {
+        assert_eq!(
+            Some(std::mem::size_of::<TopkParams>()),
+            crate::shaders::wgsl_struct_size(Shader::KnnTopkSelect, "Params")
+        );
+    }
+
+    #[test]
+    fn sort_sizes_leave_a_round_of_room() {
+        for k in [1, 2, 16, 255, 256, 257, 1024] {
+            let (k_cap, sort_n) = sort_sizes(k);
+            assert!(k_cap >= k && k_cap.is_power_of_two() && sort_n.is_power_of_two());
+            assert!(sort_n - k_cap >= WG);
+        }
+        let limits = |bytes| wgpu::Limits {
+            max_compute_workgroup_storage_size: bytes,
+            ..Default::default()
+        };
+        assert_eq!(max_k(&limits(32768)), 1024);
+        assert_eq!(max_k(&limits(16384)), 512);
+    }
+}
