@@ -2,3 +2,4 @@
 
 pub mod autoencoder;
 pub mod conv_tasnet;
+pub mod separation;

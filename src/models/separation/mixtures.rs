@@ -148,13 +148,15 @@ impl<'a> MixtureSampler<'a> {
             SeparationTarget::MachineType => sections[self.below(sections.len())],
             SeparationTarget::Section(s) => s,
         };
-        let clean = self.segment(&self.pick(target_section).machine, len).to_vec();
+        let stems = self.pick(target_section);
+        let clean = self.segment(&stems.machine, len).to_vec();
         let noise_section = sections[self.below(sections.len())];
-        let noise = self.segment(&self.pick(noise_section).noise, len).to_vec();
+        let stems = self.pick(noise_section);
+        let noise = self.segment(&stems.noise, len).to_vec();
         let snr = SNRS_DB[self.below(SNRS_DB.len())];
         let p_clean = power(&clean).max(1e-12);
-        let gain = (p_clean / (power(&noise).max(1e-12) * 10f64.powf(f64::from(snr) / 10.0)))
-            .sqrt() as f32;
+        let gain = (p_clean / (power(&noise).max(1e-12) * 10f64.powf(f64::from(snr) / 10.0))).sqrt()
+            as f32;
         let mut mixture: Vec<f32> = clean
             .iter()
             .zip(&noise)
@@ -166,7 +168,8 @@ impl<'a> MixtureSampler<'a> {
             let pattern = self.below(others.len() + 1);
             if pattern > 0 {
                 // The interfering machine at the target's power (000 does not say; 0 dB).
-                let other = self.segment(&self.pick(others[pattern - 1]).machine, len);
+                let stems = self.pick(others[pattern - 1]);
+                let other = self.segment(&stems.machine, len);
                 let g = (p_clean / power(other).max(1e-12)).sqrt() as f32;
                 for (m, &o) in mixture.iter_mut().zip(other) {
                     *m += g * o;
