@@ -148,15 +148,17 @@ impl<'a> MixtureSampler<'a> {
             SeparationTarget::MachineType => sections[self.below(sections.len())],
             SeparationTarget::Section(s) => s,
         };
-        let stems = self.pick(target_section);
-        let clean = self.segment(&stems.machine, len).to_vec();
+        // Levels are set from whole-clip powers (as a recording's SNR is), so that a quiet
+        // stretch of an intermittent machine (valves) stays quiet in its segment.
+        let target_stems = self.pick(target_section);
+        let p_clean = power(&target_stems.machine).max(1e-12);
+        let clean = self.segment(&target_stems.machine, len).to_vec();
         let noise_section = sections[self.below(sections.len())];
-        let stems = self.pick(noise_section);
-        let noise = self.segment(&stems.noise, len).to_vec();
+        let noise_stems = self.pick(noise_section);
+        let p_noise = power(&noise_stems.noise).max(1e-12);
+        let noise = self.segment(&noise_stems.noise, len).to_vec();
         let snr = SNRS_DB[self.below(SNRS_DB.len())];
-        let p_clean = power(&clean).max(1e-12);
-        let gain = (p_clean / (power(&noise).max(1e-12) * 10f64.powf(f64::from(snr) / 10.0))).sqrt()
-            as f32;
+        let gain = (p_clean / (p_noise * 10f64.powf(f64::from(snr) / 10.0))).sqrt() as f32;
         let mut mixture: Vec<f32> = clean
             .iter()
             .zip(&noise)
@@ -169,8 +171,8 @@ impl<'a> MixtureSampler<'a> {
             if pattern > 0 {
                 // The interfering machine at the target's power (000 does not say; 0 dB).
                 let stems = self.pick(others[pattern - 1]);
+                let g = (p_clean / power(&stems.machine).max(1e-12)).sqrt() as f32;
                 let other = self.segment(&stems.machine, len);
-                let g = (p_clean / power(other).max(1e-12)).sqrt() as f32;
                 for (m, &o) in mixture.iter_mut().zip(other) {
                     *m += g * o;
                 }
