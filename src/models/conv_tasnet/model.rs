@@ -178,7 +178,7 @@ impl ConvTasNet {
     /// at `batch` clips.
     pub fn max_len(&self, batch: usize) -> usize {
         let c = &self.config;
-        let limit = u64::from(self.ctx.limits().max_storage_buffer_binding_size);
+        let limit = self.ctx.limits().max_storage_buffer_binding_size;
         let channels = c.msk_hidden.max(c.enc_feats * c.sources) as u64;
         let frames = limit / (4 * channels * batch.max(1) as u64);
         // frames(len) = len_padded / stride + 1 for the even kernels torchaudio uses.
@@ -189,7 +189,7 @@ impl ConvTasNet {
     /// says what length would.
     pub fn check_fits(&self, batch: usize, len: usize) -> Result<()> {
         let bytes = self.largest_activation(batch, len);
-        let limit = u64::from(self.ctx.limits().max_storage_buffer_binding_size);
+        let limit = self.ctx.limits().max_storage_buffer_binding_size;
         if bytes > limit {
             let max = self.max_len(batch);
             return Err(HarkError::TooLarge {
