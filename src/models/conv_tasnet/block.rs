@@ -5,17 +5,33 @@
 use crate::context::Context;
 use crate::error::{HarkError, Result};
 use crate::kernels::conv1d::Conv1dParams;
-use crate::kernels::elementwise::add;
-use crate::nn::{Conv1d, GroupNorm, Layer, Mode, PRelu, Param, SeededInit, Sequential};
+use crate::kernels::conv1d::conv1d;
+use crate::kernels::elementwise::{add, prelu};
+use crate::kernels::norm::group_norm;
+use crate::nn::{Conv1d, GroupNorm, Layer, Mode, PRelu, Param, SeededInit};
 use crate::runtime::Recorder;
 use crate::tensor::Tensor;
+
+/// Buffers shared by every block in eval mode: two hidden maps `[batch, H, frames]`, one
+/// `[batch, B, frames]` for the residual and skip convolutions, and gLN statistics.
+pub(crate) struct EvalScratch {
+    pub hidden: [Tensor; 2],
+    pub io: Tensor,
+    pub mean: Tensor,
+    pub rstd: Tensor,
+}
 
 /// gLN's epsilon in torchaudio.
 pub(crate) const GLN_EPS: f32 = 1e-8;
 
 pub(crate) struct ConvBlock {
-    /// `conv_layers.{0..5}`.
-    body: Sequential,
+    /// `conv_layers.{0..5}`: 1x1 conv, PReLU, gLN, depthwise conv, PReLU, gLN.
+    conv_in: Conv1d,
+    prelu_in: PRelu,
+    norm_in: GroupNorm,
+    depthwise: Conv1d,
+    prelu_out: PRelu,
+    norm_out: GroupNorm,
     res_out: Option<Conv1d>,
     skip_out: Conv1d,
     grad_feature: Option<Tensor>,
@@ -59,41 +75,21 @@ impl ConvBlock {
             dilation,
             groups: hidden,
         };
-        let body = Sequential::new(vec![
-            Box::new(pointwise(
-                ctx,
-                &format!("{name}.conv_layers.0"),
-                io,
-                hidden,
-                init,
-            )?),
-            Box::new(PRelu::new(ctx, &format!("{name}.conv_layers.1"), 1)?),
-            Box::new(GroupNorm::new(
-                ctx,
-                &format!("{name}.conv_layers.2"),
-                1,
-                hidden,
-                GLN_EPS,
-            )?),
-            Box::new(Conv1d::new(
-                ctx,
-                &format!("{name}.conv_layers.3"),
-                hidden,
-                hidden,
-                kernel,
-                depthwise,
-                true,
-                init,
-            )?),
-            Box::new(PRelu::new(ctx, &format!("{name}.conv_layers.4"), 1)?),
-            Box::new(GroupNorm::new(
-                ctx,
-                &format!("{name}.conv_layers.5"),
-                1,
-                hidden,
-                GLN_EPS,
-            )?),
-        ]);
+        let conv_in = pointwise(ctx, &format!("{name}.conv_layers.0"), io, hidden, init)?;
+        let prelu_in = PRelu::new(ctx, &format!("{name}.conv_layers.1"), 1)?;
+        let norm_in = GroupNorm::new(ctx, &format!("{name}.conv_layers.2"), 1, hidden, GLN_EPS)?;
+        let depthwise = Conv1d::new(
+            ctx,
+            &format!("{name}.conv_layers.3"),
+            hidden,
+            hidden,
+            kernel,
+            depthwise,
+            true,
+            init,
+        )?;
+        let prelu_out = PRelu::new(ctx, &format!("{name}.conv_layers.4"), 1)?;
+        let norm_out = GroupNorm::new(ctx, &format!("{name}.conv_layers.5"), 1, hidden, GLN_EPS)?;
         let res_out = if residual {
             Some(pointwise(
                 ctx,
@@ -107,7 +103,12 @@ impl ConvBlock {
         };
         let skip_out = pointwise(ctx, &format!("{name}.skip_out"), hidden, io, init)?;
         Ok(Self {
-            body,
+            conv_in,
+            prelu_in,
+            norm_in,
+            depthwise,
+            prelu_out,
+            norm_out,
             res_out,
             skip_out,
             grad_feature: None,
@@ -121,7 +122,12 @@ impl ConvBlock {
         x: &Tensor,
         mode: Mode,
     ) -> Result<(Option<Tensor>, Tensor)> {
-        let feature = self.body.forward(rec, x, mode)?;
+        let h = self.conv_in.forward(rec, x, mode)?;
+        let h = self.prelu_in.forward(rec, &h, mode)?;
+        let h = self.norm_in.forward(rec, &h, mode)?;
+        let h = self.depthwise.forward(rec, &h, mode)?;
+        let h = self.prelu_out.forward(rec, &h, mode)?;
+        let feature = self.norm_out.forward(rec, &h, mode)?;
         let residual = match &mut self.res_out {
             Some(conv) => Some(conv.forward(rec, &feature, mode)?),
             None => None,
@@ -154,11 +160,99 @@ impl ConvBlock {
                 ))
             }
         };
-        self.body.backward(rec, &grad_feature)
+        let g = self.norm_out.backward(rec, &grad_feature)?;
+        let g = self.prelu_out.backward(rec, &g)?;
+        let g = self.depthwise.backward(rec, &g)?;
+        let g = self.norm_in.backward(rec, &g)?;
+        let g = self.prelu_in.backward(rec, &g)?;
+        self.conv_in.backward(rec, &g)
+    }
+
+    /// Eval-mode forward through shared scratch buffers (no per-layer activations kept):
+    /// writes `x + residual` into `next` (when the block has a residual) and `skip_in + skip`
+    /// (or the skip alone) into `skip_out`.
+    pub(crate) fn forward_eval(
+        &self,
+        rec: &mut Recorder,
+        x: &Tensor,
+        scratch: &EvalScratch,
+        next: Option<&Tensor>,
+        skip_in: Option<&Tensor>,
+        skip_out: &Tensor,
+    ) -> Result<()> {
+        let (a, b) = (&scratch.hidden[0], &scratch.hidden[1]);
+        let conv = |rec: &mut Recorder, layer: &Conv1d, x: &Tensor, out: &Tensor| {
+            conv1d(
+                rec,
+                x,
+                &layer.weight.value,
+                layer.bias.as_ref().map(|p| &p.value),
+                &layer.params,
+                out,
+            )
+        };
+        let norm = |rec: &mut Recorder, layer: &GroupNorm, x: &Tensor, out: &Tensor| {
+            group_norm(
+                rec,
+                x,
+                layer.groups,
+                layer.eps,
+                Some(&layer.weight.value),
+                Some(&layer.bias.value),
+                out,
+                &scratch.mean,
+                &scratch.rstd,
+            )
+        };
+        conv(rec, &self.conv_in, x, a)?;
+        prelu(rec, a, &self.prelu_in.weight.value, b)?;
+        norm(rec, &self.norm_in, b, a)?;
+        conv(rec, &self.depthwise, a, b)?;
+        prelu(rec, b, &self.prelu_out.weight.value, a)?;
+        norm(rec, &self.norm_out, a, b)?;
+        match (&self.res_out, next) {
+            (Some(res), Some(next)) => {
+                conv(rec, res, b, &scratch.io)?;
+                add(rec, x, &scratch.io, next)?;
+            }
+            (None, None) => {}
+            _ => {
+                return Err(HarkError::invalid(
+                    "conv_tasnet",
+                    "residual output requested from a block without res_out, or missing",
+                ))
+            }
+        }
+        match skip_in {
+            Some(sum) => {
+                conv(rec, &self.skip_out, b, &scratch.io)?;
+                add(rec, sum, &scratch.io, skip_out)
+            }
+            None => conv(rec, &self.skip_out, b, skip_out),
+        }
+    }
+
+    pub(crate) fn has_residual(&self) -> bool {
+        self.res_out.is_some()
+    }
+
+    /// H.
+    pub(crate) fn hidden(&self) -> usize {
+        self.conv_in.weight.value.shape()[0]
     }
 
     pub(crate) fn params(&self) -> Vec<&Param> {
-        let mut params = self.body.params();
+        let mut params: Vec<&Param> = [
+            &self.conv_in as &dyn Layer,
+            &self.prelu_in,
+            &self.norm_in,
+            &self.depthwise,
+            &self.prelu_out,
+            &self.norm_out,
+        ]
+        .iter()
+        .flat_map(|l| l.params())
+        .collect();
         if let Some(conv) = &self.res_out {
             params.extend(conv.params());
         }
