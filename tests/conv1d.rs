@@ -58,6 +58,28 @@ const fn case(
 const CONV_CASES: &[Case] = &[
     // Conv-TasNet's 1x1 convs (bottleneck, res_out, skip_out).
     case("pointwise", 2, 16, 37, 24, 1, params(1, 0, 1, 1), true),
+    // Pointwise convs run as a matmul: batch 1, primes, no bias; and a 1x1 with a stride,
+    // which must stay on the direct kernel.
+    case(
+        "pointwise prime",
+        1,
+        13,
+        61,
+        7,
+        1,
+        params(1, 0, 1, 1),
+        false,
+    ),
+    case(
+        "pointwise strided",
+        2,
+        5,
+        31,
+        3,
+        1,
+        params(2, 0, 1, 1),
+        true,
+    ),
     // Conv-TasNet's depthwise convs: kernel 3, padding = dilation, length preserved.
     case("depthwise d1", 2, 32, 50, 32, 3, params(1, 1, 1, 32), true),
     case("depthwise d2", 2, 32, 50, 32, 3, params(1, 2, 2, 32), true),

@@ -79,6 +79,7 @@ impl Case {
             bias: bias.as_ref(),
             activation: self.activation,
             tiles,
+            bias_per_row: false,
         };
         matmul(&mut rec, &a, &b, &out, &options).unwrap();
         rec.submit().unwrap();
@@ -261,4 +262,54 @@ fn rejects_bad_shapes_and_tiles() {
     };
     let err = matmul(&mut rec, &t(&[4, 5]), &t(&[5, 3]), &t(&[4, 3]), &huge_tiles).unwrap_err();
     assert!(err.to_string().contains("limits"), "{err}");
+}
+
+#[test]
+fn bias_per_row_adds_one_value_per_output_row() {
+    let Some(ctx) = test_context() else { return };
+    let mut rng = SeededRng::new(41);
+    // A 1x1 convolution: W [C_out, C_in] shared over the batch, X [batch, C_in, L].
+    let (batch, c_out, c_in, len) = (3, 17, 13, 67);
+    let w = rng.vec(c_out * c_in, -1.0, 1.0);
+    let x = rng.vec(batch * c_in * len, -1.0, 1.0);
+    let bias = rng.vec(c_out, -1.0, 1.0);
+    let tw = Tensor::from_slice(&ctx, &[1, c_out, c_in], &w).unwrap();
+    let tx = Tensor::from_slice(&ctx, &[batch, c_in, len], &x).unwrap();
+    let tb = Tensor::from_slice(&ctx, &[c_out], &bias).unwrap();
+    let out = Tensor::zeros(&ctx, &[batch, c_out, len], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    let options = MatmulOptions {
+        bias: Some(&tb),
+        bias_per_row: true,
+        ..Default::default()
+    };
+    matmul(&mut rec, &tw, &tx, &out, &options).unwrap();
+    rec.submit().unwrap();
+    let mut expected = vec![0.0f32; batch * c_out * len];
+    for b in 0..batch {
+        for o in 0..c_out {
+            for t in 0..len {
+                let dot: f64 = (0..c_in)
+                    .map(|i| f64::from(w[o * c_in + i]) * f64::from(x[(b * c_in + i) * len + t]))
+                    .sum();
+                expected[(b * c_out + o) * len + t] = (dot + f64::from(bias[o])) as f32;
+            }
+        }
+    }
+    // K = 13 products in f32: 4 eps K absolute.
+    assert_close(
+        &out.to_vec(&ctx).unwrap(),
+        &expected,
+        1e-5,
+        4.0 * f32::EPSILON * 13.0,
+    );
+    // A per-row bias of N elements is refused when M != N.
+    let wrong = Tensor::zeros(&ctx, &[len], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    let options = MatmulOptions {
+        bias: Some(&wrong),
+        bias_per_row: true,
+        ..Default::default()
+    };
+    assert!(matmul(&mut rec, &tw, &tx, &out, &options).is_err());
 }

@@ -23,6 +23,7 @@ struct Params {
     // 6 ln(max(x, alpha)).
     activation: u32,
     alpha: f32,
+    // 0 none, 1 bias[col] (length N), 2 bias[row] (length M).
     has_bias: u32,
 }
 
@@ -180,8 +181,10 @@ fn main(
             let col = col0 + lid.x + j * (BN / TN);
             if col < n {
                 var v = acc[i * TN + j];
-                if params.has_bias != 0u {
+                if params.has_bias == 1u {
                     v += bias[col];
+                } else if params.has_bias == 2u {
+                    v += bias[row];
                 }
                 out[base_out + row * n + col] = activate(v);
             }

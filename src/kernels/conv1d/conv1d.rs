@@ -2,6 +2,7 @@
 
 use super::{check_bias, Conv1dParams, Geometry};
 use crate::error::Result;
+use crate::kernels::matmul::{matmul, MatmulOptions};
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::Tensor;
@@ -28,6 +29,14 @@ pub fn conv1d(
 ) -> Result<()> {
     let geo = Geometry::resolve(KERNEL.name, ["x", "weight", "out"], x, weight, out, params)?;
     check_bias(KERNEL.name, bias, geo.c_out)?;
+    if geo.is_pointwise() {
+        let options = MatmulOptions {
+            bias,
+            bias_per_row: true,
+            ..Default::default()
+        };
+        return matmul(rec, &geo.pointwise_weight(weight)?, x, out, &options);
+    }
     record(rec, &geo, x, weight, bias, out)
 }
 

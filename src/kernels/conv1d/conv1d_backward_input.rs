@@ -2,6 +2,7 @@
 
 use super::{Conv1dParams, Geometry};
 use crate::error::Result;
+use crate::kernels::matmul::{matmul, MatmulOptions};
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::Tensor;
@@ -34,6 +35,15 @@ pub fn conv1d_backward_input(
         grad_output,
         params,
     )?;
+    if geo.is_pointwise() {
+        // grad_x[b] = W^T grad_y[b].
+        let options = MatmulOptions {
+            trans_a: true,
+            ..Default::default()
+        };
+        let w = geo.pointwise_weight(weight)?;
+        return matmul(rec, &w, grad_output, grad_input, &options);
+    }
     record(rec, &geo, grad_output, weight, None, grad_input)
 }
 

@@ -109,6 +109,20 @@ struct Geometry {
     params: Conv1dParams,
 }
 
+impl Geometry {
+    /// A 1x1 convolution without stride, padding or groups: a matrix product per batch item
+    /// (`W [C_out, C_in] x X [C_in, L]`), which the tiled matmul kernel runs far faster than
+    /// the direct convolution (Conv-TasNet's pointwise convs are most of its work).
+    fn is_pointwise(&self) -> bool {
+        self.kernel == 1 && self.params == Conv1dParams::default()
+    }
+
+    /// The weight `[C_out, C_in, 1]` as the shared `[1, C_out, C_in]` matmul operand.
+    fn pointwise_weight(&self, weight: &Tensor) -> Result<Tensor> {
+        weight.reshape(&[1, self.c_out, self.c_in])
+    }
+}
+
 /// The three sizes of an `[N, C, L]` tensor.
 fn ncl(kernel: &'static str, what: &str, t: &Tensor) -> Result<[usize; 3]> {
     t.expect_dtype(kernel, DType::F32)?;

@@ -129,8 +129,12 @@ pub struct MatmulOptions<'t> {
     pub trans_a: bool,
     /// B is stored `[N, K]` instead of `[K, N]` (PyTorch's `Linear` weight layout).
     pub trans_b: bool,
-    /// Added to every row of the product, length N.
+    /// Added to every row of the product, length N (or to every column, length M, with
+    /// `bias_per_row`).
     pub bias: Option<&'t Tensor>,
+    /// The bias holds one value per output row (a 1x1 convolution's per-channel bias when the
+    /// product is `W [C_out, C_in] x X [C_in, L]`).
+    pub bias_per_row: bool,
     pub activation: Activation,
     /// Force a tile shape (default: [`MatmulTiles::for_shape`]).
     pub tiles: Option<MatmulTiles>,
@@ -228,10 +232,15 @@ pub fn matmul(
     }
     if let Some(bias) = options.bias {
         bias.expect_dtype(KERNEL.name, DType::F32)?;
-        if bias.numel() != n {
+        let (len, axis) = if options.bias_per_row {
+            (m, "M")
+        } else {
+            (n, "N")
+        };
+        if bias.numel() != len {
             return Err(HarkError::shape(
                 KERNEL.name,
-                format!("bias {:?} must have N = {n} elements", bias.shape()),
+                format!("bias {:?} must have {axis} = {len} elements", bias.shape()),
             ));
         }
     }
@@ -257,7 +266,12 @@ pub fn matmul(
         },
         activation,
         alpha,
-        has_bias: u32::from(options.bias.is_some()),
+        // 0: none, 1: per column, 2: per row (shaders/matmul/matmul.wgsl).
+        has_bias: match (options.bias.is_some(), options.bias_per_row) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) => 2,
+        },
     };
     to_u32(batch * m * n, "batch*M*N")?;
     // Without a bias the binding still needs a buffer: `a` is bound again (read-only, never read).

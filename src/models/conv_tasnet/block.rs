@@ -4,8 +4,8 @@
 
 use crate::context::Context;
 use crate::error::{HarkError, Result};
-use crate::kernels::conv1d::Conv1dParams;
 use crate::kernels::conv1d::conv1d;
+use crate::kernels::conv1d::Conv1dParams;
 use crate::kernels::elementwise::{add, prelu};
 use crate::kernels::norm::group_norm;
 use crate::nn::{Conv1d, GroupNorm, Layer, Mode, PRelu, Param, SeededInit};

@@ -118,7 +118,10 @@ impl MaskGenerator {
         let normed = self.input_norm.forward(rec, x, Mode::Eval)?;
         let feats0 = self.input_conv.forward(rec, &normed, Mode::Eval)?;
         let &[batch, io, frames] = feats0.shape() else {
-            return Err(HarkError::shape("conv_tasnet", "features must be [batch, B, frames]"));
+            return Err(HarkError::shape(
+                "conv_tasnet",
+                "features must be [batch, B, frames]",
+            ));
         };
         let hidden = self.blocks_hidden();
         let shapes: [Vec<usize>; 9] = [
