@@ -2,6 +2,7 @@
 
 mod bench_frontend;
 mod bench_matmul;
+mod bench_separate;
 mod bench_train;
 mod data;
 mod demo;
@@ -57,6 +58,9 @@ enum BenchCommand {
     Frontend(bench_frontend::BenchFrontendArgs),
     /// Training throughput (vectors/s) and per-kernel GPU time of a training step.
     Train(bench_train::BenchTrainArgs),
+    /// Conv-TasNet: inference real-time factor with per-kernel GPU time, the CPU reference on
+    /// the same clip, and a training step.
+    Separate(bench_separate::BenchSeparateArgs),
 }
 
 pub fn run(cli: Cli) -> hark::Result<()> {
@@ -67,6 +71,7 @@ pub fn run(cli: Cli) -> hark::Result<()> {
             BenchCommand::Matmul(args) => bench_matmul::run(&args),
             BenchCommand::Frontend(args) => bench_frontend::run(&args),
             BenchCommand::Train(args) => bench_train::run(&args),
+            BenchCommand::Separate(args) => bench_separate::run(&args),
         },
         Command::Synth(args) => synth::run(&args),
         Command::Data { which } => data::run(&which),
