@@ -173,10 +173,10 @@ pub fn run(args: &BenchSeparateArgs) -> hark::Result<()> {
     let audio_s = len as f64 / SAMPLE_RATE as f64;
     println!(
         "inference: {audio_s} s clip ({len} samples, {} frames), mean of {iterations}: \
-         GPU {:.3} s per forward, real-time factor {:.2}",
+         GPU {:.3} s per forward, real-time factor {}",
         config.frames(len),
         gpu_s,
-        audio_s / gpu_s
+        sig3(audio_s / gpu_s)
     );
 
     if !args.no_cpu {
@@ -198,11 +198,11 @@ pub fn run(args: &BenchSeparateArgs) -> hark::Result<()> {
             .zip(&cpu_out)
             .fold(0.0f32, |m, (g, c)| m.max((g - c).abs()));
         println!(
-            "CPU reference: {:.3} s per forward, real-time factor {:.2}; GPU/CPU speed ratio \
-             {:.3}; largest |gpu - cpu| {:.1e} of an output scale {:.1e}",
+            "CPU reference: {:.3} s per forward, real-time factor {}; GPU/CPU speed ratio {}; \
+             largest |gpu - cpu| {:.1e} of an output scale {:.1e}",
             cpu_s,
-            audio_s / cpu_s,
-            cpu_s / gpu_s,
+            sig3(audio_s / cpu_s),
+            sig3(cpu_s / gpu_s),
             diff,
             scale
         );
@@ -214,6 +214,15 @@ pub fn run(args: &BenchSeparateArgs) -> hark::Result<()> {
         train_step(&ctx, &mut model, args.batch, train_len, iterations)?;
     }
     Ok(())
+}
+
+/// Three significant digits (ratios on lavapipe go down to 1e-3).
+fn sig3(x: f64) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return format!("{x}");
+    }
+    let decimals = (2 - x.abs().log10().floor() as i32).clamp(0, 8) as usize;
+    format!("{x:.decimals$}")
 }
 
 fn print_breakdown(prof: &hark::profiler::Profile, top: usize) {
@@ -281,10 +290,10 @@ fn train_step(
     let audio_s = (batch * len) as f64 / SAMPLE_RATE as f64;
     println!(
         "training: batch {batch} x {} s, mean of {iterations}: {:.3} s per step (forward + L1 \
-         backward + Adam), {:.2} s of audio per second",
+         backward + Adam), {} s of audio per second",
         len as f64 / SAMPLE_RATE as f64,
         per_step,
-        audio_s / per_step
+        sig3(audio_s / per_step)
     );
     Ok(())
 }
