@@ -3,6 +3,7 @@
 mod bench_frontend;
 mod bench_knn;
 mod bench_matmul;
+mod bench_separate;
 mod bench_train;
 mod data;
 mod demo;
@@ -64,6 +65,9 @@ enum BenchCommand {
     Train(bench_train::BenchTrainArgs),
     /// Cosine top-k search vs a CPU brute force (SGEMM + partial sort): queries/s, GFLOP/s.
     Knn(bench_knn::BenchKnnArgs),
+    /// Conv-TasNet: inference real-time factor with per-kernel GPU time, the CPU reference on
+    /// the same clip, and a training step.
+    Separate(bench_separate::BenchSeparateArgs),
 }
 
 pub fn run(cli: Cli) -> hark::Result<()> {
@@ -75,6 +79,7 @@ pub fn run(cli: Cli) -> hark::Result<()> {
             BenchCommand::Frontend(args) => bench_frontend::run(&args),
             BenchCommand::Train(args) => bench_train::run(&args),
             BenchCommand::Knn(args) => bench_knn::run(&args),
+            BenchCommand::Separate(args) => bench_separate::run(&args),
         },
         Command::Synth(args) => synth::run(&args),
         Command::Data { which } => data::run(&which),
