@@ -254,3 +254,27 @@ pub fn batch_to_tensor(ctx: &Context, clips: &[Vec<f32>]) -> Result<(Tensor, Vec
     let tensor = Tensor::from_slice(ctx, &[clips.len(), max_len], &packed)?;
     Ok((tensor, lengths))
 }
+
+/// Writes mono 32-bit float WAV (no clipping, so separated signals keep their level),
+/// atomically.
+pub fn write_wav_f32(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let wav_error = |e: hound::Error| HarkError::Wav {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let mut cursor = std::io::Cursor::new(Vec::with_capacity(44 + samples.len() * 4));
+    {
+        let mut writer = hound::WavWriter::new(&mut cursor, spec).map_err(wav_error)?;
+        for &s in samples {
+            writer.write_sample(s).map_err(wav_error)?;
+        }
+        writer.finalize().map_err(wav_error)?;
+    }
+    crate::io::atomic::write_bytes_atomically(path, &cursor.into_inner())
+}

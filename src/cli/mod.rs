@@ -11,6 +11,7 @@ mod evaluate;
 mod features;
 mod info;
 mod knn;
+mod separate;
 mod synth;
 mod train;
 
@@ -53,6 +54,11 @@ enum Command {
     /// Anomaly scores by cosine k-nearest neighbours: 1 - mean top-k similarity of each --test
     /// vector among the --train vectors (.npy in, .npy out).
     Knn(knn::KnnArgs),
+    /// Separate WAV files with a saved Conv-TasNet (float WAVs out).
+    Separate(separate::SeparateArgs),
+    /// Separation-based ASD (paper 000): train Type-Sep and ID-Sep Conv-TasNets and the
+    /// autoencoder, report SI-SDRi and the AUCs of baseline, After-Sep and separation-based OE.
+    Separation(separate::SeparationStudyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +88,8 @@ pub fn run(cli: Cli) -> hark::Result<()> {
             BenchCommand::Separate(args) => bench_separate::run(&args),
         },
         Command::Synth(args) => synth::run(&args),
+        Command::Separate(args) => separate::run_separate(&args),
+        Command::Separation(args) => separate::run_study(&args),
         Command::Data { which } => data::run(&which),
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Features(args) => features::run(&args),

@@ -206,6 +206,21 @@ impl SeparationSystem {
         Ok(out)
     }
 
+    /// The output of separator `which` of the (trained) machine type `machine` for `clip`.
+    pub fn separated_signal(
+        &mut self,
+        machine: &str,
+        which: Separator,
+        clip: &Clip,
+        wave: &[f32],
+    ) -> Result<Vec<f32>> {
+        self.current = Some(machine.to_string());
+        Ok(self
+            .separated(which, &[clip], &[wave.to_vec()])?
+            .pop()
+            .unwrap_or_default())
+    }
+
     /// Autoencoder scores of waveforms (equal lengths are batched by the extractor).
     fn autoencoder_scores(&mut self, waves: &[Vec<f32>]) -> Result<Vec<f64>> {
         let mut vectors = Vec::new();

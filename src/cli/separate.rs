@@ -1,0 +1,301 @@
+//! `hark separate` (a saved Conv-TasNet applied to WAV files) and `hark separation` (000's
+//! study: Type-Sep and ID-Sep separators, SI-SDRi on normal and anomalous test clips, and the
+//! AUCs of the baseline autoencoder, After-Type-Sep, After-ID-Sep and separation-based OE).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use hark::audio::dataset::{read_dataset, Label, Split};
+use hark::audio::wav::{read_wav, wav_files, write_wav_f32, WavOptions};
+use hark::detect::contract::run_system;
+use hark::detect::metrics::official_score;
+use hark::features::pipeline::{FeatureKind, FeatureSpec};
+use hark::kernels::fft::FftPath;
+use hark::models::autoencoder::AutoencoderConfig;
+use hark::models::conv_tasnet::{ConvTasNet, ConvTasNetConfig};
+use hark::models::separation::mixtures::stem_dir;
+use hark::models::separation::system::{
+    SeparationSystem, SeparationSystemConfig, SeparationVariant, Separator,
+};
+use hark::models::separation::{separate, si_sdr_db, SeparationLoss, SeparatorTrainConfig};
+use hark::{Context, HarkError};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, Args)]
+pub struct SeparateArgs {
+    /// A Conv-TasNet checkpoint written by hark (configuration in its metadata).
+    #[arg(long)]
+    model: PathBuf,
+    /// A WAV file or a folder of WAV files (searched recursively).
+    input: PathBuf,
+    /// Output folder (mirrors the input folder; float WAV, `<name>.wav`).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 16_000)]
+    sample_rate: u32,
+}
+
+pub fn run_separate(args: &SeparateArgs) -> hark::Result<()> {
+    let ctx = Context::new()?;
+    let mut model = ConvTasNet::load_saved(&ctx, &args.model)?;
+    if model.config().sources != 1 {
+        return Err(HarkError::invalid(
+            "separate",
+            "this command writes one source per clip; the model has several",
+        ));
+    }
+    let single = args.input.is_file();
+    let files = if single {
+        vec![args.input.clone()]
+    } else {
+        wav_files(&args.input)?
+    };
+    if files.is_empty() {
+        return Err(HarkError::invalid(
+            "separate",
+            format!("no WAV files under {}", args.input.display()),
+        ));
+    }
+    let options = WavOptions {
+        sample_rate: args.sample_rate,
+        downmix: false,
+    };
+    let bar = ProgressBar::new(files.len() as u64);
+    for file in &files {
+        let wave = read_wav(file, &options)?;
+        model.check_fits(1, wave.len())?;
+        let separated = separate(&ctx, &mut model, std::slice::from_ref(&wave))?;
+        let relative = if single {
+            PathBuf::from(file.file_name().unwrap_or_default())
+        } else {
+            file.strip_prefix(&args.input).unwrap_or(file).to_path_buf()
+        };
+        let out = args.out.join(relative);
+        write_wav_f32(&out, &separated[0], args.sample_rate)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!(
+        "separated {} file(s) into {}",
+        files.len(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Size {
+    /// The paper's best configuration (N=512, B=128, H=512, X=8, R=3): needs a real GPU.
+    Paper,
+    /// N=64, B=32, H=64, X=4, R=2: trains on a CPU adapter in minutes.
+    Small,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LossArg {
+    L1,
+    SiSdr,
+}
+
+#[derive(Debug, Args)]
+pub struct SeparationStudyArgs {
+    /// Dataset root with clean stems (`hark synth` writes them).
+    #[arg(long)]
+    data: PathBuf,
+    /// Folder for the models and each variant's challenge CSVs.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value_t = Size::Small)]
+    size: Size,
+    /// Separator epochs.
+    #[arg(long, default_value_t = 50)]
+    epochs: usize,
+    /// Mixtures per separator epoch.
+    #[arg(long, default_value_t = 2970)]
+    mixtures: usize,
+    /// Training segment length in seconds.
+    #[arg(long, default_value_t = 4.0)]
+    segment: f32,
+    #[arg(long, default_value_t = 2)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f32,
+    #[arg(long, value_enum, default_value_t = LossArg::L1)]
+    loss: LossArg,
+    /// Autoencoder epochs (100 in the recipe).
+    #[arg(long, default_value_t = 100)]
+    ae_epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Continue interrupted separator trainings from their saved states.
+    #[arg(long)]
+    resume: bool,
+}
+
+fn small() -> ConvTasNetConfig {
+    ConvTasNetConfig {
+        enc_feats: 64,
+        msk_feats: 32,
+        msk_hidden: 64,
+        msk_layers: 4,
+        msk_stacks: 2,
+        ..ConvTasNetConfig::default()
+    }
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+pub fn run_study(args: &SeparationStudyArgs) -> hark::Result<()> {
+    let started = Instant::now();
+    let ctx = Context::new()?;
+    let dataset = read_dataset(&args.data)?;
+    dataset.require_no_problems()?;
+    if !(args.segment > 0.0 && args.segment.is_finite()) {
+        return Err(HarkError::invalid(
+            "separation",
+            "--segment must be positive",
+        ));
+    }
+    let fft_path = if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
+        FftPath::Global
+    } else {
+        FftPath::Auto
+    };
+    let config = SeparationSystemConfig {
+        separator: match args.size {
+            Size::Paper => ConvTasNetConfig::default(),
+            Size::Small => small(),
+        },
+        training: SeparatorTrainConfig {
+            epochs: args.epochs,
+            mixtures_per_epoch: args.mixtures,
+            batch_size: args.batch_size,
+            segment: (args.segment * 16_000.0).round() as usize,
+            lr: args.lr,
+            loss: match args.loss {
+                LossArg::L1 => SeparationLoss::L1,
+                LossArg::SiSdr => SeparationLoss::SiSdr,
+            },
+            seed: args.seed,
+        },
+        autoencoder: AutoencoderConfig {
+            epochs: args.ae_epochs,
+            seed: args.seed,
+            features: FeatureSpec {
+                fft_path,
+                ..FeatureSpec::dcase(FeatureKind::Dcase640)
+            },
+            ..AutoencoderConfig::default()
+        },
+    };
+    let mut system = SeparationSystem::new(&ctx, config)?;
+    system.save_to = Some(args.out.join("models"));
+    system.resume = args.resume;
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let shown = bar.clone();
+    system.on_epoch = Some(Box::new(move |machine, which, report| {
+        let what = match which {
+            Some(Separator::Type) => "Type-Sep".to_string(),
+            Some(Separator::Id(s)) => format!("ID-Sep {s:02}"),
+            None => "autoencoder".to_string(),
+        };
+        shown.set_message(format!(
+            "{machine} {what}: epoch {}/{} loss {:.4}",
+            report.epoch, report.epochs, report.loss
+        ));
+        shown.tick();
+    }));
+
+    // Table 3: every variant through the scoring contract on the same trained models.
+    let mut table = Vec::new();
+    for variant in SeparationVariant::ALL {
+        system.variant = variant;
+        let out = args.out.join(variant.name());
+        let reports = run_system(&mut system, &dataset, &out, 0.9)?;
+        let metrics: Vec<_> = reports.iter().filter_map(|r| r.metrics.clone()).collect();
+        table.push((variant, metrics));
+    }
+    bar.finish_and_clear();
+    println!("AUC source/target per section, as 000 Table 3:");
+    print!("{:<12} {:>7}", "machine", "section");
+    for (variant, _) in &table {
+        print!(" {:>15}", variant.name());
+    }
+    println!();
+    let rows = table.first().map_or(0, |(_, m)| m.len());
+    for i in 0..rows {
+        let m = &table[0].1[i];
+        print!("{:<12} {:>7}", m.machine, format!("{:02}", m.section));
+        for (_, metrics) in &table {
+            let aucs: Vec<String> = metrics[i]
+                .domains
+                .iter()
+                .map(|d| format!("{:.3}", d.auc))
+                .collect();
+            print!(" {:>15}", aucs.join("/"));
+        }
+        println!();
+    }
+    print!("{:<20}", "official score");
+    for (_, metrics) in &table {
+        print!(" {:>15.4}", official_score(metrics)?);
+    }
+    println!();
+
+    // Table 2: SI-SDRi of each separator on normal and anomalous test clips (test stems).
+    println!("\nSI-SDRi (dB) on test clips, as 000 Table 2:");
+    println!(
+        "{:<12} {:>7} {:>10} {:>10} {:>10} {:>10}",
+        "machine", "section", "Type N", "Type A", "ID N", "ID A"
+    );
+    let options = WavOptions {
+        sample_rate: 16_000,
+        downmix: false,
+    };
+    for machine in &dataset.machines {
+        for section in machine.sections() {
+            let mut cells = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+            for clip in machine
+                .split(Split::Test)
+                .filter(|c| c.name.section == section)
+            {
+                let dir = stem_dir(&machine.root, clip);
+                let clean_path = dir.join("machine.wav");
+                if !clean_path.exists() {
+                    continue;
+                }
+                let clean = read_wav(&clean_path, &options)?;
+                let mixture = read_wav(&clip.path, &options)?;
+                let base = si_sdr_db(&mixture, &clean);
+                let anomalous = usize::from(clip.name.label == Label::Anomaly);
+                for (k, which) in [Separator::Type, Separator::Id(section)].iter().enumerate() {
+                    let est = system.separated_signal(&machine.machine, *which, clip, &mixture)?;
+                    cells[2 * k + anomalous].push(si_sdr_db(&est, &clean) - base);
+                }
+            }
+            println!(
+                "{:<12} {:>7} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
+                machine.machine,
+                format!("{section:02}"),
+                mean(&cells[0]),
+                mean(&cells[1]),
+                mean(&cells[2]),
+                mean(&cells[3])
+            );
+        }
+    }
+    println!(
+        "\nCSVs under {}/<variant>/, models under {}; {:.0} s",
+        args.out.display(),
+        args.out.join("models").display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
