@@ -200,3 +200,16 @@ fn rejects_bad_inputs_and_configurations() {
         assert!(ConvTasNet::new(&ctx, bad, 0).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn too_long_inputs_are_refused_before_allocating_with_the_length_that_fits() {
+    let Some(ctx) = test_context() else { return };
+    let model = ConvTasNet::new(&ctx, ConvTasNetConfig::default(), 0).unwrap();
+    let limit = ctx.limits().max_storage_buffer_binding_size;
+    let max = model.max_len(2);
+    assert!(model.largest_activation(2, max) <= limit);
+    assert!(model.largest_activation(2, max + 64) > limit);
+    assert!(model.check_fits(2, max).is_ok());
+    let err = model.check_fits(2, max + 64).unwrap_err().to_string();
+    assert!(err.contains(&format!("at most {max} samples")), "{err}");
+}
