@@ -205,6 +205,46 @@ fn sc_adacos_scale_follows_the_reference_formula() {
 }
 
 #[test]
+fn sc_adacos_scale_uses_the_median_target_angle() {
+    // One sub-cluster per class, one-hot labels and embeddings near their class centre: the
+    // target angles are below pi / 4, so the median itself sets the scale. Batches 6 and 8 put
+    // (batch - 1) / 2 at 2.5 and 3.5, which tf.round takes to 2 and 4 (half to even).
+    let Some(ctx) = test_context() else { return };
+    let mut rng = SeededRng::new(84);
+    for batch in [6, 8] {
+        let (dim, classes) = (9, 4);
+        let mut case = AdaCosCase::new(&mut rng, batch, dim, classes, 1);
+        case.labels.iter_mut().for_each(|v| *v = 0.0);
+        for i in 0..batch {
+            let c = i % classes;
+            case.labels[i * classes + c] = 1.0;
+            for d in 0..dim {
+                case.x[i * dim + d] = case.centres[c * dim + d] + rng.uniform(-0.05, 0.05);
+            }
+        }
+        let s0 = loss::sc_adacos_initial_scale(classes, 1);
+        let gpu = adacos_gpu(&ctx, &case, s0, true, 1, 1.0);
+        let (x, w, y) = (to_f64(&case.x), to_f64(&case.centres), to_f64(&case.labels));
+        let out = cpu::loss::sc_adacos(&x, &w, &y, dim, classes, f64::from(s0), true).unwrap();
+        // The formula spelled out from the cosines, with the median index written down.
+        let s = f64::from(s0);
+        let m = out.cosines.iter().map(|c| s * c).fold(f64::MIN, f64::max);
+        let b_avg = out.cosines.iter().map(|c| (s * c - m).exp()).sum::<f64>() / batch as f64;
+        let mut theta: Vec<f64> = (0..batch)
+            .map(|i| out.cosines[i * classes + i % classes].clamp(-1.0 + 1e-7, 1.0 - 1e-7).acos())
+            .collect();
+        theta.sort_by(f64::total_cmp);
+        let median = theta[if batch == 6 { 2 } else { 4 }];
+        assert!(median < std::f64::consts::FRAC_PI_4, "{theta:?}");
+        let want = (m + b_avg.ln()) / median.cos() + 1e-7;
+        assert!((out.scale - want).abs() < 1e-9 * want, "{} vs {want}", out.scale);
+        // f32 cosines near 1 give angles to ~1e-4 absolute (acos' slope grows as the angle
+        // shrinks; these are ~0.1): 1e-4 relative on the scale.
+        assert_close(&gpu.scales, &[want as f32], 1e-4, 0.0);
+    }
+}
+
+#[test]
 fn sc_adacos_gradients_match_finite_differences() {
     let Some(ctx) = test_context() else { return };
     let mut rng = SeededRng::new(82);
@@ -274,6 +314,9 @@ fn sc_adacos_rejects_bad_shapes_and_values() {
     let mut case = AdaCosCase::new(&mut rng, 3, 8, 3, 2);
     case.labels[4] = -1.0;
     let s0 = loss::sc_adacos_initial_scale(3, 2);
+    let out = adacos_gpu(&ctx, &case, s0, false, 1, 1.0);
+    assert!(out.rows[1].is_nan() && out.rows[0].is_finite() && out.loss.is_nan());
+    case.labels[4] = f32::NAN;
     let out = adacos_gpu(&ctx, &case, s0, false, 1, 1.0);
     assert!(out.rows[1].is_nan() && out.rows[0].is_finite() && out.loss.is_nan());
     case.labels[4] = 0.0;

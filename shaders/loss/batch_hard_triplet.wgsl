@@ -64,8 +64,13 @@ fn quiet_nan() -> f32 {
     return bitcast<f32>(0x7fc00000u);
 }
 
+// By its bits: drivers may compile `x != x` as if NaN could not occur.
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
 fn valid_label(l: f32) -> bool {
-    return l >= 0.0 && l < MAX_LABEL && floor(l) == l;
+    return !is_nan(l) && l >= 0.0 && l < MAX_LABEL && floor(l) == l;
 }
 
 // Whether (d, i) beats (d_best, i_best) as the hardest positive (farther, then lower index).
@@ -122,7 +127,7 @@ fn hardest(
         inv_a = dist.y;
         let d = dist.x;
         let other = labels[b];
-        if d != d || !valid_label(other) {
+        if is_nan(d) || !valid_label(other) {
             atomicStore(&bad, 1u);
         }
         if other == label && b != a {
@@ -243,7 +248,7 @@ fn backward(
             continue;
         }
         valid += 1.0;
-        if r.loss != r.loss {
+        if is_nan(r.loss) {
             g = quiet_nan();
         }
         if !(r.loss > 0.0) {

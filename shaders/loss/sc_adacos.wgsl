@@ -101,6 +101,11 @@ fn workgroup_max(lid: u32, value: f32) -> f32 {
     return total;
 }
 
+// By its bits: drivers may compile `x != x` as if NaN could not occur.
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
 fn quiet_nan() -> f32 {
     return bitcast<f32>(0x7fc00000u);
 }
@@ -240,7 +245,7 @@ fn row_stats(lid: u32, i: u32, s: f32) -> RowStats {
         if y != 0.0 {
             acc.z += y * class_lse(row_base, c, s);
         }
-        if !(y >= 0.0) {
+        if is_nan(y) || y < 0.0 {
             acc.w += 1.0;
         }
     }
