@@ -59,7 +59,11 @@ impl AdaCosCase {
         for i in 0..batch {
             let c1 = (rng.next_u64() % classes as u64) as usize;
             let c2 = (rng.next_u64() % classes as u64) as usize;
-            let lambda = if i % 4 == 0 { 1.0 } else { rng.uniform(0.0, 1.0) };
+            let lambda = if i % 4 == 0 {
+                1.0
+            } else {
+                rng.uniform(0.0, 1.0)
+            };
             let row = &mut labels[i * classes..(i + 1) * classes];
             row[c1] = lambda;
             row[c2] = row[c2].max(1.0 - lambda);
@@ -199,9 +203,7 @@ fn sc_adacos_scale_follows_the_reference_formula() {
     // Angles: acos(1 - 1e-7) (clipped), pi / 2, pi / 4: the median is pi / 4.
     let want = (m + b_avg.ln()) / std::f64::consts::FRAC_PI_4.cos() + 1e-7;
     assert!((out.scale - want).abs() < 1e-9, "{} vs {want}", out.scale);
-    assert!(
-        (cpu::loss::sc_adacos_initial_scale(18, 16) - 2f64.sqrt() * 287f64.ln()).abs() < 1e-12
-    );
+    assert!((cpu::loss::sc_adacos_initial_scale(18, 16) - 2f64.sqrt() * 287f64.ln()).abs() < 1e-12);
 }
 
 #[test]
@@ -231,13 +233,21 @@ fn sc_adacos_scale_uses_the_median_target_angle() {
         let m = out.cosines.iter().map(|c| s * c).fold(f64::MIN, f64::max);
         let b_avg = out.cosines.iter().map(|c| (s * c - m).exp()).sum::<f64>() / batch as f64;
         let mut theta: Vec<f64> = (0..batch)
-            .map(|i| out.cosines[i * classes + i % classes].clamp(-1.0 + 1e-7, 1.0 - 1e-7).acos())
+            .map(|i| {
+                out.cosines[i * classes + i % classes]
+                    .clamp(-1.0 + 1e-7, 1.0 - 1e-7)
+                    .acos()
+            })
             .collect();
         theta.sort_by(f64::total_cmp);
         let median = theta[if batch == 6 { 2 } else { 4 }];
         assert!(median < std::f64::consts::FRAC_PI_4, "{theta:?}");
         let want = (m + b_avg.ln()) / median.cos() + 1e-7;
-        assert!((out.scale - want).abs() < 1e-9 * want, "{} vs {want}", out.scale);
+        assert!(
+            (out.scale - want).abs() < 1e-9 * want,
+            "{} vs {want}",
+            out.scale
+        );
         // f32 cosines near 1 give angles to ~1e-4 absolute (acos' slope grows as the angle
         // shrinks; these are ~0.1): 1e-4 relative on the scale.
         assert_close(&gpu.scales, &[want as f32], 1e-4, 0.0);
@@ -261,8 +271,8 @@ fn sc_adacos_gradients_match_finite_differences() {
         };
         let nx = numeric_gradient(&x, 1e-5, |q| f(q, &w));
         let nw = numeric_gradient(&w, 1e-5, |q| f(&x, q));
-        let (cx, cw) = cpu::loss::sc_adacos_backward(&x, &w, &y, dim, classes, f64::from(s), 1.5)
-            .unwrap();
+        let (cx, cw) =
+            cpu::loss::sc_adacos_backward(&x, &w, &y, dim, classes, f64::from(s), 1.5).unwrap();
         // f64 central differences with h = 1e-5 are exact to O(h^2) (the loss is smooth, with
         // curvature O(s^2)) plus rounding ~1e-16 / h: 1e-7 covers both for the CPU backward.
         assert_close(&to_f32(&cx), &to_f32(&nx), 1e-6, 1e-7);
@@ -291,11 +301,10 @@ fn sc_adacos_rejects_bad_shapes_and_values() {
     fails(&z(&[4, 8, 1]), &w, &y, &s, "x");
     fails(&z(&[5, 8]), &w, &z(&[5, 3]), &s, "workspace");
     let mut rec = Recorder::new(&ctx);
-    let err = loss::sc_adacos_backward(&mut rec, &x, &w, &y, &s, &work, f32::NAN, &x, None)
-        .unwrap_err();
+    let err =
+        loss::sc_adacos_backward(&mut rec, &x, &w, &y, &s, &work, f32::NAN, &x, None).unwrap_err();
     assert!(err.to_string().contains("upstream"), "{err}");
-    let err = loss::sc_adacos_backward(&mut rec, &x, &w, &y, &s, &work, 1.0, &w, None)
-        .unwrap_err();
+    let err = loss::sc_adacos_backward(&mut rec, &x, &w, &y, &s, &work, 1.0, &w, None).unwrap_err();
     assert!(err.to_string().contains("grad_x"), "{err}");
 
     // The CPU reference refuses negative or NaN labels and NaN embeddings...
@@ -322,7 +331,11 @@ fn sc_adacos_rejects_bad_shapes_and_values() {
     case.labels[4] = 0.0;
     case.x[5] = f32::NAN;
     let out = adacos_gpu(&ctx, &case, s0, true, 1, 1.0);
-    assert!(out.scales[0].is_nan() && out.loss.is_nan(), "{:?}", out.scales);
+    assert!(
+        out.scales[0].is_nan() && out.loss.is_nan(),
+        "{:?}",
+        out.scales
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -334,8 +347,12 @@ fn sc_adacos_rejects_bad_shapes_and_values() {
 /// two points lie at the same angle difference from a third: hardest pairs are unique with
 /// gaps far above f32 rounding, by construction.
 fn circle(rng: &mut SeededRng, batch: usize, dim: usize, metric: TripletMetric) -> Vec<f32> {
-    let mut u: Vec<f64> = (0..dim).map(|_| f64::from(rng.uniform(-1.0, 1.0))).collect();
-    let mut v: Vec<f64> = (0..dim).map(|_| f64::from(rng.uniform(-1.0, 1.0))).collect();
+    let mut u: Vec<f64> = (0..dim)
+        .map(|_| f64::from(rng.uniform(-1.0, 1.0)))
+        .collect();
+    let mut v: Vec<f64> = (0..dim)
+        .map(|_| f64::from(rng.uniform(-1.0, 1.0)))
+        .collect();
     if dim == 1 {
         v[0] = 0.0;
     }
@@ -448,7 +465,11 @@ fn batch_hard_triplet_matches_cpu() {
             let (records, value, grad) = triplet_gpu(&ctx, &e, &labels, dim, margin, metric, 0.7);
             let label = format!("{metric:?} {batch}x{dim}, {classes} classes");
             let index = |i: Option<usize>| i.map_or(-1.0, |v| v as f32);
-            for (a, (r, want)) in records.chunks(TRIPLET_ANCHOR_WORDS).zip(&anchors).enumerate() {
+            for (a, (r, want)) in records
+                .chunks(TRIPLET_ANCHOR_WORDS)
+                .zip(&anchors)
+                .enumerate()
+            {
                 // The selection is exact by construction (unique hardest pairs).
                 assert_eq!(
                     (r[0], r[1]),
@@ -468,9 +489,17 @@ fn batch_hard_triplet_matches_cpu() {
             assert_close(&[value], &[loss_cpu as f32], 1e-5, 1e-5);
             // Gradient entries: at most `batch` pair terms of O(1) / valid; f32 differences of
             // nearby points over their distance: 1e-4 relative, floored at 1e-4 of the largest.
-            assert_close(&grad, &to_f32(&grad_cpu), 1e-4, 1e-4 * max_abs(&grad_cpu).max(1e-6));
+            assert_close(
+                &grad,
+                &to_f32(&grad_cpu),
+                1e-4,
+                1e-4 * max_abs(&grad_cpu).max(1e-6),
+            );
             if batch <= 6 {
-                assert_eq!(value, 0.0, "{label}: no anchor has a positive and a negative");
+                assert_eq!(
+                    value, 0.0,
+                    "{label}: no anchor has a positive and a negative"
+                );
                 assert!(grad.iter().all(|g| *g == 0.0), "{label}");
             }
         }
@@ -488,8 +517,7 @@ fn batch_hard_triplet_loss_on_random_embeddings_matches_cpu() {
         let e = rng.vec(batch * dim, -1.0, 1.0);
         let labels = class_labels(&mut rng, batch, 16);
         let (_, want) =
-            cpu::loss::batch_hard_triplet(&to_f64(&e), &to_f64(&labels), dim, 0.3, metric)
-                .unwrap();
+            cpu::loss::batch_hard_triplet(&to_f64(&e), &to_f64(&labels), dim, 0.3, metric).unwrap();
         let (_, value, _) = triplet_gpu(&ctx, &e, &labels, dim, 0.3, metric, 1.0);
         assert_close(&[value], &[want as f32], 1e-5, 1e-5);
     }
@@ -510,17 +538,23 @@ fn batch_hard_triplet_gradients_match_finite_differences() {
             let upstream = 1.5;
             let (_, _, grad) = triplet_gpu(&ctx, &e, &labels, dim, margin, metric, upstream);
             let f = |q: &[f64]| {
-                let (_, l) = cpu::loss::batch_hard_triplet(q, &l64, dim, f64::from(margin), metric)
-                    .unwrap();
+                let (_, l) =
+                    cpu::loss::batch_hard_triplet(q, &l64, dim, f64::from(margin), metric).unwrap();
                 f64::from(upstream) * l
             };
             // h = 1e-6 moves distances by ~1e-6, far less than the gaps between candidate
             // distances and the hinge's distance from its kink (both ~1e-2 by construction),
             // so the differences see one smooth piece: O(h^2) exact, plus rounding 1e-16 / h.
             let numeric = numeric_gradient(&e64, 1e-6, f);
-            let cpu_grad =
-                cpu::loss::batch_hard_triplet_backward(&e64, &l64, dim, f64::from(margin), metric, 1.5)
-                    .unwrap();
+            let cpu_grad = cpu::loss::batch_hard_triplet_backward(
+                &e64,
+                &l64,
+                dim,
+                f64::from(margin),
+                metric,
+                1.5,
+            )
+            .unwrap();
             assert_close(&to_f32(&cpu_grad), &to_f32(&numeric), 1e-6, 1e-7);
             assert!(max_abs(&numeric) > 0.0, "{metric:?}: no active anchor");
             // The GPU's f32 distances and differences: 1e-3 relative, floored at 1e-3 of the
@@ -538,8 +572,7 @@ fn batch_hard_triplet_rejects_bad_shapes_and_values() {
     let euclid = TripletMetric::Euclidean;
     let mut rec = Recorder::new(&ctx);
     let mut fails = |e: &Tensor, l: &Tensor, a: &Tensor, margin: f32, needle: &str| {
-        let err =
-            loss::batch_hard_triplet(&mut rec, e, l, margin, euclid, a, &value).unwrap_err();
+        let err = loss::batch_hard_triplet(&mut rec, e, l, margin, euclid, a, &value).unwrap_err();
         assert!(err.to_string().contains(needle), "{err}");
     };
     fails(&z(&[15]), &l, &anchors, 0.3, "embeddings");
@@ -547,8 +580,8 @@ fn batch_hard_triplet_rejects_bad_shapes_and_values() {
     fails(&e, &l, &z(&[5, 5]), 0.3, "anchors");
     fails(&e, &l, &anchors, f32::NAN, "margin");
     let mut rec = Recorder::new(&ctx);
-    let err = loss::batch_hard_triplet_backward(&mut rec, &e, &l, euclid, &anchors, 1.0, &l)
-        .unwrap_err();
+    let err =
+        loss::batch_hard_triplet_backward(&mut rec, &e, &l, euclid, &anchors, 1.0, &l).unwrap_err();
     assert!(err.to_string().contains("grad"), "{err}");
 
     // The CPU reference refuses labels that are not whole numbers in [0, 2^24) and NaN data...
@@ -564,7 +597,18 @@ fn batch_hard_triplet_rejects_bad_shapes_and_values() {
     // ...which make the GPU's loss and gradient NaN.
     let e = [0.0, 1.0, 2.0, 3.0];
     let (_, value, grad) = triplet_gpu(&ctx, &e, &[0.0, 1.0, 1.5, 0.0], 1, 0.3, euclid, 1.0);
-    assert!(value.is_nan() && grad.iter().all(|g| g.is_nan()), "{value} {grad:?}");
-    let (_, value, _) = triplet_gpu(&ctx, &[0.0, f32::NAN, 2.0, 3.0], &[0.0, 1.0, 1.0, 0.0], 1, 0.3, euclid, 1.0);
+    assert!(
+        value.is_nan() && grad.iter().all(|g| g.is_nan()),
+        "{value} {grad:?}"
+    );
+    let (_, value, _) = triplet_gpu(
+        &ctx,
+        &[0.0, f32::NAN, 2.0, 3.0],
+        &[0.0, 1.0, 1.0, 0.0],
+        1,
+        0.3,
+        euclid,
+        1.0,
+    );
     assert!(value.is_nan());
 }

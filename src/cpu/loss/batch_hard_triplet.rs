@@ -25,7 +25,7 @@ fn check(embeddings: &[f64], labels: &[f64], dim: usize, margin: f64) -> Result<
     if dim == 0 || embeddings.is_empty() {
         return Err(HarkError::invalid(KERNEL, "empty batch or dim"));
     }
-    if embeddings.len() % dim != 0 || embeddings.len() / dim != labels.len() {
+    if !embeddings.len().is_multiple_of(dim) || embeddings.len() / dim != labels.len() {
         return Err(HarkError::shape(
             KERNEL,
             format!(
@@ -46,10 +46,16 @@ fn check(embeddings: &[f64], labels: &[f64], dim: usize, margin: f64) -> Result<
         ));
     }
     if embeddings.iter().any(|v| !v.is_finite()) {
-        return Err(HarkError::invalid(KERNEL, "NaN or infinity in the embeddings"));
+        return Err(HarkError::invalid(
+            KERNEL,
+            "NaN or infinity in the embeddings",
+        ));
     }
     if !margin.is_finite() {
-        return Err(HarkError::invalid(KERNEL, format!("margin {margin} is not finite")));
+        return Err(HarkError::invalid(
+            KERNEL,
+            format!("margin {margin} is not finite"),
+        ));
     }
     Ok(labels.len())
 }
@@ -143,7 +149,13 @@ fn pair_grad(u: &[f64], v: &[f64], dist: f64, metric: TripletMetric, toward_a: b
         TripletMetric::Euclidean => u
             .iter()
             .zip(v)
-            .map(|(a, b)| if toward_a { (a - b) / dist } else { (b - a) / dist })
+            .map(|(a, b)| {
+                if toward_a {
+                    (a - b) / dist
+                } else {
+                    (b - a) / dist
+                }
+            })
             .collect(),
         TripletMetric::Cosine => {
             let (ia, ib) = (inv_norm(u), inv_norm(v));

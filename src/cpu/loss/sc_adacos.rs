@@ -37,17 +37,11 @@ pub fn sc_adacos_initial_scale(classes: usize, sub: usize) -> f64 {
     std::f64::consts::SQRT_2 * ((classes * sub) as f64 - 1.0).ln()
 }
 
-fn check(
-    x: &[f64],
-    centres: &[f64],
-    labels: &[f64],
-    dim: usize,
-    classes: usize,
-) -> Result<Dims> {
+fn check(x: &[f64], centres: &[f64], labels: &[f64], dim: usize, classes: usize) -> Result<Dims> {
     if dim == 0 || classes == 0 || x.is_empty() {
         return Err(HarkError::invalid(KERNEL, "empty batch, dim or classes"));
     }
-    if x.len() % dim != 0 || centres.len() % dim != 0 {
+    if !x.len().is_multiple_of(dim) || !centres.len().is_multiple_of(dim) {
         return Err(HarkError::shape(
             KERNEL,
             format!(
@@ -59,7 +53,7 @@ fn check(
     }
     let batch = x.len() / dim;
     let rows = centres.len() / dim;
-    if rows % classes != 0 || rows / classes == 0 {
+    if !rows.is_multiple_of(classes) || rows / classes == 0 {
         return Err(HarkError::shape(
             KERNEL,
             format!("{rows} centres are not a whole number of sub-clusters for {classes} classes"),
@@ -71,20 +65,23 @@ fn check(
     if labels.len() != batch * classes {
         return Err(HarkError::shape(
             KERNEL,
-            format!(
-                "labels ({}) must be [{batch}, {classes}]",
-                labels.len()
-            ),
+            format!("labels ({}) must be [{batch}, {classes}]", labels.len()),
         ));
     }
-    if let Some(bad) = labels.iter().find(|y| !(**y >= 0.0) || !y.is_finite()) {
+    if let Some(bad) = labels
+        .iter()
+        .find(|y| y.is_nan() || **y < 0.0 || y.is_infinite())
+    {
         return Err(HarkError::invalid(
             KERNEL,
             format!("labels must be finite and non-negative, got {bad}"),
         ));
     }
     if x.iter().chain(centres).any(|v| !v.is_finite()) {
-        return Err(HarkError::invalid(KERNEL, "NaN or infinity in x or centres"));
+        return Err(HarkError::invalid(
+            KERNEL,
+            "NaN or infinity in x or centres",
+        ));
     }
     Ok(Dims {
         batch,
@@ -219,13 +216,13 @@ pub fn sc_adacos_backward(
         let row = &cos[i * logits..(i + 1) * logits];
         let y = &labels[i * classes..(i + 1) * classes];
         let (lse, total_y, _) = row_stats(row, y, dims, s);
-        for c in 0..classes {
+        for (c, &yc) in y.iter().enumerate() {
             let lse_c = class_lse(row, c, dims.sub, s);
             for k in 0..dims.sub {
                 let j = c * dims.sub + k;
                 let z = s * row[j];
                 let (p, q) = ((z - lse).exp(), (z - lse_c).exp());
-                g[i * logits + j] = upstream / batch as f64 * s * (total_y * p - y[c] * q);
+                g[i * logits + j] = upstream / batch as f64 * s * (total_y * p - yc * q);
             }
         }
     }

@@ -89,7 +89,10 @@ fn check(
     let [batch, dim] = *embeddings.shape() else {
         return Err(HarkError::shape(
             kernel,
-            format!("embeddings must be [batch, dim], got {:?}", embeddings.shape()),
+            format!(
+                "embeddings must be [batch, dim], got {:?}",
+                embeddings.shape()
+            ),
         ));
     };
     if batch == 0 || dim == 0 {
@@ -111,7 +114,10 @@ fn check(
         ));
     }
     if !margin.is_finite() {
-        return Err(HarkError::invalid(kernel, format!("margin {margin} is not finite")));
+        return Err(HarkError::invalid(
+            kernel,
+            format!("margin {margin} is not finite"),
+        ));
     }
     let params = TripletParams {
         batch: to_u32(kernel, batch)?,
@@ -193,11 +199,7 @@ pub fn batch_hard_triplet_backward(
     if grad.shape() != embeddings.shape() {
         return Err(HarkError::shape(
             name,
-            format!(
-                "grad {:?} must be {:?}",
-                grad.shape(),
-                embeddings.shape()
-            ),
+            format!("grad {:?} must be {:?}", grad.shape(), embeddings.shape()),
         ));
     }
     params.upstream = upstream;

@@ -23,9 +23,7 @@ pub use l1::{l1_loss, l1_loss_backward};
 pub use loss_mean::loss_mean;
 pub use mixup::{mixup, MixupMode};
 pub use mse::{mse_backward, mse_rows};
-pub use sc_adacos::{
-    sc_adacos, sc_adacos_backward, sc_adacos_initial_scale, ScAdaCosWorkspace,
-};
+pub use sc_adacos::{sc_adacos, sc_adacos_backward, sc_adacos_initial_scale, ScAdaCosWorkspace};
 pub use si_sdr::{si_sdr_loss, si_sdr_loss_backward, SI_SDR_EPS};
 
 use bytemuck::{Pod, Zeroable};

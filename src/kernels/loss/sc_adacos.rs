@@ -109,10 +109,7 @@ struct Dims {
 }
 
 fn shape_err(what: &str, t: &Tensor, want: String) -> HarkError {
-    HarkError::shape(
-        ROWS.name,
-        format!("{what} {:?} must be {want}", t.shape()),
-    )
+    HarkError::shape(ROWS.name, format!("{what} {:?} must be {want}", t.shape()))
 }
 
 fn check(
@@ -140,7 +137,13 @@ fn check(
     };
     let logits = match *centres.shape() {
         [rows, d] if d == dim => rows,
-        _ => return Err(shape_err("centres", centres, format!("[classes * sub, {dim}]"))),
+        _ => {
+            return Err(shape_err(
+                "centres",
+                centres,
+                format!("[classes * sub, {dim}]"),
+            ))
+        }
     };
     let classes = match *labels.shape() {
         [b, c] if b == batch => c,
@@ -149,7 +152,7 @@ fn check(
     if batch == 0 || dim == 0 || classes == 0 {
         return Err(HarkError::invalid(name, "empty batch, dim or classes"));
     }
-    if logits % classes != 0 || logits == 0 {
+    if !logits.is_multiple_of(classes) || logits == 0 {
         return Err(shape_err(
             "centres",
             centres,
@@ -289,7 +292,11 @@ pub fn sc_adacos_backward(
     if let Some(g) = grad_centres {
         g.expect_dtype(name, DType::F32)?;
         if g.shape() != centres.shape() {
-            return Err(shape_err("grad_centres", g, format!("{:?}", centres.shape())));
+            return Err(shape_err(
+                "grad_centres",
+                g,
+                format!("{:?}", centres.shape()),
+            ));
         }
     }
     dims.params.grad_scale = upstream / dims.batch as f32;
