@@ -88,6 +88,10 @@ pub enum Shader {
     LossMean,
     /// `shaders/loss/mixup.wgsl`: mixup of a batch with its reverse (inputs and labels).
     LossMixup,
+    /// `shaders/loss/sc_adacos.wgsl`: sub-cluster AdaCos, its adaptive scale and gradients.
+    LossScAdaCos,
+    /// `shaders/loss/batch_hard_triplet.wgsl`: batch-hard triplet loss and its subgradient.
+    LossBatchHardTriplet,
     /// `shaders/separation/mask_apply.wgsl`: per-source masks times shared encoder features.
     SeparationMaskApply,
     /// `shaders/separation/mask_apply_backward.wgsl`: gradients of the masking.
@@ -149,6 +153,8 @@ impl Shader {
         Shader::LossSiSdr,
         Shader::LossMean,
         Shader::LossMixup,
+        Shader::LossScAdaCos,
+        Shader::LossBatchHardTriplet,
         Shader::SeparationMaskApply,
         Shader::SeparationMaskApplyBackward,
         Shader::SeparationResizeFrames,
@@ -203,6 +209,8 @@ impl Shader {
             Shader::LossSiSdr => "loss/si_sdr.wgsl",
             Shader::LossMean => "loss/loss_mean.wgsl",
             Shader::LossMixup => "loss/mixup.wgsl",
+            Shader::LossScAdaCos => "loss/sc_adacos.wgsl",
+            Shader::LossBatchHardTriplet => "loss/batch_hard_triplet.wgsl",
             Shader::SeparationMaskApply => "separation/mask_apply.wgsl",
             Shader::SeparationMaskApplyBackward => "separation/mask_apply_backward.wgsl",
             Shader::SeparationResizeFrames => "separation/resize_frames.wgsl",
@@ -278,6 +286,10 @@ impl Shader {
             Shader::LossSiSdr => include_str!("../shaders/loss/si_sdr.wgsl"),
             Shader::LossMean => include_str!("../shaders/loss/loss_mean.wgsl"),
             Shader::LossMixup => include_str!("../shaders/loss/mixup.wgsl"),
+            Shader::LossScAdaCos => include_str!("../shaders/loss/sc_adacos.wgsl"),
+            Shader::LossBatchHardTriplet => {
+                include_str!("../shaders/loss/batch_hard_triplet.wgsl")
+            }
             Shader::SeparationMaskApply => include_str!("../shaders/separation/mask_apply.wgsl"),
             Shader::SeparationMaskApplyBackward => {
                 include_str!("../shaders/separation/mask_apply_backward.wgsl")

@@ -1,22 +1,29 @@
 //! Losses with gradients: MSE (per row, for the autoencoder), L1, SI-SDR, softmax cross-entropy
-//! with soft labels, and binary cross-entropy with logits. Forward is two dispatches (per-row values in workgroup memory,
+//! with soft labels, binary cross-entropy with logits, and the embedding losses sub-cluster
+//! AdaCos and batch-hard triplet (their own multi-dispatch forwards). Forward is two dispatches (per-row values in workgroup memory,
 //! then their scaled sum into a 1-element loss); backward writes d loss / d prediction times an
 //! upstream scalar.
 
+mod batch_hard_triplet;
 mod bce_with_logits;
 mod cross_entropy;
 mod l1;
 mod loss_mean;
 mod mixup;
 mod mse;
+mod sc_adacos;
 mod si_sdr;
 
+pub use batch_hard_triplet::{
+    batch_hard_triplet, batch_hard_triplet_backward, TripletMetric, TRIPLET_ANCHOR_WORDS,
+};
 pub use bce_with_logits::{bce_with_logits, bce_with_logits_backward};
 pub use cross_entropy::{cross_entropy, cross_entropy_backward};
 pub use l1::{l1_loss, l1_loss_backward};
 pub use loss_mean::loss_mean;
 pub use mixup::{mixup, MixupMode};
 pub use mse::{mse_backward, mse_rows};
+pub use sc_adacos::{sc_adacos, sc_adacos_backward, sc_adacos_initial_scale, ScAdaCosWorkspace};
 pub use si_sdr::{si_sdr_loss, si_sdr_loss_backward, SI_SDR_EPS};
 
 use bytemuck::{Pod, Zeroable};
