@@ -89,3 +89,28 @@ pub fn load_checkpoint(
     }
     Ok(metadata)
 }
+
+/// Refuses to resume from the state at `path` when its `metadata` differs from `expected` on any
+/// of `keys` (resuming would silently change the run); the error names the setting.
+pub fn require_same_run<'k>(
+    kernel: &'static str,
+    path: &Path,
+    metadata: &HashMap<String, String>,
+    expected: &HashMap<String, String>,
+    keys: impl IntoIterator<Item = &'k str>,
+) -> Result<()> {
+    for key in keys {
+        let theirs = metadata.get(key).map(String::as_str).unwrap_or("missing");
+        let ours = expected.get(key).map(String::as_str).unwrap_or("missing");
+        if theirs != ours {
+            return Err(HarkError::invalid(
+                kernel,
+                format!(
+                    "{}: cannot resume, it was written with {key} = {theirs}, this run has {ours}",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -183,6 +183,35 @@ pub struct EpochReport {
     pub vectors: usize,
 }
 
+/// Clips per feature-extraction batch (bounds the GPU memory of a batch of 10 s clips).
+const EXTRACT_BATCH: usize = 16;
+
+/// The 640-dim vectors of waveforms (each clip's rows contiguous) and each clip's vector count;
+/// runs of equal-length clips (up to 16) go through the extractor as one batch.
+pub fn waveform_vectors(
+    extractor: &mut FeatureExtractor,
+    waves: &[Vec<f32>],
+) -> Result<(Vec<f32>, Vec<usize>)> {
+    let mut vectors = Vec::new();
+    let mut counts = Vec::with_capacity(waves.len());
+    let mut start = 0;
+    while start < waves.len() {
+        let len = waves[start].len();
+        let mut end = start + 1;
+        while end < waves.len() && waves[end].len() == len && end - start < EXTRACT_BATCH {
+            end += 1;
+        }
+        let batch = extractor.extract(&waves[start..end])?;
+        let rows = batch.shape[0];
+        for i in 0..end - start {
+            vectors.extend_from_slice(batch.clip(i));
+            counts.push(rows);
+        }
+        start = end;
+    }
+    Ok((vectors, counts))
+}
+
 /// The 640-dim vectors of `clips` (each clip's rows contiguous) and each clip's vector count.
 pub fn clip_vectors(
     extractor: &mut FeatureExtractor,
@@ -196,24 +225,11 @@ pub fn clip_vectors(
     };
     let mut vectors = Vec::new();
     let mut counts = Vec::with_capacity(clips.len());
-    for window in paths.chunks(16) {
+    for window in paths.chunks(EXTRACT_BATCH) {
         let loaded = read_many(window, &options, OnBadFile::Stop)?;
-        // Clips of one window usually share a length; batch runs of equal length.
-        let mut start = 0;
-        while start < loaded.clips.len() {
-            let len = loaded.clips[start].len();
-            let mut end = start + 1;
-            while end < loaded.clips.len() && loaded.clips[end].len() == len {
-                end += 1;
-            }
-            let batch = extractor.extract(&loaded.clips[start..end])?;
-            let rows = batch.shape[0];
-            for i in 0..end - start {
-                vectors.extend_from_slice(batch.clip(i));
-                counts.push(rows);
-            }
-            start = end;
-        }
+        let (v, c) = waveform_vectors(extractor, &loaded.clips)?;
+        vectors.extend(v);
+        counts.extend(c);
     }
     Ok((vectors, counts))
 }
@@ -275,24 +291,18 @@ fn load_state(
     let mut tensors = model.state_dict();
     tensors.extend(optimizer.state_tensors());
     let metadata = crate::io::checkpoint::load_checkpoint(ctx, path, &tensors)?;
-    for key in [
-        "input_dims",
-        "train.vectors",
-        "train.batch_size",
-        "train.seed",
-    ] {
-        let theirs = metadata.get(key).map(String::as_str).unwrap_or("missing");
-        if theirs != expected[key] {
-            return Err(HarkError::invalid(
-                "autoencoder",
-                format!(
-                    "{}: cannot resume, it was written with {key} = {theirs}, this run has {}",
-                    path.display(),
-                    expected[key]
-                ),
-            ));
-        }
-    }
+    crate::io::checkpoint::require_same_run(
+        "autoencoder",
+        path,
+        &metadata,
+        expected,
+        [
+            "input_dims",
+            "train.vectors",
+            "train.batch_size",
+            "train.seed",
+        ],
+    )?;
     optimizer.restore_metadata(&metadata)?;
     metadata
         .get("train.epochs_done")

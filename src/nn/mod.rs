@@ -29,6 +29,7 @@ pub use conv2d::Conv2d;
 pub use conv_transpose1d::ConvTranspose1d;
 pub use flatten::Flatten;
 pub use group_norm::GroupNorm;
+pub(crate) use layer::reuse;
 pub use layer::{Layer, Mode, Param, SeededInit};
 pub use layer_norm::LayerNorm;
 pub use linear::Linear;

@@ -12,18 +12,4 @@ mod model;
 pub use config::{ConvTasNetConfig, MaskActivation};
 pub use model::ConvTasNet;
 
-use crate::context::Context;
-use crate::error::Result;
-use crate::tensor::{DType, Tensor};
-
-/// A tensor kept across calls and remade only when the shape changes.
-fn reuse(ctx: &Context, slot: &mut Option<Tensor>, shape: &[usize]) -> Result<Tensor> {
-    if let Some(t) = slot {
-        if t.shape() == shape {
-            return Ok(t.clone());
-        }
-    }
-    let t = Tensor::zeros(ctx, shape, DType::F32)?;
-    *slot = Some(t.clone());
-    Ok(t)
-}
+use crate::nn::reuse;

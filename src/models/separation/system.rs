@@ -16,8 +16,8 @@ use crate::detect::contract::AnomalyScorer;
 use crate::error::{HarkError, Result};
 use crate::features::pipeline::FeatureExtractor;
 use crate::models::autoencoder::{
-    clip_errors, clip_vectors, train as train_autoencoder, AutoencoderConfig, DenseAutoencoder,
-    TrainState,
+    clip_errors, clip_vectors, train as train_autoencoder, waveform_vectors, AutoencoderConfig,
+    DenseAutoencoder, TrainState,
 };
 use crate::models::conv_tasnet::{ConvTasNet, ConvTasNetConfig};
 
@@ -223,13 +223,7 @@ impl SeparationSystem {
 
     /// Autoencoder scores of waveforms (equal lengths are batched by the extractor).
     fn autoencoder_scores(&mut self, waves: &[Vec<f32>]) -> Result<Vec<f64>> {
-        let mut vectors = Vec::new();
-        let mut counts = Vec::with_capacity(waves.len());
-        for wave in waves {
-            let batch = self.extractor.extract(std::slice::from_ref(wave))?;
-            vectors.extend_from_slice(batch.clip(0));
-            counts.push(batch.shape[0]);
-        }
+        let (vectors, counts) = waveform_vectors(&mut self.extractor, waves)?;
         let machine = self.current.clone().unwrap_or_default();
         let trained = self
             .trained

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::mixtures::{MixtureSampler, SeparationTarget, StemSet};
 use crate::context::Context;
 use crate::error::{HarkError, Result};
-use crate::io::checkpoint::{load_checkpoint, save_checkpoint};
+use crate::io::checkpoint::{load_checkpoint, require_same_run, save_checkpoint};
 use crate::kernels::loss::{l1_loss, l1_loss_backward, si_sdr_loss, si_sdr_loss_backward};
 use crate::kernels::optim::AdamConfig;
 use crate::models::autoencoder::TrainState;
@@ -113,7 +113,6 @@ pub fn train_separator(
         ));
     }
     model.check_fits(batch, len)?;
-    let params_len = model.params().len();
     let mut optimizer = Adam::new(ctx, &model.params(), AdamConfig::adam(config.lr))?;
     let mut epochs_done = 0;
     if let Some(state) = state.filter(|s| s.resume && s.path.exists()) {
@@ -121,29 +120,17 @@ pub fn train_separator(
         tensors.extend(optimizer.state_tensors());
         let metadata = load_checkpoint(ctx, &state.path, &tensors)?;
         let expected = run_metadata(config, target, 0, &optimizer);
-        for key in expected
+        let keys = expected
             .keys()
             .filter(|k| k.starts_with("train.") && *k != "train.epochs_done")
-        {
-            let theirs = metadata.get(key).map(String::as_str).unwrap_or("missing");
-            if theirs != expected[key] {
-                return Err(HarkError::invalid(
-                    "separation",
-                    format!(
-                        "{}: cannot resume, it was written with {key} = {theirs}, this run has {}",
-                        state.path.display(),
-                        expected[key]
-                    ),
-                ));
-            }
-        }
+            .map(String::as_str);
+        require_same_run("separation", &state.path, &metadata, &expected, keys)?;
         optimizer.restore_metadata(&metadata)?;
         epochs_done = metadata
             .get("train.epochs_done")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| HarkError::invalid("separation", "state has no train.epochs_done"))?;
     }
-    debug_assert_eq!(params_len, optimizer.moments.len());
     let x = Tensor::zeros(ctx, &[batch, 1, len], DType::F32)?;
     let clean = Tensor::zeros(ctx, &[batch, 1, len], DType::F32)?;
     let grad = Tensor::zeros(ctx, &[batch, 1, len], DType::F32)?;
@@ -228,20 +215,15 @@ pub fn separate(
     Ok(out)
 }
 
-/// SI-SDR (dB) of `estimate` against `reference` (zero-mean, eps 1e-8; 000 eq. 3).
+/// SI-SDR (dB) of `estimate` against `reference` (zero-mean, eps 1e-8; 000 eq. 3), by the CPU
+/// reference of the SI-SDR loss.
 pub fn si_sdr_db(estimate: &[f32], reference: &[f32]) -> f64 {
-    let mean = |x: &[f32]| x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len().max(1) as f64;
-    let (me, mr) = (mean(estimate), mean(reference));
-    let e: Vec<f64> = estimate.iter().map(|&v| f64::from(v) - me).collect();
-    let r: Vec<f64> = reference.iter().map(|&v| f64::from(v) - mr).collect();
-    let eps = 1e-8;
-    let dot: f64 = e.iter().zip(&r).map(|(a, b)| a * b).sum();
-    let alpha = dot / (r.iter().map(|v| v * v).sum::<f64>() + eps);
-    let target: f64 = r.iter().map(|v| (alpha * v).powi(2)).sum();
-    let noise: f64 = r
-        .iter()
-        .zip(&e)
-        .map(|(rv, ev)| (alpha * rv - ev).powi(2))
-        .sum();
-    10.0 * ((target + eps) / (noise + eps)).log10()
+    let wide = |x: &[f32]| x.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
+    let (rows, _) = crate::cpu::loss::si_sdr_loss(
+        &wide(estimate),
+        &wide(reference),
+        estimate.len().max(1),
+        f64::from(crate::kernels::loss::SI_SDR_EPS),
+    );
+    rows.first().copied().unwrap_or(f64::NAN)
 }
