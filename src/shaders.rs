@@ -70,6 +70,12 @@ pub enum Shader {
     NormLayerNorm,
     /// `shaders/norm/group_norm.wgsl`: GroupNorm (one group = gLN), forward and backward.
     NormGroupNorm,
+    /// `shaders/norm/prelu_group_norm_stats.wgsl`: fused PReLU + GroupNorm, per-chunk partial statistics.
+    NormPreluGroupNormStats,
+    /// `shaders/norm/group_norm_finalize.wgsl`: fused PReLU + GroupNorm, chunk statistics combined per block.
+    NormGroupNormFinalize,
+    /// `shaders/norm/prelu_group_norm_apply.wgsl`: fused PReLU + GroupNorm, elementwise normalisation.
+    NormPreluGroupNormApply,
     /// `shaders/activation/softplus.wgsl`: softplus with beta and torch's threshold.
     ActivationSoftplus,
     /// `shaders/activation/activation_backward.wgsl`: backward of LeakyReLU, sigmoid, tanh, softplus.
@@ -144,6 +150,9 @@ impl Shader {
         Shader::MaxPool2dBackward,
         Shader::NormLayerNorm,
         Shader::NormGroupNorm,
+        Shader::NormPreluGroupNormStats,
+        Shader::NormGroupNormFinalize,
+        Shader::NormPreluGroupNormApply,
         Shader::ActivationSoftplus,
         Shader::ActivationBackward,
         Shader::ActivationPreluBackward,
@@ -200,6 +209,9 @@ impl Shader {
             Shader::MaxPool2dBackward => "pool/max_pool2d_backward.wgsl",
             Shader::NormLayerNorm => "norm/layer_norm.wgsl",
             Shader::NormGroupNorm => "norm/group_norm.wgsl",
+            Shader::NormPreluGroupNormStats => "norm/prelu_group_norm_stats.wgsl",
+            Shader::NormGroupNormFinalize => "norm/group_norm_finalize.wgsl",
+            Shader::NormPreluGroupNormApply => "norm/prelu_group_norm_apply.wgsl",
             Shader::ActivationSoftplus => "activation/softplus.wgsl",
             Shader::ActivationBackward => "activation/activation_backward.wgsl",
             Shader::ActivationPreluBackward => "activation/prelu_backward.wgsl",
@@ -273,6 +285,15 @@ impl Shader {
             Shader::MaxPool2dBackward => include_str!("../shaders/pool/max_pool2d_backward.wgsl"),
             Shader::NormLayerNorm => include_str!("../shaders/norm/layer_norm.wgsl"),
             Shader::NormGroupNorm => include_str!("../shaders/norm/group_norm.wgsl"),
+            Shader::NormPreluGroupNormStats => {
+                include_str!("../shaders/norm/prelu_group_norm_stats.wgsl")
+            }
+            Shader::NormGroupNormFinalize => {
+                include_str!("../shaders/norm/group_norm_finalize.wgsl")
+            }
+            Shader::NormPreluGroupNormApply => {
+                include_str!("../shaders/norm/prelu_group_norm_apply.wgsl")
+            }
             Shader::ActivationSoftplus => include_str!("../shaders/activation/softplus.wgsl"),
             Shader::ActivationBackward => {
                 include_str!("../shaders/activation/activation_backward.wgsl")

@@ -394,3 +394,144 @@ fn norms_reject_bad_shapes() {
     .unwrap_err();
     assert!(err.to_string().contains("weight"), "{err}");
 }
+
+/// GPU fused PReLU + GroupNorm: (out, activated, mean, rstd).
+#[allow(clippy::too_many_arguments)]
+fn prelu_group_norm_gpu(
+    ctx: &Context,
+    shape: &[usize],
+    groups: usize,
+    eps: f32,
+    chunk: usize,
+    x: &[f32],
+    slope: Option<&[f32]>,
+    affine: Option<(&[f32], &[f32])>,
+) -> [Vec<f32>; 4] {
+    let n: usize = shape.iter().product();
+    let blocks = shape[0] * groups;
+    let xt = upload(ctx, shape, x);
+    let st = slope.map(|s| upload(ctx, &[s.len()], s));
+    let wt = affine.map(|(w, _)| upload(ctx, &[w.len()], w));
+    let bt = affine.map(|(_, b)| upload(ctx, &[b.len()], b));
+    let (out, activated) = (zeros(ctx, shape), zeros(ctx, shape));
+    let (mean, rstd) = (zeros(ctx, &[blocks]), zeros(ctx, &[blocks]));
+    let partials = zeros(ctx, &[norm::partials_len(shape, groups, chunk).unwrap()]);
+    let mut rec = Recorder::new(ctx);
+    let args = norm::PreluGroupNormArgs {
+        x: &xt,
+        slope: st.as_ref(),
+        groups,
+        eps,
+        weight: wt.as_ref(),
+        bias: bt.as_ref(),
+        chunk,
+    };
+    let outputs = norm::PreluGroupNormOutputs {
+        out: &out,
+        activated: Some(&activated),
+        mean: &mean,
+        rstd: &rstd,
+        partials: &partials,
+    };
+    norm::prelu_group_norm(&mut rec, &args, &outputs).unwrap();
+    rec.submit().unwrap();
+    let read = |t: &Tensor| t.to_vec(ctx).unwrap();
+    assert_eq!(out.numel(), n);
+    [read(&out), read(&activated), read(&mean), read(&rstd)]
+}
+
+#[test]
+fn fused_prelu_group_norm_matches_cpu() {
+    let Some(ctx) = test_context() else { return };
+    let mut rng = SeededRng::new(55);
+    // (shape, groups, slopes: 0 none / 1 shared / C per channel, affine, chunk, offset):
+    // one element; gLN in one chunk and in prime-sized chunks with a ragged last one; a long
+    // block over 250 chunks with a large offset (the chunk combination must stay as accurate as
+    // a two-pass variance); groups with per-channel slopes; chunk = block length; no PReLU and
+    // no affine; Conv-TasNet's hidden width H = 512 at the default chunk.
+    type Case<'a> = (&'a [usize], usize, usize, bool, usize, f32);
+    let cases: &[Case] = &[
+        (&[1, 1, 1], 1, 1, true, norm::DEFAULT_CHUNK, 0.0),
+        (&[2, 32, 50], 1, 1, true, norm::DEFAULT_CHUNK, 3.0),
+        (&[2, 32, 50], 1, 1, true, 7, 3.0),
+        (&[1, 16, 4000], 1, 1, true, 256, 1000.0),
+        (&[3, 12, 7], 4, 12, true, 5, 0.0),
+        (&[2, 5, 31], 5, 0, false, 31, 1.0),
+        (&[1, 512, 301], 1, 1, true, norm::DEFAULT_CHUNK, 0.0),
+    ];
+    for &(shape, groups, slopes, affine, chunk, offset) in cases {
+        let n: usize = shape.iter().product();
+        let c = shape[1];
+        let x: Vec<f32> = rng.vec(n, -2.0, 2.0).iter().map(|v| v + offset).collect();
+        let slope = rng.vec(slopes, 0.05, 0.5);
+        let (w, b) = (rng.vec(c, 0.5, 1.5), rng.vec(c, -0.5, 0.5));
+        let eps = 1e-5;
+        let [out, activated, mean, rstd] = prelu_group_norm_gpu(
+            &ctx,
+            shape,
+            groups,
+            eps,
+            chunk,
+            &x,
+            (slopes > 0).then_some(&slope[..]),
+            affine.then_some((&w[..], &b[..])),
+        );
+        let (w64, b64) = if affine {
+            (to_f64(&w), to_f64(&b))
+        } else {
+            (vec![], vec![])
+        };
+        let (cpu_out, cpu_act, cpu_mean, cpu_rstd) = cpu::norm::prelu_group_norm(
+            &to_f64(&x),
+            ncs(shape),
+            groups,
+            f64::from(eps),
+            &to_f64(&slope),
+            &w64,
+            &b64,
+        );
+        let case = format!("{shape:?} groups {groups} chunk {chunk} offset {offset}");
+        assert_eq!(activated, to_f32(&cpu_act), "{case}");
+        assert_close(&mean, &to_f32(&cpu_mean), 1e-5, 1e-5);
+        // The offset case: variance 1.3 around 1000 in f32 inputs.
+        assert_close(&rstd, &to_f32(&cpu_rstd), 1e-4, 1e-4);
+        assert_close(&out, &to_f32(&cpu_out), 2e-4, 2e-4);
+    }
+}
+
+#[test]
+fn fused_prelu_group_norm_rejects_bad_arguments() {
+    let Some(ctx) = test_context() else { return };
+    let x = zeros(&ctx, &[2, 6, 5]);
+    let out = zeros(&ctx, &[2, 6, 5]);
+    let stat = zeros(&ctx, &[2]);
+    let partials = zeros(&ctx, &[norm::partials_len(&[2, 6, 5], 1, 8).unwrap()]);
+    let slope = zeros(&ctx, &[4]);
+    let mut rec = Recorder::new(&ctx);
+    let mut args = norm::PreluGroupNormArgs {
+        x: &x,
+        slope: Some(&slope),
+        groups: 1,
+        eps: 1e-8,
+        weight: None,
+        bias: None,
+        chunk: 8,
+    };
+    let outputs = norm::PreluGroupNormOutputs {
+        out: &out,
+        activated: None,
+        mean: &stat,
+        rstd: &stat,
+        partials: &partials,
+    };
+    let err = norm::prelu_group_norm(&mut rec, &args, &outputs).unwrap_err();
+    assert!(err.to_string().contains("4 PReLU slopes"), "{err}");
+    args.slope = None;
+    args.chunk = 3;
+    let err = norm::prelu_group_norm(&mut rec, &args, &outputs).unwrap_err();
+    assert!(err.to_string().contains("partials"), "{err}");
+    args.chunk = 8;
+    args.groups = 4;
+    assert!(norm::prelu_group_norm(&mut rec, &args, &outputs).is_err());
+    assert!(norm::partials_len(&[2, 6, 5], 1, 0).is_err());
+}

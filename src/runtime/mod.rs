@@ -8,7 +8,7 @@ mod pipeline_cache;
 mod recorder;
 
 pub(crate) use bind_group_cache::BindGroupCache;
-pub(crate) use launch::{grid_1d, Access, Kernel, Launch};
+pub(crate) use launch::{grid_1d, Access, Kernel, Launch, MAX_GROUPS_PER_DIM};
 pub(crate) use param_pool::ParamPool;
 pub(crate) use pipeline_cache::PipelineCache;
 pub use recorder::{DispatchTiming, Recorder};

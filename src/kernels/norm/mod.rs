@@ -3,9 +3,13 @@
 
 mod group_norm;
 mod layer_norm;
+mod prelu_group_norm;
 
 pub use group_norm::{group_norm, group_norm_backward_input, group_norm_backward_params};
 pub use layer_norm::{layer_norm, layer_norm_backward_input, layer_norm_backward_params};
+pub use prelu_group_norm::{
+    partials_len, prelu_group_norm, PreluGroupNormArgs, PreluGroupNormOutputs, DEFAULT_CHUNK,
+};
 
 use crate::error::{HarkError, Result};
 use crate::tensor::Tensor;

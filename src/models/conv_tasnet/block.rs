@@ -6,19 +6,28 @@ use crate::context::Context;
 use crate::error::{HarkError, Result};
 use crate::kernels::conv1d::conv1d;
 use crate::kernels::conv1d::Conv1dParams;
-use crate::kernels::elementwise::{add, prelu};
-use crate::kernels::norm::group_norm;
+use crate::kernels::elementwise::add;
+use crate::kernels::norm::{
+    partials_len, prelu_group_norm, PreluGroupNormArgs, PreluGroupNormOutputs, DEFAULT_CHUNK,
+};
 use crate::nn::{Conv1d, GroupNorm, Layer, Mode, PRelu, Param, SeededInit};
 use crate::runtime::Recorder;
 use crate::tensor::Tensor;
 
 /// Buffers shared by every block in eval mode: two hidden maps `[batch, H, frames]`, one
-/// `[batch, B, frames]` for the residual and skip convolutions, and gLN statistics.
+/// `[batch, B, frames]` for the residual and skip convolutions, gLN statistics and the fused
+/// PReLU + gLN's chunk partials ([`prelu_group_norm_partials`]).
 pub(crate) struct EvalScratch {
     pub hidden: [Tensor; 2],
     pub io: Tensor,
     pub mean: Tensor,
     pub rstd: Tensor,
+    pub partials: Tensor,
+}
+
+/// Values of the partial-statistics workspace of the fused PReLU + gLN over `hidden_shape`.
+pub(crate) fn prelu_group_norm_partials(hidden_shape: &[usize]) -> Result<usize> {
+    partials_len(hidden_shape, 1, DEFAULT_CHUNK)
 }
 
 /// gLN's epsilon in torchaudio.
@@ -191,25 +200,31 @@ impl ConvBlock {
                 out,
             )
         };
-        let norm = |rec: &mut Recorder, layer: &GroupNorm, x: &Tensor, out: &Tensor| {
-            group_norm(
-                rec,
-                x,
-                layer.groups,
-                layer.eps,
-                Some(&layer.weight.value),
-                Some(&layer.bias.value),
-                out,
-                &scratch.mean,
-                &scratch.rstd,
-            )
-        };
+        // PReLU -> gLN in one fused kernel (chunked statistics, PReLU recomputed on apply).
+        let prelu_norm =
+            |rec: &mut Recorder, prelu: &PRelu, layer: &GroupNorm, x: &Tensor, out: &Tensor| {
+                let args = PreluGroupNormArgs {
+                    x,
+                    slope: Some(&prelu.weight.value),
+                    groups: layer.groups,
+                    eps: layer.eps,
+                    weight: Some(&layer.weight.value),
+                    bias: Some(&layer.bias.value),
+                    chunk: DEFAULT_CHUNK,
+                };
+                let outputs = PreluGroupNormOutputs {
+                    out,
+                    activated: None,
+                    mean: &scratch.mean,
+                    rstd: &scratch.rstd,
+                    partials: &scratch.partials,
+                };
+                prelu_group_norm(rec, &args, &outputs)
+            };
         conv(rec, &self.conv_in, x, a)?;
-        prelu(rec, a, &self.prelu_in.weight.value, b)?;
-        norm(rec, &self.norm_in, b, a)?;
-        conv(rec, &self.depthwise, a, b)?;
-        prelu(rec, b, &self.prelu_out.weight.value, a)?;
-        norm(rec, &self.norm_out, a, b)?;
+        prelu_norm(rec, &self.prelu_in, &self.norm_in, a, b)?;
+        conv(rec, &self.depthwise, b, a)?;
+        prelu_norm(rec, &self.prelu_out, &self.norm_out, a, b)?;
         match (&self.res_out, next) {
             (Some(res), Some(next)) => {
                 conv(rec, res, b, &scratch.io)?;

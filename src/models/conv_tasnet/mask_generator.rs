@@ -2,7 +2,7 @@
 //! blocks (features += residual, skips summed) -> PReLU -> 1x1 conv B->N*sources -> mask
 //! activation.
 
-use super::block::{pointwise, ConvBlock, EvalScratch, GLN_EPS};
+use super::block::{pointwise, prelu_group_norm_partials, ConvBlock, EvalScratch, GLN_EPS};
 use super::config::{ConvTasNetConfig, MaskActivation};
 use super::reuse;
 use crate::context::Context;
@@ -27,7 +27,7 @@ pub(crate) struct MaskGenerator {
     grad_feats: [Option<Tensor>; 2],
     /// Eval mode: two hidden maps, one B-channel map, gLN statistics, then ping-pong feature
     /// and skip-sum maps, shared by all blocks.
-    eval: [Option<Tensor>; 9],
+    eval: [Option<Tensor>; 10],
 }
 
 impl MaskGenerator {
@@ -124,7 +124,8 @@ impl MaskGenerator {
             ));
         };
         let hidden = self.blocks_hidden();
-        let shapes: [Vec<usize>; 9] = [
+        let partials = prelu_group_norm_partials(&[batch, hidden, frames])?;
+        let shapes: [Vec<usize>; 10] = [
             vec![batch, hidden, frames],
             vec![batch, hidden, frames],
             vec![batch, io, frames],
@@ -134,8 +135,9 @@ impl MaskGenerator {
             vec![batch, io, frames],
             vec![batch, io, frames],
             vec![batch, io, frames],
+            vec![partials],
         ];
-        let mut t = Vec::with_capacity(9);
+        let mut t = Vec::with_capacity(10);
         for (slot, shape) in self.eval.iter_mut().zip(&shapes) {
             t.push(reuse(&self.ctx, slot, shape)?);
         }
@@ -144,6 +146,7 @@ impl MaskGenerator {
             io: t[2].clone(),
             mean: t[3].clone(),
             rstd: t[4].clone(),
+            partials: t[9].clone(),
         };
         let (feats, skips) = ([&t[5], &t[6]], [&t[7], &t[8]]);
         let mut current = feats0.clone();
