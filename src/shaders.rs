@@ -112,6 +112,14 @@ pub enum Shader {
     KnnTopkSelect,
     /// `shaders/knn/centroid_update.wgsl`: k-means centroid means from assignments.
     KnnCentroidUpdate,
+    /// `shaders/flow/coupling.wgsl`: FrEIA affine coupling (soft clamp), forward, inverse, backward.
+    FlowCoupling,
+    /// `shaders/flow/global_affine.wgsl`: softplus-scaled global affine with its log-det.
+    FlowGlobalAffine,
+    /// `shaders/flow/channel_gather.wgsl`: channel gather (permutation, split) and scatter-add.
+    FlowChannelGather,
+    /// `shaders/flow/nll.wgsl`: flow negative log-likelihood (with shifted latents) and gradient.
+    FlowNll,
 }
 
 impl Shader {
@@ -171,6 +179,10 @@ impl Shader {
         Shader::KnnSimilarity,
         Shader::KnnTopkSelect,
         Shader::KnnCentroidUpdate,
+        Shader::FlowCoupling,
+        Shader::FlowGlobalAffine,
+        Shader::FlowChannelGather,
+        Shader::FlowNll,
     ];
 
     /// Path relative to `shaders/`.
@@ -230,6 +242,10 @@ impl Shader {
             Shader::KnnSimilarity => "knn/similarity.wgsl",
             Shader::KnnTopkSelect => "knn/topk_select.wgsl",
             Shader::KnnCentroidUpdate => "knn/centroid_update.wgsl",
+            Shader::FlowCoupling => "flow/coupling.wgsl",
+            Shader::FlowGlobalAffine => "flow/global_affine.wgsl",
+            Shader::FlowChannelGather => "flow/channel_gather.wgsl",
+            Shader::FlowNll => "flow/nll.wgsl",
         }
     }
 
@@ -322,6 +338,10 @@ impl Shader {
             Shader::KnnSimilarity => include_str!("../shaders/knn/similarity.wgsl"),
             Shader::KnnTopkSelect => include_str!("../shaders/knn/topk_select.wgsl"),
             Shader::KnnCentroidUpdate => include_str!("../shaders/knn/centroid_update.wgsl"),
+            Shader::FlowCoupling => include_str!("../shaders/flow/coupling.wgsl"),
+            Shader::FlowGlobalAffine => include_str!("../shaders/flow/global_affine.wgsl"),
+            Shader::FlowChannelGather => include_str!("../shaders/flow/channel_gather.wgsl"),
+            Shader::FlowNll => include_str!("../shaders/flow/nll.wgsl"),
         }
     }
 }

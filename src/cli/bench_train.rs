@@ -16,6 +16,8 @@ use hark::{Context, DType, Recorder, Tensor};
 enum System {
     /// The DCASE dense autoencoder on 640-dim vectors.
     Ae,
+    /// The flow system's normalizing flow (4 blocks, hidden 256) on 640-dim vectors.
+    Flow,
 }
 
 #[derive(Debug, Args)]
@@ -30,7 +32,9 @@ pub struct BenchTrainArgs {
 }
 
 pub fn run(args: &BenchTrainArgs) -> hark::Result<()> {
-    let System::Ae = args.system;
+    if let System::Flow = args.system {
+        return super::bench_flow::run(args.batch, args.steps);
+    }
     let ctx = Context::new()?;
     let info = ctx.adapter_info();
     println!(

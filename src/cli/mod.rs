@@ -1,5 +1,6 @@
 //! Subcommands of the `hark` binary.
 
+mod bench_flow;
 mod bench_frontend;
 mod bench_knn;
 mod bench_matmul;
@@ -14,6 +15,7 @@ mod knn;
 mod separate;
 mod synth;
 mod train;
+mod train_flow;
 
 use clap::{Parser, Subcommand};
 

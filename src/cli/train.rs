@@ -17,6 +17,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub enum System {
     /// The DCASE dense autoencoder (REFERENCE-SPECS §3).
     Ae,
+    /// A normalizing flow (FrEIA AllInOneBlocks) as a density model on the same vectors.
+    Flow,
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +44,12 @@ pub struct TrainArgs {
     /// uninterrupted run; epochs already done count towards --epochs.
     #[arg(long)]
     resume: bool,
+    /// --system flow: coupling blocks.
+    #[arg(long, default_value_t = 4)]
+    blocks: usize,
+    /// --system flow: hidden width of each block's subnet.
+    #[arg(long, default_value_t = 256)]
+    hidden: usize,
 }
 
 #[derive(Debug, Args)]
@@ -61,7 +69,7 @@ pub struct ScoreArgs {
     percentile: f64,
 }
 
-fn features(ctx: &Context) -> FeatureSpec {
+pub(super) fn features(ctx: &Context) -> FeatureSpec {
     // Software adapters run the multi-pass FFT faster than the fused one (see README).
     let fft_path = if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
         FftPath::Global
@@ -75,7 +83,19 @@ fn features(ctx: &Context) -> FeatureSpec {
 }
 
 pub fn train(args: &TrainArgs) -> hark::Result<()> {
-    let System::Ae = args.system;
+    if let System::Flow = args.system {
+        return super::train_flow::train(&super::train_flow::FlowTrainArgs {
+            data: &args.data,
+            models: &args.models,
+            epochs: args.epochs,
+            batch_size: args.batch_size,
+            lr: args.lr,
+            seed: args.seed,
+            blocks: args.blocks,
+            hidden: args.hidden,
+            features: features(&Context::new()?),
+        });
+    }
     let ctx = Context::new()?;
     let dataset = read_dataset(&args.data)?;
     dataset.require_no_problems()?;
@@ -120,17 +140,22 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
 }
 
 pub fn score(args: &ScoreArgs) -> hark::Result<()> {
-    let System::Ae = args.system;
     let ctx = Context::new()?;
     let dataset = read_dataset(&args.data)?;
     dataset.require_no_problems()?;
-    let config = AutoencoderConfig {
-        features: features(&ctx),
-        ..AutoencoderConfig::default()
+    let mut system: Box<dyn AnomalyScorer> = match args.system {
+        System::Ae => {
+            let config = AutoencoderConfig {
+                features: features(&ctx),
+                ..AutoencoderConfig::default()
+            };
+            let mut system = AutoencoderSystem::new(&ctx, config)?;
+            system.load_from = Some(args.models.clone());
+            Box::new(system)
+        }
+        System::Flow => super::train_flow::scorer(&ctx, &args.models, features(&ctx))?,
     };
-    let mut system = AutoencoderSystem::new(&ctx, config)?;
-    system.load_from = Some(args.models.clone());
-    let reports = run_system(&mut system, &dataset, &args.out, args.percentile)?;
+    let reports = run_system(system.as_mut(), &dataset, &args.out, args.percentile)?;
     println!(
         "{:<12} {:>7} {:<8} {:>8}",
         "machine", "section", "domain", "AUC"

@@ -8,6 +8,7 @@ pub mod conv2d;
 pub mod elementwise;
 pub mod features;
 pub mod fft;
+pub mod flow;
 pub mod knn;
 pub mod loss;
 pub mod matmul;

@@ -1,0 +1,355 @@
+//! The `flow` system: one [`Flow`] of dense coupling blocks per machine type fitted by maximum
+//! likelihood to the DCASE 640-dim log-mel vectors (the `ae` system's features and batching,
+//! standardised per dimension with the training statistics); a clip's score is the mean NLL of
+//! its vectors. Checkpoints: `<dir>/flow_<machine>.safetensors`.
+
+use std::path::{Path, PathBuf};
+
+use super::block::Subnet;
+use super::model::{Flow, FlowConfig};
+use super::nll::FlowNll;
+use crate::audio::dataset::{Clip, MachineDataset};
+use crate::context::Context;
+use crate::detect::contract::AnomalyScorer;
+use crate::error::{HarkError, Result};
+use crate::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
+use crate::kernels::optim::AdamConfig;
+use crate::models::autoencoder::clip_vectors;
+use crate::nn::{Adam, Mode};
+use crate::runtime::Recorder;
+use crate::tensor::{DType, Tensor};
+use crate::testing::SeededRng;
+
+/// Training settings of a flow on vectors.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowTrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f32,
+    pub seed: u64,
+}
+
+/// Progress of training, reported once per epoch.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowEpochReport {
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Mean NLL per vector over the epoch's sampled batches (nats).
+    pub loss: f64,
+    pub vectors: usize,
+}
+
+/// Per-dimension mean and standard deviation of `[n, dims]` rows (std floored at 1e-3).
+fn statistics(vectors: &[f32], dims: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = (vectors.len() / dims).max(1) as f64;
+    let mut mean = vec![0.0f64; dims];
+    for row in vectors.chunks(dims) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += f64::from(v);
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut var = vec![0.0f64; dims];
+    for row in vectors.chunks(dims) {
+        for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
+            *s += (f64::from(v) - m).powi(2);
+        }
+    }
+    let std = var
+        .iter()
+        .map(|s| ((s / n).sqrt() as f32).max(1e-3))
+        .collect();
+    (mean.iter().map(|&m| m as f32).collect(), std)
+}
+
+fn standardize(vectors: &[f32], mean: &[f32], std: &[f32]) -> Vec<f32> {
+    let dims = mean.len();
+    vectors
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (v - mean[i % dims]) / std[i % dims])
+        .collect()
+}
+
+/// Fits `flow` to `vectors` (`[n, C]` row-major) by minimising the mean NLL with Adam;
+/// `progress` sees every epoch.
+pub fn train(
+    ctx: &Context,
+    flow: &mut Flow,
+    vectors: &[f32],
+    config: &FlowTrainConfig,
+    mut progress: impl FnMut(&FlowEpochReport),
+) -> Result<()> {
+    let dims = flow.config().channels;
+    let n = vectors.len() / dims.max(1);
+    if n < 2 || n * dims != vectors.len() {
+        return Err(HarkError::invalid(
+            "flow",
+            format!(
+                "{} values are not at least 2 vectors of {dims}",
+                vectors.len()
+            ),
+        ));
+    }
+    if let Some(i) = vectors.iter().position(|v| !v.is_finite()) {
+        return Err(HarkError::invalid(
+            "flow",
+            format!("value {i} is not finite"),
+        ));
+    }
+    let batch_size = config.batch_size.clamp(2, n);
+    let mut optimizer = Adam::new(ctx, &flow.params(), AdamConfig::adam(config.lr))?;
+    let mut nll = FlowNll::new(ctx, None);
+    let mut rng = SeededRng::new(config.seed ^ 0x5eed);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut staging = vec![0.0f32; batch_size * dims];
+    let x = Tensor::zeros(ctx, &[batch_size, dims], DType::F32)?;
+    for epoch in 0..config.epochs {
+        for i in (1..n).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let batches = n / batch_size;
+        let (mut loss_sum, mut loss_count) = (0.0, 0usize);
+        for b in 0..batches {
+            for (row, &index) in order[b * batch_size..(b + 1) * batch_size]
+                .iter()
+                .enumerate()
+            {
+                staging[row * dims..(row + 1) * dims]
+                    .copy_from_slice(&vectors[index * dims..(index + 1) * dims]);
+            }
+            x.write(ctx, &staging)?;
+            let mut rec = Recorder::new(ctx);
+            let (z, logdet) = flow.forward(&mut rec, &x, Mode::Train)?;
+            let (rows, _) = nll.forward(&mut rec, &z, &logdet)?;
+            let (grad_z, grad_logdet) =
+                nll.backward(&mut rec, &z, &logdet, 1.0 / batch_size as f32)?;
+            flow.backward(&mut rec, &grad_z, &grad_logdet)?;
+            optimizer.step(&mut rec, &flow.params())?;
+            rec.submit()?;
+            // Each read-back waits for the GPU: a few batches per epoch only.
+            if b % (batches / 4).max(1) == 0 || b + 1 == batches {
+                let values = rows.to_vec(ctx)?;
+                let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
+                loss_sum += mean / dims as f64;
+                loss_count += 1;
+            }
+        }
+        progress(&FlowEpochReport {
+            epoch: epoch + 1,
+            epochs: config.epochs,
+            loss: loss_sum / loss_count.max(1) as f64,
+            vectors: n,
+        });
+    }
+    ctx.wait()
+}
+
+/// Mean NLL of each clip's vectors (already standardised); `counts[i]` rows belong to clip `i`.
+pub fn clip_nll(
+    ctx: &Context,
+    flow: &mut Flow,
+    vectors: &[f32],
+    counts: &[usize],
+) -> Result<Vec<f64>> {
+    let dims = flow.config().channels;
+    let total: usize = counts.iter().sum();
+    if total * dims != vectors.len() {
+        return Err(HarkError::shape(
+            "flow",
+            "vector counts do not match the data",
+        ));
+    }
+    let mut nll = FlowNll::new(ctx, None);
+    let mut rows = Vec::with_capacity(total);
+    for chunk in vectors.chunks(4096 * dims) {
+        let x = Tensor::from_slice(ctx, &[chunk.len() / dims, dims], chunk)?;
+        let mut rec = Recorder::new(ctx);
+        let (z, logdet) = flow.forward(&mut rec, &x, Mode::Eval)?;
+        let (values, _) = nll.forward(&mut rec, &z, &logdet)?;
+        rec.submit()?;
+        rows.extend(values.to_vec(ctx)?);
+    }
+    let mut scores = Vec::with_capacity(counts.len());
+    let mut start = 0;
+    for &count in counts {
+        let clip = &rows[start..start + count];
+        scores.push(clip.iter().map(|&v| f64::from(v)).sum::<f64>() / count.max(1) as f64);
+        start += count;
+    }
+    Ok(scores)
+}
+
+/// The system's settings: the flow's shape, its training and the features.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowSystemConfig {
+    pub blocks: usize,
+    pub hidden: usize,
+    pub train: FlowTrainConfig,
+    pub features: FeatureSpec,
+}
+
+impl Default for FlowSystemConfig {
+    fn default() -> Self {
+        Self {
+            blocks: 4,
+            hidden: 256,
+            train: FlowTrainConfig {
+                epochs: 20,
+                batch_size: 256,
+                lr: 1e-3,
+                seed: 0,
+            },
+            features: FeatureSpec::dcase(FeatureKind::Dcase640),
+        }
+    }
+}
+
+/// The checkpoint file of one machine type's flow.
+pub fn checkpoint_path(dir: &Path, machine: &str) -> PathBuf {
+    dir.join(format!("flow_{machine}.safetensors"))
+}
+
+/// A trained flow with the standardisation of its inputs.
+struct Fitted {
+    flow: Flow,
+    mean: Vec<f32>,
+    std: Vec<f32>,
+}
+
+/// The flow system through the scoring contract: one flow per machine type.
+pub struct FlowSystem {
+    ctx: Context,
+    config: FlowSystemConfig,
+    extractor: FeatureExtractor,
+    fitted: Option<Fitted>,
+    /// Called after every epoch with the machine type's name.
+    pub on_epoch: Option<Box<dyn FnMut(&str, &FlowEpochReport)>>,
+    /// Save each machine type's flow as `<dir>/flow_<machine>.safetensors`.
+    pub save_to: Option<PathBuf>,
+    /// Load each machine type's flow from `<dir>/flow_<machine>.safetensors` instead of training.
+    pub load_from: Option<PathBuf>,
+}
+
+impl FlowSystem {
+    pub fn new(ctx: &Context, config: FlowSystemConfig) -> Result<Self> {
+        if config.features.kind != FeatureKind::Dcase640 {
+            return Err(HarkError::invalid(
+                "flow",
+                "the flow system reads dcase640 features",
+            ));
+        }
+        Ok(Self {
+            ctx: ctx.clone(),
+            extractor: FeatureExtractor::new(ctx, &config.features)?,
+            config,
+            fitted: None,
+            on_epoch: None,
+            save_to: None,
+            load_from: None,
+        })
+    }
+
+    fn flow_config(&self) -> FlowConfig {
+        FlowConfig {
+            channels: self.config.features.context * self.config.features.n_mels,
+            blocks: self.config.blocks,
+            subnet: Subnet::Dense {
+                hidden: self.config.hidden,
+            },
+            seed: self.config.train.seed,
+        }
+    }
+
+    fn save(&self, fitted: &Fitted, path: &Path) -> Result<()> {
+        let dims = fitted.mean.len();
+        let mean = Tensor::from_slice(&self.ctx, &[dims], &fitted.mean)?;
+        let std = Tensor::from_slice(&self.ctx, &[dims], &fitted.std)?;
+        let mut tensors = fitted.flow.state_dict();
+        tensors.push(("input.mean".to_string(), &mean));
+        tensors.push(("input.std".to_string(), &std));
+        crate::io::checkpoint::save_checkpoint(&self.ctx, path, &tensors, fitted.flow.metadata())
+    }
+
+    fn load(&self, path: &Path) -> Result<Fitted> {
+        let config = self.flow_config();
+        let dims = config.channels;
+        // The file's own shape wins over the command line's (blocks, hidden).
+        let metadata = crate::io::checkpoint::load_checkpoint(&self.ctx, path, &[])?;
+        let read = |key: &str, default: usize| -> Result<usize> {
+            metadata.get(key).map_or(Ok(default), |v| {
+                v.parse().map_err(|_| {
+                    HarkError::invalid("flow", format!("{}: bad {key} {v}", path.display()))
+                })
+            })
+        };
+        let config = FlowConfig {
+            blocks: read("flow.blocks", config.blocks)?,
+            subnet: Subnet::Dense {
+                hidden: read("flow.hidden", self.config.hidden)?,
+            },
+            ..config
+        };
+        let mut flow = Flow::new(&self.ctx, config)?;
+        let mean = Tensor::zeros(&self.ctx, &[dims], DType::F32)?;
+        let std = Tensor::zeros(&self.ctx, &[dims], DType::F32)?;
+        let mut tensors = flow.state_dict();
+        tensors.push(("input.mean".to_string(), &mean));
+        tensors.push(("input.std".to_string(), &std));
+        crate::io::checkpoint::load_checkpoint(&self.ctx, path, &tensors)?;
+        drop(tensors);
+        flow.refresh_permutations()?;
+        let (mean, std) = (mean.to_vec(&self.ctx)?, std.to_vec(&self.ctx)?);
+        Ok(Fitted { flow, mean, std })
+    }
+}
+
+impl AnomalyScorer for FlowSystem {
+    fn name(&self) -> &str {
+        "flow"
+    }
+
+    fn train(&mut self, machine: &MachineDataset, train_clips: &[&Clip]) -> Result<()> {
+        if let Some(dir) = &self.load_from {
+            self.fitted = Some(self.load(&checkpoint_path(dir, &machine.machine))?);
+            return Ok(());
+        }
+        let (vectors, _) = clip_vectors(&mut self.extractor, train_clips)?;
+        let dims = self.flow_config().channels;
+        let (mean, std) = statistics(&vectors, dims);
+        let vectors = standardize(&vectors, &mean, &std);
+        let mut flow = Flow::new(&self.ctx, self.flow_config())?;
+        let name = machine.machine.clone();
+        let mut callback = self.on_epoch.take();
+        let result = train(
+            &self.ctx,
+            &mut flow,
+            &vectors,
+            &self.config.train,
+            |report| {
+                if let Some(cb) = callback.as_mut() {
+                    cb(&name, report);
+                }
+            },
+        );
+        self.on_epoch = callback;
+        result?;
+        let fitted = Fitted { flow, mean, std };
+        if let Some(dir) = &self.save_to {
+            self.save(&fitted, &checkpoint_path(dir, &machine.machine))?;
+        }
+        self.fitted = Some(fitted);
+        Ok(())
+    }
+
+    fn score(&mut self, clips: &[&Clip]) -> Result<Vec<f64>> {
+        let (vectors, counts) = clip_vectors(&mut self.extractor, clips)?;
+        let fitted = self
+            .fitted
+            .as_mut()
+            .ok_or_else(|| HarkError::invalid("flow", "score before train"))?;
+        let vectors = standardize(&vectors, &fitted.mean, &fitted.std);
+        clip_nll(&self.ctx, &mut fitted.flow, &vectors, &counts)
+    }
+}
