@@ -1,6 +1,7 @@
 //! Anomaly detection around the models: DCASE metrics, challenge output files and the scoring
 //! contract every system implements.
 pub mod contract;
+pub mod gmm;
 pub mod metrics;
 pub mod outputs;
 pub mod plots;
