@@ -7,6 +7,7 @@ mod bench_separate;
 mod bench_train;
 mod data;
 mod demo;
+mod ensemble;
 mod evaluate;
 mod features;
 mod info;
@@ -14,6 +15,7 @@ mod knn;
 mod separate;
 mod synth;
 mod train;
+mod train_oe;
 
 use clap::{Parser, Subcommand};
 
@@ -59,6 +61,9 @@ enum Command {
     /// Separation-based ASD (paper 000): train Type-Sep and ID-Sep Conv-TasNets and the
     /// autoencoder, report SI-SDRi and the AUCs of baseline, After-Sep and separation-based OE.
     Separation(separate::SeparationStudyArgs),
+    /// Score-level ensemble: weighted sum of several `hark score` outputs, each standardised by
+    /// its per-section training scores (paper 004's submitted systems).
+    Ensemble(ensemble::EnsembleArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,5 +101,6 @@ pub fn run(cli: Cli) -> hark::Result<()> {
         Command::Train(args) => train::train(&args),
         Command::Score(args) => train::score(&args),
         Command::Knn(args) => knn::run(&args),
+        Command::Ensemble(args) => ensemble::run(&args),
     }
 }

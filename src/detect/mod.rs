@@ -2,6 +2,7 @@
 //! contract every system implements.
 pub mod aggregate;
 pub mod contract;
+pub mod ensemble;
 pub mod gmm;
 pub mod inlier;
 pub mod metrics;
