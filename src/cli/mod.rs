@@ -8,6 +8,7 @@ mod bench_separate;
 mod bench_train;
 mod data;
 mod demo;
+mod ensemble;
 mod evaluate;
 mod features;
 mod info;
@@ -16,6 +17,7 @@ mod separate;
 mod synth;
 mod train;
 mod train_flow;
+mod train_oe;
 
 use clap::{Parser, Subcommand};
 
@@ -61,6 +63,9 @@ enum Command {
     /// Separation-based ASD (paper 000): train Type-Sep and ID-Sep Conv-TasNets and the
     /// autoencoder, report SI-SDRi and the AUCs of baseline, After-Sep and separation-based OE.
     Separation(separate::SeparationStudyArgs),
+    /// Score-level ensemble: weighted sum of several `hark score` outputs, each standardised by
+    /// its per-section training scores (paper 004's submitted systems).
+    Ensemble(ensemble::EnsembleArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,5 +103,6 @@ pub fn run(cli: Cli) -> hark::Result<()> {
         Command::Train(args) => train::train(&args),
         Command::Score(args) => train::score(&args),
         Command::Knn(args) => knn::run(&args),
+        Command::Ensemble(args) => ensemble::run(&args),
     }
 }

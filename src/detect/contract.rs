@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::audio::dataset::{Clip, Dataset, Label, MachineDataset, Split};
+use crate::detect::ensemble::write_train_scores;
 use crate::detect::metrics::{ScoredClip, SectionMetrics};
 use crate::detect::outputs::{
     decision_threshold, parse_anomaly_score_file_name, read_anomaly_scores, write_section_outputs,
@@ -45,7 +46,8 @@ fn section_groups<'a>(clips: impl Iterator<Item = &'a Clip>) -> BTreeMap<u32, Ve
 
 /// Trains `scorer` on each machine type of `dataset`, scores its test clips, writes the two
 /// challenge CSVs per section into `out_dir` (threshold: the `percentile` of a gamma fitted to the
-/// section's training scores) and computes each section's metrics where labels are known.
+/// section's training scores) and the training scores (`train_score_<machine>_section_<ss>.csv`,
+/// for ensembles), and computes each section's metrics where labels are known.
 pub fn run_system(
     scorer: &mut dyn AnomalyScorer,
     dataset: &Dataset,
@@ -73,7 +75,15 @@ pub fn run_system(
                             "section {section:02} has test clips but no training clips"
                         ),
                     })?;
-            let threshold = decision_threshold(&scorer.score(section_train)?, percentile)?;
+            let train_scores = scorer.score(section_train)?;
+            let threshold = decision_threshold(&train_scores, percentile)?;
+            // Beside the challenge CSVs, for score-level ensembles (crate::detect::ensemble).
+            let named_train: Vec<(String, f64)> = section_train
+                .iter()
+                .zip(&train_scores)
+                .map(|(c, &s)| (c.file_name.clone(), s))
+                .collect();
+            write_train_scores(out_dir, &machine.machine, section, &named_train)?;
             let scores = scorer.score(&test)?;
             let named: Vec<(String, f64)> = test
                 .iter()

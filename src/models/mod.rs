@@ -3,4 +3,5 @@
 pub mod autoencoder;
 pub mod conv_tasnet;
 pub mod flow;
+pub mod oe;
 pub mod separation;

@@ -1,0 +1,186 @@
+//! `hark train --system oe` and `hark score --system oe`: the outlier-exposure system of paper
+//! 004 (network per machine type saved as `oe_<machine>.safetensors`; the inlier models are
+//! refitted from the training clips when scoring, so `score` must get the same --oe-* settings).
+
+use std::path::Path;
+
+use clap::{Args, ValueEnum};
+use hark::audio::dataset::Dataset;
+use hark::detect::aggregate::Aggregation;
+use hark::detect::contract::{run_system, SectionReport};
+use hark::detect::inlier::{InlierData, InlierKind};
+use hark::kernels::fft::FftPath;
+use hark::models::oe::{ClassLabels, OeConfig, OeNetConfig, OeSystem};
+use hark::Context;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Backend {
+    /// Gaussian mixture, score = negative log-likelihood.
+    Gmm,
+    /// Mean Mahalanobis distance to the k nearest training embeddings.
+    Knn,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BackendData {
+    Source,
+    Both,
+    /// Both domains plus source-target mixup embeddings.
+    PseudoTarget,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Aggregate {
+    Mean,
+    /// Weighted by the high-passed (3.5-4 kHz edge) signal power of each segment.
+    Power,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Labels {
+    Section,
+    Attribute,
+}
+
+/// Settings of `--system oe` (ignored by other systems).
+#[derive(Debug, Args)]
+pub struct OeArgs {
+    /// Log-mel bands of the OE network's input.
+    #[arg(long, default_value_t = 64)]
+    oe_mels: usize,
+    /// Frames per segment (hop 512 at 16 kHz: 32 frames ~ 1 s); segments overlap by 75 %.
+    #[arg(long, default_value_t = 32)]
+    oe_frames: usize,
+    /// Channels of the stem and of each ResNet stage, comma-separated.
+    #[arg(long, default_value = "8,16,32", value_delimiter = ',')]
+    oe_channels: Vec<usize>,
+    /// Basic blocks per stage.
+    #[arg(long, default_value_t = 1)]
+    oe_blocks: usize,
+    #[arg(long, default_value_t = 64)]
+    oe_embedding: usize,
+    /// What the class head predicts.
+    #[arg(long, value_enum, default_value_t = Labels::Attribute)]
+    oe_labels: Labels,
+    /// Weight of the class loss (004: 5).
+    #[arg(long, default_value_t = 5.0)]
+    oe_class_weight: f32,
+    /// Probability of mixing a row with its mirror row (normal with pseudo-anomaly).
+    #[arg(long, default_value_t = 0.5)]
+    oe_mixup: f32,
+    /// At most this many pseudo-anomalous clips per machine type (default: all).
+    #[arg(long)]
+    oe_pseudo_clips: Option<usize>,
+    #[arg(long, value_enum, default_value_t = Backend::Gmm)]
+    oe_backend: Backend,
+    /// GMM components or kNN neighbours (004: 1, 2, 4, 16 or 32).
+    #[arg(long, default_value_t = 1)]
+    oe_backend_size: usize,
+    #[arg(long, value_enum, default_value_t = BackendData::Both)]
+    oe_backend_data: BackendData,
+    /// GMM reg_covar / kNN covariance ridge.
+    #[arg(long, default_value_t = 1e-3)]
+    oe_backend_reg: f64,
+    #[arg(long, value_enum, default_value_t = Aggregate::Mean)]
+    oe_aggregation: Aggregate,
+}
+
+/// The OE configuration from the command line.
+pub fn config(
+    ctx: &Context,
+    args: &OeArgs,
+    epochs: usize,
+    batch: usize,
+    lr: f32,
+    seed: u64,
+) -> OeConfig {
+    let mut config = OeConfig::new(OeNetConfig {
+        mels: args.oe_mels,
+        frames: args.oe_frames,
+        channels: args.oe_channels.clone(),
+        blocks: args.oe_blocks,
+        embedding: args.oe_embedding,
+    });
+    // Software adapters run the multi-pass FFT faster than the fused one (see README).
+    if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
+        config.features.fft_path = FftPath::Global;
+    }
+    config.train.epochs = epochs;
+    config.train.batch_size = batch;
+    config.train.lr = lr;
+    config.train.seed = seed;
+    config.train.class_weight = args.oe_class_weight;
+    config.train.mixup_prob = args.oe_mixup;
+    config.labels = match args.oe_labels {
+        Labels::Section => ClassLabels::Section,
+        Labels::Attribute => ClassLabels::Attribute,
+    };
+    config.pseudo_clips = args.oe_pseudo_clips;
+    config.inlier.kind = match args.oe_backend {
+        Backend::Gmm => InlierKind::Gmm {
+            components: args.oe_backend_size,
+        },
+        Backend::Knn => InlierKind::Knn {
+            k: args.oe_backend_size,
+        },
+    };
+    config.inlier.data = match args.oe_backend_data {
+        BackendData::Source => InlierData::SourceOnly,
+        BackendData::Both => InlierData::BothDomains,
+        BackendData::PseudoTarget => InlierData::PseudoTarget,
+    };
+    config.inlier.regularisation = args.oe_backend_reg;
+    config.inlier.seed = seed;
+    config.aggregation = match args.oe_aggregation {
+        Aggregate::Mean => Aggregation::Mean,
+        Aggregate::Power => Aggregation::PowerWeighted,
+    };
+    config
+}
+
+/// Trains and saves one network per machine type, printing the loss per epoch.
+pub fn train(
+    ctx: &Context,
+    dataset: &Dataset,
+    config: OeConfig,
+    models: &Path,
+) -> hark::Result<()> {
+    use hark::detect::contract::AnomalyScorer;
+    std::fs::create_dir_all(models).map_err(|source| hark::HarkError::Io {
+        path: models.display().to_string(),
+        source,
+    })?;
+    let mut system = OeSystem::new(ctx, config, dataset)?;
+    system.save_to = Some(models.to_path_buf());
+    system.on_epoch = Some(Box::new(|machine, r| {
+        eprintln!(
+            "{machine}: epoch {}/{} loss {:.4} (machine {:.4}, class {:.4})",
+            r.epoch, r.epochs, r.loss, r.machine_loss, r.class_loss
+        );
+    }));
+    for machine in &dataset.machines {
+        let clips: Vec<_> = machine.split(hark::audio::dataset::Split::Train).collect();
+        system.train(machine, &clips)?;
+        println!(
+            "{}: {} training clips -> {}",
+            machine.machine,
+            clips.len(),
+            hark::models::oe::oe_checkpoint_path(models, &machine.machine).display()
+        );
+    }
+    Ok(())
+}
+
+/// Scores with the saved networks.
+pub fn score(
+    ctx: &Context,
+    dataset: &Dataset,
+    config: OeConfig,
+    models: &Path,
+    out: &Path,
+    percentile: f64,
+) -> hark::Result<Vec<SectionReport>> {
+    let mut system = OeSystem::new(ctx, config, dataset)?;
+    system.load_from = Some(models.to_path_buf());
+    run_system(&mut system, dataset, out, percentile)
+}

@@ -1,0 +1,14 @@
+//! Outlier exposure (paper 004, REFERENCE-SPECS §6): a ResNet feature extractor on log-mel
+//! segments trained to tell the target machine type from pseudo-anomalies (the other machine
+//! types) and its sections or attributes apart, then inlier models (GMM, Mahalanobis kNN) on
+//! the embeddings. The training loop takes an optional extra loss on the embeddings (the
+//! normalizing flow's NLL of OE-Flow).
+
+pub mod data;
+pub mod network;
+pub mod system;
+pub mod train;
+
+pub use network::{OeNetConfig, OeNetwork};
+pub use system::{oe_checkpoint_path, ClassLabels, OeConfig, OeEpochCallback, OeSystem};
+pub use train::{train_oe, EmbeddingLoss, OeEpochReport, OeTrainConfig, OeTrainData};

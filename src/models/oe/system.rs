@@ -1,0 +1,358 @@
+//! The OE system (paper 004, "OE" row of Table 1) through the scoring contract: per machine type,
+//! train the feature extractor against pseudo-anomalies (the training clips of the dataset's
+//! other machine types), then fit an inlier model per section on the embeddings of the training
+//! segments, and score a clip by aggregating its segments' inlier scores.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::audio::dataset::{Clip, Dataset, Domain, MachineDataset, Split};
+use crate::context::Context;
+use crate::detect::aggregate::{aggregate, Aggregation};
+use crate::detect::contract::AnomalyScorer;
+use crate::detect::inlier::{EmbeddingSet, InlierModel, InlierOptions};
+use crate::error::{HarkError, Result};
+use crate::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
+use crate::models::oe::data::{clip_segments, ClipSegments};
+use crate::models::oe::network::{OeNetConfig, OeNetwork};
+use crate::models::oe::train::{train_oe, OeEpochReport, OeTrainConfig, OeTrainData};
+use crate::nn::Mode;
+use crate::runtime::Recorder;
+use crate::tensor::Tensor;
+use crate::testing::SeededRng;
+
+/// What the class head predicts (004: sections in 2022, attributes in 2023).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClassLabels {
+    Section,
+    /// Every (section, attribute string) combination of the training clips.
+    #[default]
+    Attribute,
+}
+
+/// Everything the OE system is configured by.
+#[derive(Clone, Debug)]
+pub struct OeConfig {
+    pub net: OeNetConfig,
+    pub train: OeTrainConfig,
+    pub inlier: InlierOptions,
+    pub aggregation: Aggregation,
+    pub labels: ClassLabels,
+    /// The front end; its kind must be log-mel with `net.mels` bands.
+    pub features: FeatureSpec,
+    /// At most this many pseudo-anomalous clips per machine type (seeded choice); `None`: all.
+    pub pseudo_clips: Option<usize>,
+}
+
+impl OeConfig {
+    /// DCASE front end (n_fft 1024, hop 512) with `net.mels` log-mel bands.
+    pub fn new(net: OeNetConfig) -> Self {
+        let features = FeatureSpec {
+            n_mels: net.mels,
+            ..FeatureSpec::dcase(FeatureKind::Logmel)
+        };
+        Self {
+            net,
+            train: OeTrainConfig::default(),
+            inlier: InlierOptions::default(),
+            aggregation: Aggregation::Mean,
+            labels: ClassLabels::default(),
+            features,
+            pseudo_clips: None,
+        }
+    }
+}
+
+/// Called after every training epoch with the machine type's name.
+pub type OeEpochCallback = Box<dyn FnMut(&str, &OeEpochReport)>;
+
+/// One section's inlier model, and the training clips its rows came from.
+struct SectionBackend {
+    model: InlierModel,
+    train_clips: HashMap<PathBuf, usize>,
+}
+
+/// The OE system: one network per machine type, one inlier model per section.
+pub struct OeSystem {
+    ctx: Context,
+    config: OeConfig,
+    extractor: FeatureExtractor,
+    /// Every training clip of the dataset (pseudo-anomalies are the other machine types').
+    all_train: Vec<Clip>,
+    net: Option<OeNetwork>,
+    backends: BTreeMap<u32, SectionBackend>,
+    /// Losses of the last machine type's training, one report per epoch.
+    pub history: Vec<OeEpochReport>,
+    pub on_epoch: Option<OeEpochCallback>,
+    /// Save each machine type's network as `<dir>/oe_<machine>.safetensors`.
+    pub save_to: Option<PathBuf>,
+    /// Load each machine type's network from `<dir>/oe_<machine>.safetensors` instead of
+    /// training (the inlier models are refitted from the training clips).
+    pub load_from: Option<PathBuf>,
+}
+
+/// The checkpoint file of one machine type's network.
+pub fn oe_checkpoint_path(dir: &Path, machine: &str) -> PathBuf {
+    dir.join(format!("oe_{machine}.safetensors"))
+}
+
+/// The class of a clip under `labels`.
+fn class_key(clip: &Clip, labels: ClassLabels) -> String {
+    match labels {
+        ClassLabels::Section => format!("{:02}", clip.name.section),
+        ClassLabels::Attribute => {
+            let attributes: Vec<String> = clip
+                .attributes
+                .iter()
+                .map(|a| format!("{}_{}", a.key, a.value))
+                .collect();
+            format!("{:02} {}", clip.name.section, attributes.join("_"))
+        }
+    }
+}
+
+impl OeSystem {
+    /// The system for `dataset` (whose training clips give the pseudo-anomalies).
+    pub fn new(ctx: &Context, config: OeConfig, dataset: &Dataset) -> Result<Self> {
+        if config.features.kind != FeatureKind::Logmel || config.features.n_mels != config.net.mels
+        {
+            return Err(HarkError::invalid(
+                "oe",
+                "the OE network reads log-mel features with net.mels bands",
+            ));
+        }
+        let all_train = dataset
+            .machines
+            .iter()
+            .flat_map(|m| m.split(Split::Train).cloned())
+            .collect();
+        Ok(Self {
+            ctx: ctx.clone(),
+            extractor: FeatureExtractor::new(ctx, &config.features)?,
+            config,
+            all_train,
+            net: None,
+            backends: BTreeMap::new(),
+            history: Vec::new(),
+            on_epoch: None,
+            save_to: None,
+            load_from: None,
+        })
+    }
+
+    fn metadata(&self, machine: &str, classes: usize) -> HashMap<String, String> {
+        HashMap::from([
+            ("hark_model".to_string(), "oe".to_string()),
+            ("machine".to_string(), machine.to_string()),
+            ("oe.net".to_string(), format!("{:?}", self.config.net)),
+            ("oe.classes".to_string(), classes.to_string()),
+            ("oe.labels".to_string(), format!("{:?}", self.config.labels)),
+        ])
+    }
+
+    fn load(&self, machine: &str, classes: usize) -> Result<OeNetwork> {
+        let path = oe_checkpoint_path(self.load_from.as_deref().unwrap_or(Path::new(".")), machine);
+        let net = OeNetwork::new(&self.ctx, &self.config.net, classes, 0)?;
+        let metadata = crate::io::checkpoint::load_checkpoint(&self.ctx, &path, &net.state_dict())?;
+        for (key, expected) in self.metadata(machine, classes) {
+            if metadata.get(&key) != Some(&expected) {
+                return Err(HarkError::invalid(
+                    "oe",
+                    format!(
+                        "{}: {key} is {:?}, but this run has {expected:?} (train and score with \
+                         the same settings)",
+                        path.display(),
+                        metadata.get(&key)
+                    ),
+                ));
+            }
+        }
+        Ok(net)
+    }
+
+    /// Pseudo-anomalous segments: the training clips of the other machine types.
+    fn pseudo_segments(&mut self, machine: &str) -> Result<Vec<f32>> {
+        let mut others: Vec<&Clip> = self
+            .all_train
+            .iter()
+            .filter(|c| c.machine != machine)
+            .collect();
+        if others.is_empty() {
+            return Err(HarkError::invalid(
+                "oe",
+                format!(
+                    "outlier exposure needs other machine types' clips as pseudo-anomalies; the \
+                     dataset has only '{machine}'"
+                ),
+            ));
+        }
+        if let Some(limit) = self.config.pseudo_clips {
+            let mut rng = SeededRng::new(self.config.train.seed ^ 0xa11);
+            for i in (1..others.len()).rev() {
+                let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+                others.swap(i, j);
+            }
+            others.truncate(limit.max(1));
+        }
+        let frames = self.config.net.frames;
+        let segments = clip_segments(&mut self.extractor, &others, frames, false)?;
+        Ok(segments
+            .iter()
+            .flat_map(|c| (0..c.starts.len()).flat_map(move |i| c.segment(i, frames).to_vec()))
+            .collect())
+    }
+
+    /// Embeddings of every segment of `clips`, `[segments, embedding]` in clip order.
+    fn embed(&mut self, clips: &[ClipSegments]) -> Result<Vec<f32>> {
+        let net = self
+            .net
+            .as_mut()
+            .ok_or_else(|| HarkError::invalid("oe", "score before train"))?;
+        let (frames, mels) = (net.config.frames, net.config.mels);
+        let all: Vec<f32> = clips
+            .iter()
+            .flat_map(|c| (0..c.starts.len()).flat_map(move |i| c.segment(i, frames).to_vec()))
+            .collect();
+        let mut out = Vec::new();
+        // 256 segments per pass bounds the activations.
+        for chunk in all.chunks(256 * frames * mels) {
+            let n = chunk.len() / (frames * mels);
+            let x = Tensor::from_slice(&self.ctx, &[n, 1, frames, mels], chunk)?;
+            let mut rec = Recorder::new(&self.ctx);
+            let e = net.embed(&mut rec, &x, Mode::Eval)?;
+            rec.submit()?;
+            out.extend(e.to_vec(&self.ctx)?);
+        }
+        Ok(out)
+    }
+}
+
+impl AnomalyScorer for OeSystem {
+    fn name(&self) -> &str {
+        "oe"
+    }
+
+    fn train(&mut self, machine: &MachineDataset, train_clips: &[&Clip]) -> Result<()> {
+        let labels = self.config.labels;
+        let keys: BTreeMap<String, usize> = {
+            let mut keys: Vec<String> = train_clips.iter().map(|c| class_key(c, labels)).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().enumerate().map(|(i, k)| (k, i)).collect()
+        };
+        let frames = self.config.net.frames;
+        let segments = clip_segments(&mut self.extractor, train_clips, frames, false)?;
+        if self.load_from.is_some() {
+            self.net = Some(self.load(&machine.machine, keys.len())?);
+        } else {
+            let mut normal = Vec::new();
+            let mut classes = Vec::new();
+            for (clip, segs) in train_clips.iter().zip(&segments) {
+                let class = keys[&class_key(clip, labels)];
+                for i in 0..segs.starts.len() {
+                    normal.extend_from_slice(segs.segment(i, frames));
+                    classes.push(class);
+                }
+            }
+            let pseudo = self.pseudo_segments(&machine.machine)?;
+            let mut net = OeNetwork::new(
+                &self.ctx,
+                &self.config.net,
+                keys.len(),
+                self.config.train.seed,
+            )?;
+            let name = machine.machine.clone();
+            let mut callback = self.on_epoch.take();
+            let result = train_oe(
+                &self.ctx,
+                &mut net,
+                &OeTrainData {
+                    normal: &normal,
+                    classes: &classes,
+                    pseudo: &pseudo,
+                },
+                &self.config.train,
+                None,
+                |report| {
+                    if let Some(cb) = callback.as_mut() {
+                        cb(&name, report);
+                    }
+                },
+            );
+            self.on_epoch = callback;
+            self.history = result?;
+            if let Some(dir) = &self.save_to {
+                let metadata = self.metadata(&machine.machine, keys.len());
+                crate::io::checkpoint::save_checkpoint(
+                    &self.ctx,
+                    &oe_checkpoint_path(dir, &machine.machine),
+                    &net.state_dict(),
+                    metadata,
+                )?;
+            }
+            self.net = Some(net);
+        }
+        // Inlier models per section on the training segments' embeddings.
+        let embeddings = self.embed(&segments)?;
+        let dim = self.config.net.embedding;
+        let mut sets: BTreeMap<u32, (EmbeddingSet, HashMap<PathBuf, usize>)> = BTreeMap::new();
+        let mut row = 0;
+        for (clip_index, (clip, segs)) in train_clips.iter().zip(&segments).enumerate() {
+            let (set, owners) = sets.entry(clip.name.section).or_insert_with(|| {
+                (
+                    EmbeddingSet {
+                        dim,
+                        ..Default::default()
+                    },
+                    HashMap::new(),
+                )
+            });
+            owners.insert(clip.path.clone(), clip_index);
+            for _ in 0..segs.starts.len() {
+                set.rows
+                    .extend_from_slice(&embeddings[row * dim..(row + 1) * dim]);
+                set.domains.push(clip.name.domain.unwrap_or(Domain::Source));
+                set.clips.push(clip_index);
+                row += 1;
+            }
+        }
+        self.backends.clear();
+        for (section, (set, train_clips)) in sets {
+            let model = InlierModel::fit(&self.ctx, &set, &self.config.inlier)?;
+            self.backends
+                .insert(section, SectionBackend { model, train_clips });
+        }
+        Ok(())
+    }
+
+    fn score(&mut self, clips: &[&Clip]) -> Result<Vec<f64>> {
+        let frames = self.config.net.frames;
+        let weighted = self.config.aggregation == Aggregation::PowerWeighted;
+        let segments = clip_segments(&mut self.extractor, clips, frames, weighted)?;
+        let embeddings = self.embed(&segments)?;
+        let dim = self.config.net.embedding;
+        let mut scores = Vec::with_capacity(clips.len());
+        let mut row = 0;
+        for (clip, segs) in clips.iter().zip(&segments) {
+            let n = segs.starts.len();
+            let backend =
+                self.backends
+                    .get(&clip.name.section)
+                    .ok_or_else(|| HarkError::Dataset {
+                        path: clip.path.display().to_string(),
+                        detail: format!(
+                            "section {:02} was not in the training data",
+                            clip.name.section
+                        ),
+                    })?;
+            let own = backend.train_clips.get(&clip.path).copied();
+            let seg_scores = backend
+                .model
+                .score(&embeddings[row * dim..(row + n) * dim], own)?;
+            let weights = segs.weights.clone().unwrap_or_default();
+            scores.push(aggregate(self.config.aggregation, &seg_scores, &weights)?);
+            row += n;
+        }
+        Ok(scores)
+    }
+}

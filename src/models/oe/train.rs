@@ -1,0 +1,280 @@
+//! Training the OE feature extractor (paper 004 eqs. 1-3, 8): balanced batches of normal
+//! segments of the target machine type (first half) and pseudo-anomalous segments of the other
+//! machine types (second half); mixup of each row with its mirror row `B - 1 - b` (a normal
+//! segment with a pseudo-anomaly) with probability `mixup_prob` and `lambda ~ U(0, 1)`, inputs
+//! and labels alike; `L = L_machine + class_weight * L_class`, both binary cross-entropies with
+//! logits (pseudo-anomalies have all-zero class targets); Adam. An optional
+//! [`EmbeddingLoss`] (e.g. a normalizing flow's NLL) adds its gradient on the embeddings.
+
+use crate::context::Context;
+use crate::error::{HarkError, Result};
+use crate::kernels::elementwise::add;
+use crate::kernels::loss::{bce_with_logits, bce_with_logits_backward};
+use crate::kernels::optim::AdamConfig;
+use crate::models::oe::network::OeNetwork;
+use crate::nn::{Adam, Layer, Mode, Param};
+use crate::runtime::Recorder;
+use crate::tensor::{DType, Tensor};
+use crate::testing::SeededRng;
+
+/// An extra loss on the embedding batch, trained jointly with the feature extractor.
+pub trait EmbeddingLoss {
+    /// Records the loss's forward and backward on `embeddings` `[B, D]` (after the heads'
+    /// backward, before the backbone's). `clean[b]` is true for the rows that are unmixed
+    /// normal segments, the only ones a density model should fit. Returns the gradient of the
+    /// weighted loss with respect to the embeddings, `[B, D]`; it is added to the heads'.
+    fn record(&mut self, rec: &mut Recorder, embeddings: &Tensor, clean: &[bool])
+        -> Result<Tensor>;
+
+    /// Its trainable parameters, stepped by the same optimizer (same list every call).
+    fn params(&self) -> Vec<&Param>;
+}
+
+/// Training settings.
+#[derive(Clone, Copy, Debug)]
+pub struct OeTrainConfig {
+    pub epochs: usize,
+    /// Rows per batch (even; half normal, half pseudo-anomalous).
+    pub batch_size: usize,
+    pub lr: f32,
+    /// `lambda_section` of 004 eq. 1.
+    pub class_weight: f32,
+    /// Probability that a row is mixed with its mirror row.
+    pub mixup_prob: f32,
+    pub seed: u64,
+}
+
+impl Default for OeTrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 20,
+            batch_size: 32,
+            lr: 1e-3,
+            class_weight: 5.0,
+            mixup_prob: 0.5,
+            seed: 0,
+        }
+    }
+}
+
+/// Training data: segments `[rows, frames * mels]` each.
+pub struct OeTrainData<'a> {
+    pub normal: &'a [f32],
+    /// Class of every normal segment (`< network.classes`).
+    pub classes: &'a [usize],
+    pub pseudo: &'a [f32],
+}
+
+/// Mean losses of one epoch.
+#[derive(Clone, Copy, Debug)]
+pub struct OeEpochReport {
+    pub epoch: usize,
+    pub epochs: usize,
+    /// `L_machine + class_weight * L_class`, mean over the epoch's batches.
+    pub loss: f64,
+    pub machine_loss: f64,
+    pub class_loss: f64,
+}
+
+/// One batch's host-side inputs and targets.
+struct Batch {
+    x: Vec<f32>,
+    machine: Vec<f32>,
+    classes: Vec<f32>,
+    clean: Vec<bool>,
+}
+
+fn make_batch(
+    data: &OeTrainData,
+    normal_rows: &[usize],
+    rng: &mut SeededRng,
+    seg: usize,
+    classes: usize,
+    mixup_prob: f32,
+) -> Batch {
+    let half = normal_rows.len();
+    let b = 2 * half;
+    let pseudo_rows = data.pseudo.len() / seg;
+    let mut x = vec![0.0f32; b * seg];
+    let mut machine = vec![0.0f32; b];
+    let mut targets = vec![0.0f32; b * classes];
+    for (r, &i) in normal_rows.iter().enumerate() {
+        x[r * seg..(r + 1) * seg].copy_from_slice(&data.normal[i * seg..(i + 1) * seg]);
+        machine[r] = 1.0;
+        targets[r * classes + data.classes[i]] = 1.0;
+    }
+    for r in half..b {
+        let j = (rng.next_u64() % pseudo_rows as u64) as usize;
+        x[r * seg..(r + 1) * seg].copy_from_slice(&data.pseudo[j * seg..(j + 1) * seg]);
+    }
+    let (raw_x, raw_m, raw_t) = (x.clone(), machine.clone(), targets.clone());
+    let mut clean = vec![false; b];
+    for r in 0..b {
+        let lambda = if rng.uniform(0.0, 1.0) < mixup_prob {
+            rng.uniform(0.0, 1.0)
+        } else {
+            1.0
+        };
+        clean[r] = r < half && lambda == 1.0;
+        if lambda == 1.0 {
+            continue;
+        }
+        let p = b - 1 - r;
+        let mix = |a: f32, b: f32| lambda * a + (1.0 - lambda) * b;
+        for k in 0..seg {
+            x[r * seg + k] = mix(raw_x[r * seg + k], raw_x[p * seg + k]);
+        }
+        machine[r] = mix(raw_m[r], raw_m[p]);
+        for k in 0..classes {
+            targets[r * classes + k] = mix(raw_t[r * classes + k], raw_t[p * classes + k]);
+        }
+    }
+    Batch {
+        x,
+        machine,
+        classes: targets,
+        clean,
+    }
+}
+
+/// Trains `net` on `data`; returns one report per epoch (also given to `progress`).
+pub fn train_oe(
+    ctx: &Context,
+    net: &mut OeNetwork,
+    data: &OeTrainData,
+    config: &OeTrainConfig,
+    mut extra: Option<&mut dyn EmbeddingLoss>,
+    mut progress: impl FnMut(&OeEpochReport),
+) -> Result<Vec<OeEpochReport>> {
+    let (frames, mels) = (net.config.frames, net.config.mels);
+    let seg = frames * mels;
+    let classes = net.classes;
+    let n = data.normal.len() / seg;
+    if n == 0 || data.normal.len() != n * seg || data.classes.len() != n {
+        return Err(HarkError::shape(
+            "oe training",
+            format!(
+                "{} normal values and {} classes for segments of {seg}",
+                data.normal.len(),
+                data.classes.len()
+            ),
+        ));
+    }
+    if data.pseudo.is_empty() || !data.pseudo.len().is_multiple_of(seg) {
+        return Err(HarkError::invalid(
+            "oe training",
+            "pseudo-anomalies needed (clips of other machine types), in whole segments",
+        ));
+    }
+    if let Some(c) = data.classes.iter().find(|&&c| c >= classes) {
+        return Err(HarkError::invalid(
+            "oe training",
+            format!("class {c} for a head of {classes}"),
+        ));
+    }
+    let half = (config.batch_size / 2).clamp(1, n);
+    let b = 2 * half;
+    let mut params: Vec<&Param> = net.params();
+    if let Some(e) = extra.as_ref() {
+        params.extend(e.params());
+    }
+    let mut optimizer = Adam::new(ctx, &params, AdamConfig::adam(config.lr))?;
+    drop(params);
+    let x = Tensor::zeros(ctx, &[b, 1, frames, mels], DType::F32)?;
+    let machine_target = Tensor::zeros(ctx, &[b, 1], DType::F32)?;
+    let class_target = Tensor::zeros(ctx, &[b, classes], DType::F32)?;
+    let machine_grad = Tensor::zeros(ctx, &[b, 1], DType::F32)?;
+    let class_grad = Tensor::zeros(ctx, &[b, classes], DType::F32)?;
+    let grad_embedding = Tensor::zeros(ctx, &[b, net.config.embedding], DType::F32)?;
+    let grad_total = Tensor::zeros(ctx, &[b, net.config.embedding], DType::F32)?;
+    let machine_rows = Tensor::zeros(ctx, &[b], DType::F32)?;
+    let class_rows = Tensor::zeros(ctx, &[b], DType::F32)?;
+    let machine_loss_t = Tensor::zeros(ctx, &[1], DType::F32)?;
+    let class_loss_t = Tensor::zeros(ctx, &[1], DType::F32)?;
+    let mut rng = SeededRng::new(config.seed ^ 0x0e0e);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut reports = Vec::with_capacity(config.epochs);
+    for epoch in 0..config.epochs {
+        for i in (1..n).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let batches = n.div_ceil(half);
+        let (mut machine_sum, mut class_sum) = (0.0, 0.0);
+        for step in 0..batches {
+            // The last batch wraps around to the epoch's first rows to stay full.
+            let rows: Vec<usize> = (0..half).map(|r| order[(step * half + r) % n]).collect();
+            let batch = make_batch(data, &rows, &mut rng, seg, classes, config.mixup_prob);
+            x.write(ctx, &batch.x)?;
+            machine_target.write(ctx, &batch.machine)?;
+            class_target.write(ctx, &batch.classes)?;
+            let mut rec = Recorder::new(ctx);
+            let embedding = net.embed(&mut rec, &x, Mode::Train)?;
+            let machine_logits = net
+                .machine_head
+                .forward(&mut rec, &embedding, Mode::Train)?;
+            let class_logits = net.class_head.forward(&mut rec, &embedding, Mode::Train)?;
+            bce_with_logits(
+                &mut rec,
+                &machine_logits,
+                &machine_target,
+                &machine_rows,
+                &machine_loss_t,
+            )?;
+            bce_with_logits(
+                &mut rec,
+                &class_logits,
+                &class_target,
+                &class_rows,
+                &class_loss_t,
+            )?;
+            bce_with_logits_backward(
+                &mut rec,
+                &machine_logits,
+                &machine_target,
+                1.0,
+                &machine_grad,
+            )?;
+            bce_with_logits_backward(
+                &mut rec,
+                &class_logits,
+                &class_target,
+                config.class_weight,
+                &class_grad,
+            )?;
+            let from_machine = net.machine_head.backward(&mut rec, &machine_grad)?;
+            let from_class = net.class_head.backward(&mut rec, &class_grad)?;
+            add(&mut rec, &from_machine, &from_class, &grad_embedding)?;
+            let grad = match extra.as_mut() {
+                Some(e) => {
+                    let g = e.record(&mut rec, &embedding, &batch.clean)?;
+                    add(&mut rec, &grad_embedding, &g, &grad_total)?;
+                    &grad_total
+                }
+                None => &grad_embedding,
+            };
+            net.backbone.backward(&mut rec, grad)?;
+            let mut params: Vec<&Param> = net.params();
+            if let Some(e) = extra.as_ref() {
+                params.extend(e.params());
+            }
+            optimizer.step(&mut rec, &params)?;
+            rec.submit()?;
+            machine_sum += f64::from(machine_loss_t.to_vec(ctx)?[0]);
+            class_sum += f64::from(class_loss_t.to_vec(ctx)?[0]);
+        }
+        let machine_loss = machine_sum / batches as f64;
+        let class_loss = class_sum / batches as f64;
+        let report = OeEpochReport {
+            epoch: epoch + 1,
+            epochs: config.epochs,
+            loss: machine_loss + f64::from(config.class_weight) * class_loss,
+            machine_loss,
+            class_loss,
+        };
+        progress(&report);
+        reports.push(report);
+    }
+    ctx.wait()?;
+    Ok(reports)
+}

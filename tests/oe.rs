@@ -1,0 +1,314 @@
+//! The OE system of paper 004: the Mahalanobis kNN and GMM inlier back ends (against a CPU
+//! brute force), pseudo-target mixup, the feature extractor's training loss falling on tiny
+//! synthetic segments, and the whole system through the scoring contract on `hark synth` data.
+
+use std::path::PathBuf;
+
+use hark::audio::dataset::{read_dataset, Domain};
+use hark::audio::synth::{generate, MachineType, SynthConfig};
+use hark::detect::contract::run_system;
+use hark::detect::inlier::{
+    pseudo_target_mixup, EmbeddingSet, InlierData, InlierKind, InlierModel, InlierOptions,
+};
+use hark::knn::Whitening;
+use hark::models::oe::{
+    train_oe, OeConfig, OeNetConfig, OeNetwork, OeSystem, OeTrainConfig, OeTrainData,
+};
+use hark::testing::{test_context, SeededRng};
+
+/// Three clips of 6 rows each in 4-D, the last clip in the target domain.
+fn embedding_set(seed: u64) -> EmbeddingSet {
+    let mut rng = SeededRng::new(seed);
+    let dim = 4;
+    let mut set = EmbeddingSet {
+        dim,
+        ..Default::default()
+    };
+    for clip in 0..3 {
+        for _ in 0..6 {
+            set.rows.extend(
+                (0..dim).map(|d| rng.uniform(-1.0, 1.0) * (1.0 + d as f32) + clip as f32 * 0.3),
+            );
+            set.domains.push(if clip == 2 {
+                Domain::Target
+            } else {
+                Domain::Source
+            });
+            set.clips.push(clip);
+        }
+    }
+    set
+}
+
+/// Mean Mahalanobis distance of `query` to its `k` nearest rows, skipping rows of `own`.
+fn brute_force_knn(
+    set: &EmbeddingSet,
+    ridge: f64,
+    query: &[f32],
+    k: usize,
+    own: Option<usize>,
+) -> f64 {
+    let w = Whitening::fit(&set.rows, set.dim, ridge).unwrap();
+    let db = w.apply(&set.rows);
+    let q = w.apply(query);
+    let mut d: Vec<f64> = db
+        .chunks(set.dim)
+        .enumerate()
+        .filter(|(i, _)| own != Some(set.clips[*i]))
+        .map(|(_, r)| {
+            r.iter()
+                .zip(&q)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt()
+        })
+        .collect();
+    d.sort_by(f64::total_cmp);
+    d[..k].iter().sum::<f64>() / k as f64
+}
+
+#[test]
+fn mahalanobis_knn_back_end_matches_a_brute_force_and_skips_the_own_clip() {
+    let Some(ctx) = test_context() else { return };
+    let set = embedding_set(11);
+    let options = InlierOptions {
+        kind: InlierKind::Knn { k: 2 },
+        data: InlierData::BothDomains,
+        regularisation: 1e-3,
+        seed: 0,
+    };
+    let model = InlierModel::fit(&ctx, &set, &options).unwrap();
+    let queries: Vec<f32> = vec![0.1, -0.2, 0.3, 0.0, 5.0, -6.0, 7.0, 9.0];
+    let scores = model.score(&queries, None).unwrap();
+    for (i, q) in queries.chunks(4).enumerate() {
+        let expected = brute_force_knn(&set, 1e-3, q, 2, None);
+        // f32 whitening and distances on the GPU: a few 1e-6 relative.
+        assert!(
+            (scores[i] - expected).abs() <= 1e-4 * expected.max(1.0),
+            "query {i}: {} vs {expected}",
+            scores[i]
+        );
+    }
+    assert!(scores[1] > 3.0 * scores[0], "far query {scores:?}");
+    // A training clip's own rows are skipped: its score is not zero and matches the brute force.
+    let own_rows = &set.rows[0..6 * 4];
+    let own = model.score(own_rows, Some(0)).unwrap();
+    for (i, q) in own_rows.chunks(4).enumerate() {
+        let expected = brute_force_knn(&set, 1e-3, q, 2, Some(0));
+        assert!(expected > 0.0);
+        assert!(
+            (own[i] - expected).abs() <= 1e-4 * expected.max(1.0),
+            "row {i}: {} vs {expected}",
+            own[i]
+        );
+    }
+    let with_self = model.score(own_rows, None).unwrap();
+    assert!(with_self.iter().zip(&own).all(|(a, b)| a < b));
+}
+
+#[test]
+fn gmm_back_end_scores_far_points_higher_and_source_only_drops_target_rows() {
+    let Some(ctx) = test_context() else { return };
+    let set = embedding_set(12);
+    for data in [
+        InlierData::SourceOnly,
+        InlierData::BothDomains,
+        InlierData::PseudoTarget,
+    ] {
+        let options = InlierOptions {
+            kind: InlierKind::Gmm { components: 2 },
+            data,
+            regularisation: 1e-3,
+            seed: 3,
+        };
+        let model = InlierModel::fit(&ctx, &set, &options).unwrap();
+        let scores = model
+            .score(&[0.0, 0.0, 0.0, 0.0, 9.0, 9.0, 9.0, 9.0], None)
+            .unwrap();
+        assert!(scores[1] > scores[0] + 10.0, "{data:?}: {scores:?}");
+    }
+    // The kNN database shows what each choice trains on: without target rows, a target row's
+    // nearest neighbour is farther.
+    let target_row = &set.rows[12 * 4..13 * 4];
+    let knn = |data| {
+        let options = InlierOptions {
+            kind: InlierKind::Knn { k: 1 },
+            data,
+            regularisation: 1e-3,
+            seed: 3,
+        };
+        InlierModel::fit(&ctx, &set, &options)
+            .unwrap()
+            .score(target_row, None)
+            .unwrap()[0]
+    };
+    assert!(knn(InlierData::BothDomains) < 1e-3);
+    assert!(knn(InlierData::SourceOnly) > 1e-2);
+}
+
+#[test]
+fn pseudo_target_rows_lie_between_a_source_and_a_target_row() {
+    let source: Vec<Vec<f32>> = vec![vec![0.0, 0.0], vec![1.0, 0.0]];
+    let target: Vec<Vec<f32>> = vec![vec![0.0, 10.0]];
+    let s: Vec<&[f32]> = source.iter().map(Vec::as_slice).collect();
+    let t: Vec<&[f32]> = target.iter().map(Vec::as_slice).collect();
+    let rows = pseudo_target_mixup(&s, &t, 50, 7).unwrap();
+    assert_eq!(rows.len(), 50);
+    let mut lambdas = Vec::new();
+    for (row, i, j) in &rows {
+        assert_eq!(*j, 0);
+        // row = l * s + (1 - l) * t, so l = 1 - row[1] / 10 and row[0] = l * s[0].
+        let l = 1.0 - row[1] / 10.0;
+        assert!((0.0..=1.0).contains(&l));
+        assert!((row[0] - l * source[*i][0]).abs() < 1e-5);
+        lambdas.push(l);
+    }
+    let spread = lambdas.iter().cloned().fold(0.0f32, f32::max)
+        - lambdas.iter().cloned().fold(1.0f32, f32::min);
+    assert!(spread > 0.5, "lambda ~ U(0, 1), spread {spread}");
+    assert!(pseudo_target_mixup(&s, &[], 3, 0).is_err());
+}
+
+fn tiny_net() -> OeNetConfig {
+    OeNetConfig {
+        mels: 16,
+        frames: 16,
+        channels: vec![4, 8],
+        blocks: 1,
+        embedding: 8,
+    }
+}
+
+#[test]
+fn oe_training_loss_falls_on_tiny_synthetic_segments() {
+    let Some(ctx) = test_context() else { return };
+    let config = tiny_net();
+    let seg = config.frames * config.mels;
+    let mut rng = SeededRng::new(5);
+    // Normal segments: a bright band whose position gives the class; pseudo-anomalies: noise.
+    let mut normal = Vec::new();
+    let mut classes = Vec::new();
+    for i in 0..24 {
+        let class = i % 2;
+        for _t in 0..config.frames {
+            for m in 0..config.mels {
+                let band = if class == 0 {
+                    m < 4
+                } else {
+                    (8..12).contains(&m)
+                };
+                normal.push(if band { 2.0 } else { 0.0 } + rng.uniform(-0.3, 0.3));
+            }
+        }
+        classes.push(class);
+    }
+    let pseudo = rng.vec(24 * seg, -1.0, 1.0);
+    let mut net = OeNetwork::new(&ctx, &config, 2, 1).unwrap();
+    let train = OeTrainConfig {
+        epochs: 6,
+        batch_size: 16,
+        lr: 3e-3,
+        mixup_prob: 0.0,
+        ..Default::default()
+    };
+    let data = OeTrainData {
+        normal: &normal,
+        classes: &classes,
+        pseudo: &pseudo,
+    };
+    let reports = train_oe(&ctx, &mut net, &data, &train, None, |_| {}).unwrap();
+    let first = reports[0].loss;
+    let last = reports[reports.len() - 1].loss;
+    assert!(
+        last.is_finite() && last < 0.6 * first,
+        "loss {first} -> {last}"
+    );
+    // Classes out of range and missing pseudo-anomalies are refused.
+    let bad = OeTrainData {
+        normal: &normal,
+        classes: &vec![5; classes.len()],
+        pseudo: &pseudo,
+    };
+    assert!(train_oe(&ctx, &mut net, &bad, &train, None, |_| {}).is_err());
+    let none = OeTrainData {
+        normal: &normal,
+        classes: &classes,
+        pseudo: &[],
+    };
+    assert!(train_oe(&ctx, &mut net, &none, &train, None, |_| {}).is_err());
+}
+
+fn temp_root(tag: &str) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("hark_oe_{tag}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    root
+}
+
+#[test]
+fn oe_system_trains_saves_loads_and_scores_through_the_contract() {
+    let Some(ctx) = test_context() else { return };
+    let root = temp_root("system");
+    generate(&SynthConfig {
+        out: root.join("data"),
+        machines: vec![MachineType::Valve, MachineType::Fan],
+        sections: 1,
+        train_clips: 6,
+        test_clips: 8,
+        seed: 4,
+        clip_seconds: 1.0,
+        stems: false,
+        threads: 1,
+        progress: false,
+        ..SynthConfig::default()
+    })
+    .unwrap();
+    let dataset = read_dataset(&root.join("data")).unwrap();
+    let mut config = OeConfig::new(tiny_net());
+    config.train.epochs = 2;
+    config.train.batch_size = 8;
+    config.inlier.kind = InlierKind::Knn { k: 2 };
+    let models = root.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let mut system = OeSystem::new(&ctx, config.clone(), &dataset).unwrap();
+    system.save_to = Some(models.clone());
+    let out = root.join("scores");
+    std::fs::create_dir_all(&out).unwrap();
+    let reports = run_system(&mut system, &dataset, &out, 0.9).unwrap();
+    assert_eq!(reports.len(), 2);
+    assert!(reports
+        .iter()
+        .all(|r| r.metrics.is_some() && r.threshold.is_finite()));
+    // Loading the saved networks gives the same scores.
+    let mut loaded = OeSystem::new(&ctx, config.clone(), &dataset).unwrap();
+    loaded.load_from = Some(models.clone());
+    let again = root.join("again");
+    std::fs::create_dir_all(&again).unwrap();
+    run_system(&mut loaded, &dataset, &again, 0.9).unwrap();
+    for name in [
+        "anomaly_score_valve_section_00_test.csv",
+        "anomaly_score_fan_section_00_test.csv",
+    ] {
+        let a = hark::detect::outputs::read_anomaly_scores(&out.join(name)).unwrap();
+        let b = hark::detect::outputs::read_anomaly_scores(&again.join(name)).unwrap();
+        assert_eq!(a.len(), 8);
+        for ((na, sa), (nb, sb)) in a.iter().zip(&b) {
+            assert_eq!(na, nb);
+            assert!(
+                (sa - sb).abs() <= 1e-4 * sa.abs().max(1.0),
+                "{na}: {sa} vs {sb}"
+            );
+        }
+    }
+    // Another network shape is refused when loading.
+    let mut other = config;
+    other.net.embedding = 16;
+    let mut mismatched = OeSystem::new(&ctx, other, &dataset).unwrap();
+    mismatched.load_from = Some(models);
+    assert!(run_system(&mut mismatched, &dataset, &root.join("x"), 0.9).is_err());
+    // A dataset of one machine type has no pseudo-anomalies.
+    let mut single = dataset.clone();
+    single.machines.truncate(1);
+    let mut lonely = OeSystem::new(&ctx, OeConfig::new(tiny_net()), &single).unwrap();
+    assert!(run_system(&mut lonely, &single, &root.join("y"), 0.9).is_err());
+    let _ = std::fs::remove_dir_all(root);
+}
