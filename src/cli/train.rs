@@ -17,6 +17,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub enum System {
     /// The DCASE dense autoencoder (REFERENCE-SPECS §3).
     Ae,
+    /// Wilkinghoff's embedding system: sub-cluster AdaCos, k-means back end (REFERENCE-SPECS §4).
+    Embed,
 }
 
 #[derive(Debug, Args)]
@@ -29,10 +31,12 @@ pub struct TrainArgs {
     /// Folder for the models (`ae_<machine>.safetensors`).
     #[arg(long)]
     models: PathBuf,
-    #[arg(long, default_value_t = 100)]
-    epochs: usize,
-    #[arg(long, default_value_t = 512)]
-    batch_size: usize,
+    /// Default 100 (ae), 10 (embed).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Default 512 (ae), 64 (embed).
+    #[arg(long)]
+    batch_size: Option<usize>,
     #[arg(long, default_value_t = 1e-3)]
     lr: f32,
     #[arg(long, default_value_t = 0)]
@@ -42,6 +46,8 @@ pub struct TrainArgs {
     /// uninterrupted run; epochs already done count towards --epochs.
     #[arg(long)]
     resume: bool,
+    #[command(flatten)]
+    embed: super::train_embed::EmbedArgs,
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +65,8 @@ pub struct ScoreArgs {
     /// Percentile of the gamma fitted to training scores used as the decision threshold.
     #[arg(long, default_value_t = 0.9)]
     percentile: f64,
+    #[command(flatten)]
+    embed: super::train_embed::EmbedArgs,
 }
 
 fn features(ctx: &Context) -> FeatureSpec {
@@ -75,13 +83,24 @@ fn features(ctx: &Context) -> FeatureSpec {
 }
 
 pub fn train(args: &TrainArgs) -> hark::Result<()> {
-    let System::Ae = args.system;
+    if let System::Embed = args.system {
+        let run = super::train_embed::EmbedRun {
+            data: &args.data,
+            models: &args.models,
+            epochs: args.epochs.unwrap_or(10),
+            batch_size: args.batch_size.unwrap_or(64),
+            lr: args.lr,
+            seed: args.seed,
+        };
+        return super::train_embed::train(&run, &args.embed);
+    }
+    let epochs = args.epochs.unwrap_or(100);
     let ctx = Context::new()?;
     let dataset = read_dataset(&args.data)?;
     dataset.require_no_problems()?;
     let config = AutoencoderConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
+        epochs,
+        batch_size: args.batch_size.unwrap_or(512),
         lr: args.lr,
         seed: args.seed,
         features: features(&ctx),
@@ -89,7 +108,7 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
     let mut system = AutoencoderSystem::new(&ctx, config)?;
     system.save_to = Some(args.models.clone());
     system.resume = args.resume;
-    let bar = ProgressBar::new((dataset.machines.len() * args.epochs) as u64);
+    let bar = ProgressBar::new((dataset.machines.len() * epochs) as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} epochs  {elapsed} (eta {eta})  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -120,17 +139,26 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
 }
 
 pub fn score(args: &ScoreArgs) -> hark::Result<()> {
-    let System::Ae = args.system;
     let ctx = Context::new()?;
     let dataset = read_dataset(&args.data)?;
     dataset.require_no_problems()?;
-    let config = AutoencoderConfig {
-        features: features(&ctx),
-        ..AutoencoderConfig::default()
+    let mut system: Box<dyn AnomalyScorer> = match args.system {
+        System::Ae => {
+            let config = AutoencoderConfig {
+                features: features(&ctx),
+                ..AutoencoderConfig::default()
+            };
+            let mut system = AutoencoderSystem::new(&ctx, config)?;
+            system.load_from = Some(args.models.clone());
+            Box::new(system)
+        }
+        System::Embed => {
+            let mut system = super::train_embed::system(&ctx, &args.embed, None)?;
+            system.load_from = Some(args.models.clone());
+            Box::new(system)
+        }
     };
-    let mut system = AutoencoderSystem::new(&ctx, config)?;
-    system.load_from = Some(args.models.clone());
-    let reports = run_system(&mut system, &dataset, &args.out, args.percentile)?;
+    let reports = run_system(system.as_mut(), &dataset, &args.out, args.percentile)?;
     println!(
         "{:<12} {:>7} {:<8} {:>8}",
         "machine", "section", "domain", "AUC"

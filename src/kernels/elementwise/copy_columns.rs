@@ -68,7 +68,11 @@ pub fn copy_columns(
     if rows != dst_rows {
         return Err(HarkError::shape(
             KERNEL.name,
-            format!("src {:?} and dst {:?} differ in rows", src.shape(), dst.shape()),
+            format!(
+                "src {:?} and dst {:?} differ in rows",
+                src.shape(),
+                dst.shape()
+            ),
         ));
     }
     if block.src_offset + block.cols > src_cols || block.dst_offset + block.cols > dst_cols {
@@ -119,8 +123,26 @@ pub fn concat_columns(rec: &mut Recorder, a: &Tensor, b: &Tensor, out: &Tensor) 
             ),
         ));
     }
-    copy_columns(rec, a, out, ColumnBlock { src_offset: 0, dst_offset: 0, cols: da })?;
-    copy_columns(rec, b, out, ColumnBlock { src_offset: 0, dst_offset: da, cols: db })
+    copy_columns(
+        rec,
+        a,
+        out,
+        ColumnBlock {
+            src_offset: 0,
+            dst_offset: 0,
+            cols: da,
+        },
+    )?;
+    copy_columns(
+        rec,
+        b,
+        out,
+        ColumnBlock {
+            src_offset: 0,
+            dst_offset: da,
+            cols: db,
+        },
+    )
 }
 
 /// The inverse of [`concat_columns`]: `x` `[rows, da + db]` into `a` `[rows, da]` and `b`
@@ -140,8 +162,26 @@ pub fn split_columns(rec: &mut Recorder, x: &Tensor, a: &Tensor, b: &Tensor) -> 
             ),
         ));
     }
-    copy_columns(rec, x, a, ColumnBlock { src_offset: 0, dst_offset: 0, cols: da })?;
-    copy_columns(rec, x, b, ColumnBlock { src_offset: da, dst_offset: 0, cols: db })
+    copy_columns(
+        rec,
+        x,
+        a,
+        ColumnBlock {
+            src_offset: 0,
+            dst_offset: 0,
+            cols: da,
+        },
+    )?;
+    copy_columns(
+        rec,
+        x,
+        b,
+        ColumnBlock {
+            src_offset: da,
+            dst_offset: 0,
+            cols: db,
+        },
+    )
 }
 
 #[cfg(test)]

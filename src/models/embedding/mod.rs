@@ -13,4 +13,4 @@ pub use backend::SectionBackend;
 pub use model::EmbeddingModel;
 pub use network::{Branches, EmbeddingNet, EmbeddingNetConfig};
 pub use system::{checkpoint_path, EmbeddingConfig, EmbeddingSystem};
-pub use train::{train_embedding, EmbedTrainConfig, EpochReport};
+pub use train::{embed, train_embedding, EmbedTrainConfig, EpochReport, TrainStep};

@@ -52,7 +52,7 @@ impl EmbeddingModel {
         let dim = net.dim();
         // Keras's glorot_uniform on the [dim, classes * sub] weight of the reference's layer.
         let limit = (6.0 / (dim + logits) as f32).sqrt();
-        let mut init = SeededInit::new(seed ^ 0xada_c05);
+        let mut init = SeededInit::new(seed ^ 0x0ada_c05e);
         let centres = Param::new(
             ctx,
             "adacos.centres".to_string(),
@@ -87,7 +87,10 @@ impl EmbeddingModel {
             ("hark_model".to_string(), MODEL_NAME.to_string()),
             ("samples".to_string(), config.samples.to_string()),
             ("branches".to_string(), config.branches.name().to_string()),
-            ("temporal_norm".to_string(), config.temporal_norm.to_string()),
+            (
+                "temporal_norm".to_string(),
+                config.temporal_norm.to_string(),
+            ),
             ("sub_clusters".to_string(), self.sub_clusters.to_string()),
             ("classes".to_string(), self.classes.join("\n")),
         ]);

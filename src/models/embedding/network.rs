@@ -14,8 +14,8 @@ use crate::kernels::fft::{FftPath, RfftPlan, SpectrumKind};
 use crate::kernels::pool::PoolParams;
 use crate::kernels::stft::{stft_frames, Centering, StftOptions, StftPlan};
 use crate::nn::{
-    reuse, Activation, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Flatten, Layer, Linear,
-    MaxPool2d, Mode, Param, Residual, SeededInit, Sequential,
+    reuse, Activation, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Flatten, Layer, Linear, MaxPool2d,
+    Mode, Param, Residual, SeededInit, Sequential,
 };
 use crate::runtime::Recorder;
 use crate::tensor::Tensor;
@@ -178,8 +178,21 @@ fn residual_block(
     let body = Sequential::new(vec![
         Box::new(Activation::relu(ctx)),
         conv2d(ctx, &format!("{name}.conv1"), io, 3, stride, (ph, pw), init)?,
-        Box::new(BatchNorm2d::new(ctx, &format!("{name}.bn1"), io.1, bn(true))?),
-        conv2d(ctx, &format!("{name}.conv2"), (io.1, io.1), 3, 1, (1, 1), init)?,
+        Box::new(BatchNorm2d::new(
+            ctx,
+            &format!("{name}.bn1"),
+            io.1,
+            bn(true),
+        )?),
+        conv2d(
+            ctx,
+            &format!("{name}.conv2"),
+            (io.1, io.1),
+            3,
+            1,
+            (1, 1),
+            init,
+        )?,
     ]);
     let residual = if stride == 1 && io.0 == io.1 {
         Residual::new(ctx, Box::new(body))
@@ -200,7 +213,12 @@ fn residual_block(
         Residual::with_shortcut(ctx, Box::new(body), Box::new(shortcut))
     };
     let block = Sequential::new(vec![
-        Box::new(BatchNorm2d::new(ctx, &format!("{name}.bn0"), io.0, bn(false))?),
+        Box::new(BatchNorm2d::new(
+            ctx,
+            &format!("{name}.bn0"),
+            io.0,
+            bn(false),
+        )?),
         Box::new(residual),
     ]);
     Ok((Box::new(block), (oh, ow)))
@@ -219,7 +237,15 @@ fn spectrogram_branch(
     })];
     let (h, ph) = same_padding(frames, 7, 2);
     let (w, pw) = same_padding(bins, 7, 2);
-    layers.push(conv2d(ctx, "spectrogram.stem", (1, 16), 7, 2, (ph, pw), init)?);
+    layers.push(conv2d(
+        ctx,
+        "spectrogram.stem",
+        (1, 16),
+        7,
+        2,
+        (ph, pw),
+        init,
+    )?);
     layers.push(Box::new(BatchNorm2d::new(
         ctx,
         "spectrogram.stem_bn",

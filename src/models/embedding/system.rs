@@ -82,7 +82,10 @@ pub fn class_name(clip: &Clip) -> String {
         .iter()
         .map(|a| format!("{}_{}", a.key, a.value))
         .collect();
-    let domain = clip.name.domain.map_or("none".to_string(), |d| d.to_string());
+    let domain = clip
+        .name
+        .domain
+        .map_or("none".to_string(), |d| d.to_string());
     format!(
         "section_{:02}###{}###{domain}",
         clip.name.section,
@@ -147,8 +150,13 @@ impl EmbeddingSystem {
             temporal_norm: self.config.temporal_norm,
             fft_path: self.config.fft_path,
         };
-        let mut model =
-            EmbeddingModel::new(&self.ctx, net, classes.to_vec(), self.config.sub_clusters, seed)?;
+        let mut model = EmbeddingModel::new(
+            &self.ctx,
+            net,
+            classes.to_vec(),
+            self.config.sub_clusters,
+            seed,
+        )?;
         let train = EmbedTrainConfig {
             seed,
             ..self.config.train
@@ -177,7 +185,11 @@ impl AnomalyScorer for EmbeddingSystem {
         if let Some(dir) = &self.load_from {
             for member in 0..self.config.ensemble {
                 let path = checkpoint_path(dir, &machine.machine, member);
-                models.push(EmbeddingModel::load(&self.ctx, &path, self.config.fft_path)?);
+                models.push(EmbeddingModel::load(
+                    &self.ctx,
+                    &path,
+                    self.config.fft_path,
+                )?);
             }
             self.samples = models[0].net.config().samples;
         } else {
@@ -197,7 +209,8 @@ impl AnomalyScorer for EmbeddingSystem {
                 .map(|n| classes.binary_search(n).unwrap_or(0))
                 .collect();
             for member in 0..self.config.ensemble {
-                let model = self.train_member(&machine.machine, member, &waves, &labels, &classes)?;
+                let model =
+                    self.train_member(&machine.machine, member, &waves, &labels, &classes)?;
                 if let Some(dir) = &self.save_to {
                     model.save(&self.ctx, &checkpoint_path(dir, &machine.machine, member))?;
                 }

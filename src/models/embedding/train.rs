@@ -65,49 +65,11 @@ struct BatchTensors {
     work: ScAdaCosWorkspace,
 }
 
-impl BatchTensors {
-    fn new(ctx: &Context, batch: usize, samples: usize, classes: usize, model: &EmbeddingModel) -> Result<Self> {
-        let zeros = |shape: &[usize]| Tensor::zeros(ctx, shape, DType::F32);
-        Ok(Self {
-            waves: zeros(&[batch, samples])?,
-            mixed_waves: zeros(&[batch, samples])?,
-            labels: zeros(&[batch, classes])?,
-            mixed_labels: zeros(&[batch, classes])?,
-            lambdas: zeros(&[batch])?,
-            grad: zeros(&[batch, model.net.dim()])?,
-            loss: zeros(&[1])?,
-            work: ScAdaCosWorkspace::new(ctx, batch, model.centres.value.shape()[0])?,
-        })
-    }
-}
-
-/// Records one training step on the batch already written into `t`.
-fn record_step(
-    rec: &mut Recorder,
-    model: &mut EmbeddingModel,
-    optimizer: &mut Adam,
-    t: &BatchTensors,
+/// One training step's state: the optimizer and the batch tensors, reused every step.
+pub struct TrainStep {
+    optimizer: Adam,
+    t: BatchTensors,
     trainable_centres: bool,
-) -> Result<()> {
-    mixup(rec, MixupMode::Linear, &t.waves, &t.lambdas, &t.mixed_waves)?;
-    mixup(rec, MixupMode::Max, &t.labels, &t.lambdas, &t.mixed_labels)?;
-    let emb = model.net.forward(rec, &t.mixed_waves, Mode::Train)?;
-    let c = &model.centres;
-    sc_adacos(rec, &emb, &c.value, &t.mixed_labels, &model.scale, true, &t.work, &t.loss)?;
-    let grad_centres = trainable_centres.then_some(&c.grad);
-    sc_adacos_backward(
-        rec,
-        &emb,
-        &c.value,
-        &t.mixed_labels,
-        &model.scale,
-        &t.work,
-        1.0,
-        &t.grad,
-        grad_centres,
-    )?;
-    model.net.backward(rec, &t.grad)?;
-    optimizer.step(rec, &trained_params(model, trainable_centres))
 }
 
 fn trained_params(model: &EmbeddingModel, trainable_centres: bool) -> Vec<&Param> {
@@ -116,6 +78,93 @@ fn trained_params(model: &EmbeddingModel, trainable_centres: bool) -> Vec<&Param
         params.push(&model.centres);
     }
     params
+}
+
+impl TrainStep {
+    /// Steps of `batch` clips for `model` with `config`'s optimizer settings.
+    pub fn new(
+        ctx: &Context,
+        model: &EmbeddingModel,
+        batch: usize,
+        config: &EmbedTrainConfig,
+    ) -> Result<Self> {
+        let samples = model.net.config().samples;
+        let classes = model.classes.len();
+        let adam = AdamConfig {
+            weight_decay: 2.0 * config.weight_decay,
+            ..AdamConfig::adam(config.lr)
+        };
+        let optimizer = Adam::new(ctx, &trained_params(model, config.trainable_centres), adam)?;
+        let zeros = |shape: &[usize]| Tensor::zeros(ctx, shape, DType::F32);
+        Ok(Self {
+            optimizer,
+            t: BatchTensors {
+                waves: zeros(&[batch, samples])?,
+                mixed_waves: zeros(&[batch, samples])?,
+                labels: zeros(&[batch, classes])?,
+                mixed_labels: zeros(&[batch, classes])?,
+                lambdas: zeros(&[batch])?,
+                grad: zeros(&[batch, model.net.dim()])?,
+                loss: zeros(&[1])?,
+                work: ScAdaCosWorkspace::new(ctx, batch, model.centres.value.shape()[0])?,
+            },
+            trainable_centres: config.trainable_centres,
+        })
+    }
+
+    /// Uploads a batch: waveforms `[batch, samples]`, one-hot labels `[batch, classes]`, and
+    /// the mixup weight of every sample.
+    pub fn write(
+        &self,
+        ctx: &Context,
+        waves: &[f32],
+        labels: &[f32],
+        lambdas: &[f32],
+    ) -> Result<()> {
+        self.t.waves.write(ctx, waves)?;
+        self.t.labels.write(ctx, labels)?;
+        self.t.lambdas.write(ctx, lambdas)
+    }
+
+    /// Records one step on the batch last written: mixup, forward, AdaCos (with its scale
+    /// update), backward and Adam.
+    pub fn record(&mut self, rec: &mut Recorder, model: &mut EmbeddingModel) -> Result<()> {
+        let t = &self.t;
+        mixup(rec, MixupMode::Linear, &t.waves, &t.lambdas, &t.mixed_waves)?;
+        mixup(rec, MixupMode::Max, &t.labels, &t.lambdas, &t.mixed_labels)?;
+        let emb = model.net.forward(rec, &t.mixed_waves, Mode::Train)?;
+        let c = &model.centres;
+        sc_adacos(
+            rec,
+            &emb,
+            &c.value,
+            &t.mixed_labels,
+            &model.scale,
+            true,
+            &t.work,
+            &t.loss,
+        )?;
+        let grad_centres = self.trainable_centres.then_some(&c.grad);
+        sc_adacos_backward(
+            rec,
+            &emb,
+            &c.value,
+            &t.mixed_labels,
+            &model.scale,
+            &t.work,
+            1.0,
+            &t.grad,
+            grad_centres,
+        )?;
+        model.net.backward(rec, &t.grad)?;
+        self.optimizer
+            .step(rec, &trained_params(model, self.trainable_centres))
+    }
+
+    /// The last step's mean AdaCos loss (1 element).
+    pub fn loss(&self) -> &Tensor {
+        &self.t.loss
+    }
 }
 
 /// Trains `model` on `waves` (all of the network's clip length) with class `labels` (indices
@@ -135,13 +184,19 @@ pub fn train_embedding(
     if n < 2 || labels.len() != n {
         return Err(HarkError::invalid(
             "embedding",
-            format!("{n} clips and {} labels: need at least 2 of each, as many labels as clips", labels.len()),
+            format!(
+                "{n} clips and {} labels: need at least 2 of each, as many labels as clips",
+                labels.len()
+            ),
         ));
     }
     if let Some(i) = waves.iter().position(|w| w.len() != samples) {
         return Err(HarkError::shape(
             "embedding",
-            format!("clip {i} has {} samples, the network takes {samples}", waves[i].len()),
+            format!(
+                "clip {i} has {} samples, the network takes {samples}",
+                waves[i].len()
+            ),
         ));
     }
     if let Some(&bad) = labels.iter().find(|&&l| l >= classes) {
@@ -151,13 +206,8 @@ pub fn train_embedding(
         ));
     }
     let batch = config.batch_size.clamp(2, n);
-    let adam = AdamConfig {
-        weight_decay: 2.0 * config.weight_decay,
-        ..AdamConfig::adam(config.lr)
-    };
-    let mut optimizer = Adam::new(ctx, &trained_params(model, config.trainable_centres), adam)?;
-    let t = BatchTensors::new(ctx, batch, samples, classes, model)?;
-    let mut rng = SeededRng::new(config.seed ^ 0x5eed_e3b);
+    let mut step = TrainStep::new(ctx, model, batch, config)?;
+    let mut rng = SeededRng::new(config.seed ^ 0x05ee_de3b);
     let mut order: Vec<usize> = (0..n).collect();
     let mut staging = vec![0.0f32; batch * samples];
     let mut onehot = vec![0.0f32; batch * classes];
@@ -176,15 +226,13 @@ pub fn train_embedding(
                 onehot[row * classes + labels[index]] = 1.0;
             }
             let lambdas: Vec<f32> = (0..batch).map(|_| rng.uniform(0.0, 1.0)).collect();
-            t.waves.write(ctx, &staging)?;
-            t.labels.write(ctx, &onehot)?;
-            t.lambdas.write(ctx, &lambdas)?;
+            step.write(ctx, &staging, &onehot, &lambdas)?;
             let mut rec = Recorder::new(ctx);
-            record_step(&mut rec, model, &mut optimizer, &t, config.trainable_centres)?;
+            step.record(&mut rec, model)?;
             rec.submit()?;
             // Each read waits for the GPU: a few batches per epoch only.
             if b % (batches / 4).max(1) == 0 || b + 1 == batches {
-                let loss = t.loss.to_vec(ctx)?;
+                let loss = step.loss().to_vec(ctx)?;
                 loss_sum += f64::from(loss[0]);
                 loss_count += 1;
             }
