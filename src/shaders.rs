@@ -10,6 +10,8 @@ pub enum Shader {
     ElementwiseUnary,
     /// `shaders/elementwise/prelu.wgsl`: PReLU with one slope per channel.
     ElementwisePrelu,
+    /// `shaders/elementwise/copy_columns.wgsl`: a block of columns copied between matrices.
+    ElementwiseCopyColumns,
     /// `shaders/reduce/reduce_axis.wgsl`: sum, mean, max along one axis.
     ReduceAxis,
     /// `shaders/reduce/mean_var.wgsl`: mean and (biased) variance along one axis.
@@ -128,6 +130,7 @@ impl Shader {
         Shader::ElementwiseBinary,
         Shader::ElementwiseUnary,
         Shader::ElementwisePrelu,
+        Shader::ElementwiseCopyColumns,
         Shader::ReduceAxis,
         Shader::ReduceMeanVar,
         Shader::Softmax,
@@ -191,6 +194,7 @@ impl Shader {
             Shader::ElementwiseBinary => "elementwise/binary.wgsl",
             Shader::ElementwiseUnary => "elementwise/unary.wgsl",
             Shader::ElementwisePrelu => "elementwise/prelu.wgsl",
+            Shader::ElementwiseCopyColumns => "elementwise/copy_columns.wgsl",
             Shader::ReduceAxis => "reduce/reduce_axis.wgsl",
             Shader::ReduceMeanVar => "reduce/mean_var.wgsl",
             Shader::Softmax => "softmax/softmax.wgsl",
@@ -255,6 +259,9 @@ impl Shader {
             Shader::ElementwiseBinary => include_str!("../shaders/elementwise/binary.wgsl"),
             Shader::ElementwiseUnary => include_str!("../shaders/elementwise/unary.wgsl"),
             Shader::ElementwisePrelu => include_str!("../shaders/elementwise/prelu.wgsl"),
+            Shader::ElementwiseCopyColumns => {
+                include_str!("../shaders/elementwise/copy_columns.wgsl")
+            }
             Shader::ReduceAxis => include_str!("../shaders/reduce/reduce_axis.wgsl"),
             Shader::ReduceMeanVar => include_str!("../shaders/reduce/mean_var.wgsl"),
             Shader::Softmax => include_str!("../shaders/softmax/softmax.wgsl"),

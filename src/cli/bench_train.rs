@@ -18,14 +18,20 @@ enum System {
     Ae,
     /// The flow system's normalizing flow (4 blocks, hidden 256) on 640-dim vectors.
     Flow,
+    /// Wilkinghoff's embedding system on raw clips (--seconds long).
+    Embed,
 }
 
 #[derive(Debug, Args)]
 pub struct BenchTrainArgs {
     #[arg(long, value_enum, default_value_t = System::Ae)]
     system: System,
-    #[arg(long, default_value_t = 512)]
-    batch: usize,
+    /// Default 512 (ae), 64 (embed).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// embed: clip length in seconds (16 kHz).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
     /// Timed training steps (after one untimed warm-up step).
     #[arg(long, default_value_t = 10)]
     steps: usize,
@@ -35,21 +41,22 @@ pub fn run(args: &BenchTrainArgs) -> hark::Result<()> {
     if let System::Flow = args.system {
         return super::bench_flow::run(args.batch, args.steps);
     }
+    if let System::Embed = args.system {
+        let batch = args.batch.unwrap_or(64);
+        return super::bench_train_embed::run(batch, args.seconds, args.steps);
+    }
+    let batch = args.batch.unwrap_or(512);
     let ctx = Context::new()?;
     let info = ctx.adapter_info();
     println!(
         "adapter: {} ({:?}, {:?}); DCASE autoencoder, batch {}",
-        info.name, info.device_type, info.backend, args.batch
+        info.name, info.device_type, info.backend, batch
     );
     let mut model = DenseAutoencoder::new(&ctx, 640, 0)?;
     let mut optimizer = Adam::new(&ctx, &model.params(), AdamConfig::adam(1e-3))?;
     let mut rng = SeededRng::new(1);
-    let x = Tensor::from_slice(
-        &ctx,
-        &[args.batch, 640],
-        &rng.vec(args.batch * 640, -1.0, 1.0),
-    )?;
-    let grad = Tensor::zeros(&ctx, &[args.batch, 640], DType::F32)?;
+    let x = Tensor::from_slice(&ctx, &[batch, 640], &rng.vec(batch * 640, -1.0, 1.0))?;
+    let grad = Tensor::zeros(&ctx, &[batch, 640], DType::F32)?;
     let mut step = |rec: &mut Recorder| -> hark::Result<()> {
         let y = model.forward(rec, &x, Mode::Train)?;
         mse_backward(rec, &y, &x, 1.0, &grad)?;
@@ -71,7 +78,7 @@ pub fn run(args: &BenchTrainArgs) -> hark::Result<()> {
     println!(
         "training: {:.1} ms/step, {:.0} vectors/s",
         per_step * 1e3,
-        args.batch as f64 / per_step
+        batch as f64 / per_step
     );
     let prof = profile(&ctx, 3, false, |rec| step(rec))?;
     let mut kernels = prof.kernels.clone();

@@ -6,6 +6,7 @@ mod bench_knn;
 mod bench_matmul;
 mod bench_separate;
 mod bench_train;
+mod bench_train_embed;
 mod data;
 mod demo;
 mod ensemble;
@@ -18,6 +19,7 @@ mod synth;
 mod train;
 mod train_flow;
 mod train_oe;
+mod train_embed;
 
 use clap::{Parser, Subcommand};
 

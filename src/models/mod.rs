@@ -4,4 +4,5 @@ pub mod autoencoder;
 pub mod conv_tasnet;
 pub mod flow;
 pub mod oe;
+pub mod embedding;
 pub mod separation;

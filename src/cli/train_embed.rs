@@ -1,0 +1,146 @@
+//! `hark train --system embed` and the embed half of `hark score`: Wilkinghoff's embedding
+//! system (REFERENCE-SPECS §4) with the paper's ablation switches as flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use hark::audio::dataset::{read_dataset, Split};
+use hark::detect::contract::AnomalyScorer;
+use hark::kernels::fft::FftPath;
+use hark::models::embedding::{
+    checkpoint_path, Branches, EmbedTrainConfig, EmbeddingConfig, EmbeddingSystem,
+};
+use hark::{Context, HarkError};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BranchArg {
+    /// Spectrum and spectrogram (256-dim embedding).
+    Both,
+    /// Whole-clip spectrum branch only.
+    Spectrum,
+    /// Spectrogram ResNet only.
+    Spectrogram,
+}
+
+/// Flags of `--system embed` (ignored by the other systems).
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// embed: models per machine type (seeds seed, seed + 1, ...) whose scores are summed.
+    #[arg(long, default_value_t = 1)]
+    ensemble: usize,
+    /// embed: AdaCos sub-clusters per class, and k-means centroids per section.
+    #[arg(long, default_value_t = 16)]
+    sub_clusters: usize,
+    /// embed: which input branches feed the embedding.
+    #[arg(long, value_enum, default_value_t = BranchArg::Both)]
+    branches: BranchArg,
+    /// embed: keep each spectrogram bin's temporal mean (the reference removes it).
+    #[arg(long)]
+    no_temporal_norm: bool,
+    /// embed: train the AdaCos centres (the reference keeps them fixed).
+    #[arg(long)]
+    trainable_centres: bool,
+    /// embed: the Keras L2 regulariser's factor on every weight.
+    #[arg(long, default_value_t = 1e-5)]
+    weight_decay: f32,
+}
+
+/// The shared training flags, with the embed system's defaults applied.
+pub struct EmbedRun<'a> {
+    pub data: &'a PathBuf,
+    pub models: &'a PathBuf,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f32,
+    pub seed: u64,
+}
+
+fn fft_path(ctx: &Context) -> FftPath {
+    // Software adapters run the multi-pass FFT faster than the fused one (see README).
+    if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
+        FftPath::Global
+    } else {
+        FftPath::Auto
+    }
+}
+
+/// The system with `args`' settings (training settings from `run` where given).
+pub fn system(
+    ctx: &Context,
+    args: &EmbedArgs,
+    run: Option<&EmbedRun>,
+) -> hark::Result<EmbeddingSystem> {
+    let branches = match args.branches {
+        BranchArg::Both => Branches::Both,
+        BranchArg::Spectrum => Branches::Spectrum,
+        BranchArg::Spectrogram => Branches::Spectrogram,
+    };
+    let mut train = EmbedTrainConfig {
+        weight_decay: args.weight_decay,
+        trainable_centres: args.trainable_centres,
+        ..EmbedTrainConfig::default()
+    };
+    if let Some(run) = run {
+        train.epochs = run.epochs;
+        train.batch_size = run.batch_size;
+        train.lr = run.lr;
+        train.seed = run.seed;
+    }
+    EmbeddingSystem::new(
+        ctx,
+        EmbeddingConfig {
+            train,
+            ensemble: args.ensemble,
+            sub_clusters: args.sub_clusters,
+            branches,
+            temporal_norm: !args.no_temporal_norm,
+            fft_path: fft_path(ctx),
+            ..EmbeddingConfig::default()
+        },
+    )
+}
+
+pub fn train(run: &EmbedRun, args: &EmbedArgs) -> hark::Result<()> {
+    let ctx = Context::new()?;
+    let dataset = read_dataset(run.data)?;
+    dataset.require_no_problems()?;
+    let mut system = system(&ctx, args, Some(run))?;
+    system.save_to = Some(run.models.clone());
+    std::fs::create_dir_all(run.models).map_err(|source| HarkError::Io {
+        path: run.models.display().to_string(),
+        source,
+    })?;
+    let bar = ProgressBar::new((dataset.machines.len() * args.ensemble * run.epochs) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} epochs  {elapsed} (eta {eta})  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let shown = bar.clone();
+    system.on_epoch = Some(Box::new(move |machine, member, report| {
+        shown.inc(1);
+        shown.set_message(format!(
+            "{machine} #{member}: loss {:.4}, scale {:.2}",
+            report.loss, report.scale
+        ));
+    }));
+    for machine in &dataset.machines {
+        let clips: Vec<_> = machine.split(Split::Train).collect();
+        if clips.is_empty() {
+            return Err(HarkError::Dataset {
+                path: machine.root.display().to_string(),
+                detail: "no training clips".into(),
+            });
+        }
+        system.train(machine, &clips)?;
+        bar.println(format!(
+            "{}: {} training clips -> {} (x{})",
+            machine.machine,
+            clips.len(),
+            checkpoint_path(run.models, &machine.machine, 0).display(),
+            args.ensemble
+        ));
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
