@@ -16,36 +16,38 @@ use hark::{Context, DType, Recorder, Tensor};
 enum System {
     /// The DCASE dense autoencoder on 640-dim vectors.
     Ae,
+    /// The DCASE 2022 MobileNetV2 (width 0.5) on 64 x 128 log-mel patches, 3 sections.
+    Mobilenet,
 }
 
 #[derive(Debug, Args)]
 pub struct BenchTrainArgs {
     #[arg(long, value_enum, default_value_t = System::Ae)]
     system: System,
-    #[arg(long, default_value_t = 512)]
-    batch: usize,
+    /// Default: 512 (ae), 128 (mobilenet).
+    #[arg(long)]
+    batch: Option<usize>,
     /// Timed training steps (after one untimed warm-up step).
     #[arg(long, default_value_t = 10)]
     steps: usize,
 }
 
 pub fn run(args: &BenchTrainArgs) -> hark::Result<()> {
-    let System::Ae = args.system;
+    if let System::Mobilenet = args.system {
+        return crate::cli::bench_train_mobilenet::run(args.batch.unwrap_or(128), args.steps);
+    }
+    let batch = args.batch.unwrap_or(512);
     let ctx = Context::new()?;
     let info = ctx.adapter_info();
     println!(
         "adapter: {} ({:?}, {:?}); DCASE autoencoder, batch {}",
-        info.name, info.device_type, info.backend, args.batch
+        info.name, info.device_type, info.backend, batch
     );
     let mut model = DenseAutoencoder::new(&ctx, 640, 0)?;
     let mut optimizer = Adam::new(&ctx, &model.params(), AdamConfig::adam(1e-3))?;
     let mut rng = SeededRng::new(1);
-    let x = Tensor::from_slice(
-        &ctx,
-        &[args.batch, 640],
-        &rng.vec(args.batch * 640, -1.0, 1.0),
-    )?;
-    let grad = Tensor::zeros(&ctx, &[args.batch, 640], DType::F32)?;
+    let x = Tensor::from_slice(&ctx, &[batch, 640], &rng.vec(batch * 640, -1.0, 1.0))?;
+    let grad = Tensor::zeros(&ctx, &[batch, 640], DType::F32)?;
     let mut step = |rec: &mut Recorder| -> hark::Result<()> {
         let y = model.forward(rec, &x, Mode::Train)?;
         mse_backward(rec, &y, &x, 1.0, &grad)?;
@@ -67,7 +69,7 @@ pub fn run(args: &BenchTrainArgs) -> hark::Result<()> {
     println!(
         "training: {:.1} ms/step, {:.0} vectors/s",
         per_step * 1e3,
-        args.batch as f64 / per_step
+        batch as f64 / per_step
     );
     let prof = profile(&ctx, 3, false, |rec| step(rec))?;
     let mut kernels = prof.kernels.clone();

@@ -17,6 +17,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub enum System {
     /// The DCASE dense autoencoder (REFERENCE-SPECS §3).
     Ae,
+    /// The DCASE 2022 MobileNetV2 section classifier (003 §4.1).
+    Mobilenet,
 }
 
 #[derive(Debug, Args)]
@@ -29,12 +31,15 @@ pub struct TrainArgs {
     /// Folder for the models (`ae_<machine>.safetensors`).
     #[arg(long)]
     models: PathBuf,
-    #[arg(long, default_value_t = 100)]
-    epochs: usize,
-    #[arg(long, default_value_t = 512)]
-    batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f32,
+    /// Default: 100 (ae), 20 (mobilenet).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Default: 512 (ae), 128 (mobilenet).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Default: 1e-3 (ae), 1e-4 (mobilenet).
+    #[arg(long)]
+    lr: Option<f32>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Continue from the training state saved after every epoch
@@ -42,6 +47,8 @@ pub struct TrainArgs {
     /// uninterrupted run; epochs already done count towards --epochs.
     #[arg(long)]
     resume: bool,
+    #[command(flatten)]
+    mobilenet: crate::cli::train_mobilenet::MobileNetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -59,9 +66,11 @@ pub struct ScoreArgs {
     /// Percentile of the gamma fitted to training scores used as the decision threshold.
     #[arg(long, default_value_t = 0.9)]
     percentile: f64,
+    #[command(flatten)]
+    mobilenet: crate::cli::train_mobilenet::MobileNetArgs,
 }
 
-fn features(ctx: &Context) -> FeatureSpec {
+pub(crate) fn features(ctx: &Context) -> FeatureSpec {
     // Software adapters run the multi-pass FFT faster than the fused one (see README).
     let fft_path = if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
         FftPath::Global
@@ -75,21 +84,33 @@ fn features(ctx: &Context) -> FeatureSpec {
 }
 
 pub fn train(args: &TrainArgs) -> hark::Result<()> {
-    let System::Ae = args.system;
+    if let System::Mobilenet = args.system {
+        let run = crate::cli::train_mobilenet::TrainRun {
+            data: &args.data,
+            models: &args.models,
+            epochs: args.epochs,
+            batch_size: args.batch_size,
+            lr: args.lr,
+            seed: args.seed,
+            resume: args.resume,
+        };
+        return crate::cli::train_mobilenet::train(&run, &args.mobilenet);
+    }
     let ctx = Context::new()?;
     let dataset = read_dataset(&args.data)?;
     dataset.require_no_problems()?;
+    let epochs = args.epochs.unwrap_or(100);
     let config = AutoencoderConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        lr: args.lr,
+        epochs,
+        batch_size: args.batch_size.unwrap_or(512),
+        lr: args.lr.unwrap_or(1e-3),
         seed: args.seed,
         features: features(&ctx),
     };
     let mut system = AutoencoderSystem::new(&ctx, config)?;
     system.save_to = Some(args.models.clone());
     system.resume = args.resume;
-    let bar = ProgressBar::new((dataset.machines.len() * args.epochs) as u64);
+    let bar = ProgressBar::new((dataset.machines.len() * epochs) as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} epochs  {elapsed} (eta {eta})  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -120,17 +141,25 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
 }
 
 pub fn score(args: &ScoreArgs) -> hark::Result<()> {
-    let System::Ae = args.system;
     let ctx = Context::new()?;
     let dataset = read_dataset(&args.data)?;
     dataset.require_no_problems()?;
-    let config = AutoencoderConfig {
-        features: features(&ctx),
-        ..AutoencoderConfig::default()
+    let reports = match args.system {
+        System::Ae => {
+            let config = AutoencoderConfig {
+                features: features(&ctx),
+                ..AutoencoderConfig::default()
+            };
+            let mut system = AutoencoderSystem::new(&ctx, config)?;
+            system.load_from = Some(args.models.clone());
+            run_system(&mut system, &dataset, &args.out, args.percentile)?
+        }
+        System::Mobilenet => {
+            let mut system = crate::cli::train_mobilenet::scorer(&ctx, &args.mobilenet)?;
+            system.load_from = Some(args.models.clone());
+            run_system(&mut system, &dataset, &args.out, args.percentile)?
+        }
     };
-    let mut system = AutoencoderSystem::new(&ctx, config)?;
-    system.load_from = Some(args.models.clone());
-    let reports = run_system(&mut system, &dataset, &args.out, args.percentile)?;
     println!(
         "{:<12} {:>7} {:<8} {:>8}",
         "machine", "section", "domain", "AUC"

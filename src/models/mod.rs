@@ -2,4 +2,5 @@
 
 pub mod autoencoder;
 pub mod conv_tasnet;
+pub mod mobilenet;
 pub mod separation;
