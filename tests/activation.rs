@@ -1,5 +1,5 @@
 //! GPU vs CPU for softplus and the activation backward passes (LeakyReLU, sigmoid, tanh,
-//! softplus, PReLU input and slope gradients), plus finite-difference checks of each gradient
+//! softplus, ReLU6, PReLU input and slope gradients), plus finite-difference checks of each gradient
 //! against an f64 forward.
 
 use hark::cpu;
@@ -119,10 +119,11 @@ fn forward_f64(op: ActivationGrad, x: &[f64]) -> Vec<f64> {
         ActivationGrad::Softplus { beta, threshold } => {
             cpu::activation::softplus(x, f64::from(beta), f64::from(threshold))
         }
+        ActivationGrad::Relu6 => x.iter().map(|&v| v.clamp(0.0, 6.0)).collect(),
     }
 }
 
-const OPS: [ActivationGrad; 5] = [
+const OPS: [ActivationGrad; 6] = [
     ActivationGrad::LeakyRelu(0.2),
     ActivationGrad::Sigmoid,
     ActivationGrad::Tanh,
@@ -134,6 +135,7 @@ const OPS: [ActivationGrad; 5] = [
         beta: 0.5,
         threshold: 20.0,
     },
+    ActivationGrad::Relu6,
 ];
 
 /// Whether the op's backward reads the forward output (else the input).
@@ -150,6 +152,8 @@ fn activation_backward_matches_cpu() {
             // Includes exact zeros (LeakyReLU's convention at 0) and large |x| (saturation).
             let mut x = rng.vec(n, -50.0, 50.0);
             x[0] = 0.0;
+            // ReLU6's upper kink (torch: zero gradient at 6).
+            x[n - 1] = 6.0;
             let g = rng.vec(n, -1.0, 1.0);
             let saved = if saves_output(op) {
                 forward_gpu(&ctx, op, &x)
@@ -185,6 +189,36 @@ fn activation_backward_matches_finite_differences() {
         // output (sigmoid, tanh), whose rounding moves y (1 - y) by ~1e-7.
         assert_close(&got, &to_f32(&numeric), 1e-4, 1e-6);
     }
+}
+
+#[test]
+fn relu6_backward_matches_finite_differences_around_both_kinks() {
+    let Some(ctx) = test_context() else { return };
+    let mut rng = SeededRng::new(64);
+    let n = 211;
+    // [-8, 8] covers the flat parts below 0 and above 6; values within 0.01 of a kink move away
+    // from it so that h = 1e-3 never straddles one.
+    let x: Vec<f32> = rng
+        .vec(n, -8.0, 8.0)
+        .into_iter()
+        .map(|v| {
+            let near = |k: f32| (v - k).abs() < 0.01;
+            if near(0.0) || near(6.0) {
+                v + 0.05
+            } else {
+                v
+            }
+        })
+        .collect();
+    assert!(x.iter().any(|&v| v > 6.0) && x.iter().any(|&v| v < 0.0));
+    let g = rng.vec(n, -1.0, 1.0);
+    let got = backward_gpu(&ctx, ActivationGrad::Relu6, &x, &g);
+    let g64 = to_f64(&g);
+    let numeric = numeric_gradient(&to_f64(&x), 1e-3, |p| {
+        dot(&forward_f64(ActivationGrad::Relu6, p), &g64)
+    });
+    // Piecewise linear: central differences are exact up to f64 rounding.
+    assert_close(&got, &to_f32(&numeric), 1e-6, 1e-9);
 }
 
 fn prelu_gpu(

@@ -48,6 +48,10 @@ fn cases() -> Vec<Case> {
         // 1x1 images: a 1x1 kernel, and a 3x3 kernel that sees only its centre.
         case([3, 2, 1, 1], [3, 2, 1, 1], p((1, 1), (0, 0), 1), true),
         case([1, 2, 1, 1], [3, 2, 3, 3], p((2, 2), (1, 1), 1), false),
+        // Pointwise convs (the matmul path): MobileNetV2-0.5's 16 -> 96 expand and 96 -> 24
+        // project on an odd plane, with and without bias.
+        case([2, 16, 9, 13], [96, 16, 1, 1], p((1, 1), (0, 0), 1), true),
+        case([2, 96, 9, 13], [24, 96, 1, 1], p((1, 1), (0, 0), 1), false),
     ]
 }
 
@@ -111,8 +115,8 @@ fn conv2d_forward_and_backward_match_cpu() {
         let (out, gx, gw, gb) = gpu(&ctx, c, &d);
         let dims = &d.dims;
         let want = cpu::conv2d::conv2d(&d.x, &d.w, d.bias.as_deref(), dims, &c.params);
-        // f32 sums of at most 16 * 1 * 1 or 1 * 7 * 7 products of values in [-1, 1] against the
-        // f64 reference: rounding stays near 1e-6, 1e-5 leaves room.
+        // f32 sums of at most 96 * 1 * 1 or 1 * 7 * 7 products of values in [-1, 1] against the
+        // f64 reference: rounding stays near 3e-6, 1e-5 leaves room.
         assert_close(&out, &want, 1e-5, 1e-5);
         let want = cpu::conv2d::conv2d_backward_input(&d.g, &d.w, dims, &c.params);
         // Same size of sums as the forward (C_out/groups * KH * KW terms).
@@ -161,6 +165,8 @@ fn conv2d_gradients_match_finite_differences() {
         case([1, 4, 6, 5], [6, 2, 3, 2], p((2, 1), (1, 0), 2), true),
         case([2, 3, 5, 4], [3, 1, 3, 3], p((1, 1), (1, 1), 3), false),
         case([2, 4, 5, 7], [3, 4, 1, 1], p((2, 2), (0, 0), 1), false),
+        // Pointwise (the matmul path).
+        case([2, 4, 5, 7], [3, 4, 1, 1], p((1, 1), (0, 0), 1), true),
     ];
     let wide = |v: &[f32]| v.iter().map(|&a| f64::from(a)).collect::<Vec<f64>>();
     let h = 1e-3;

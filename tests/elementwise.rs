@@ -53,12 +53,13 @@ fn largest_proper_divisor(n: usize) -> usize {
 }
 
 /// Every op, with non-trivial scalars (a negative scale, torch's default LeakyReLU slope).
-const UNARY_OPS: [UnaryOp; 5] = [
+const UNARY_OPS: [UnaryOp; 6] = [
     UnaryOp::Scale(-1.5),
     UnaryOp::Relu,
     UnaryOp::LeakyRelu(0.01),
     UnaryOp::Sigmoid,
     UnaryOp::Tanh,
+    UnaryOp::Relu6,
 ];
 
 fn run_unary(ctx: &Context, op: UnaryOp, x: &[f32]) -> Vec<f32> {
@@ -74,7 +75,7 @@ fn run_unary(ctx: &Context, op: UnaryOp, x: &[f32]) -> Vec<f32> {
 fn unary_tolerance(op: UnaryOp) -> (f32, f32) {
     match op {
         // One correctly rounded multiply (WGSL requires it) or a copy/compare: bitwise equal.
-        UnaryOp::Scale(_) | UnaryOp::Relu | UnaryOp::LeakyRelu(_) => (0.0, 0.0),
+        UnaryOp::Scale(_) | UnaryOp::Relu | UnaryOp::LeakyRelu(_) | UnaryOp::Relu6 => (0.0, 0.0),
         // WGSL allows exp an error of 3 + 2|x| ulp (19 ulp, ~1.1e-6 relative, at |x| = 8) against
         // the CPU's libm; a division and an add follow. 4e-6 covers that with room; abs 1e-7
         // covers sigmoid's tail, where a device may flush denormals to zero.
@@ -91,6 +92,8 @@ fn unary_matches_cpu_on_purposeful_lengths() {
         // two branches; a zero checks ReLU's boundary.
         let mut x = rng.vec(n, -8.0, 8.0);
         x[n / 2] = 0.0;
+        // ReLU6's upper kink.
+        x[n - 1] = 6.0;
         for op in UNARY_OPS {
             let (rel, abs) = unary_tolerance(op);
             let gpu = run_unary(&ctx, op, &x);

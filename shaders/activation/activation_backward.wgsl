@@ -18,7 +18,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> grad_out: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grad_in: array<f32>;
 
-// 0 = leaky relu (saved x), 1 = sigmoid (saved y), 2 = tanh (saved y), 3 = softplus (saved x).
+// 0 = leaky relu (saved x), 1 = sigmoid (saved y), 2 = tanh (saved y), 3 = softplus (saved x),
+// 4 = relu6 (saved x).
 override OP: u32 = 0u;
 const WG: u32 = 256u;
 
@@ -54,6 +55,10 @@ fn main(
         }
         case 2u: {
             r = g * (1.0 - s * s);
+        }
+        case 4u: {
+            // torch's hardtanh_backward on [0, 6]: zero at and beyond both kinks.
+            r = select(0.0, g, s > 0.0 && s < 6.0);
         }
         default: {
             let z = params.alpha * s;

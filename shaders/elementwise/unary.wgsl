@@ -1,4 +1,4 @@
-// Unary elementwise maps: out[i] = f(x[i]) for scale, ReLU, LeakyReLU, sigmoid and tanh.
+// Unary elementwise maps: out[i] = f(x[i]) for scale, ReLU, LeakyReLU, sigmoid, tanh and ReLU6.
 // The op is an override constant (one pipeline per op); its scalar (scale factor, negative slope)
 // is a runtime parameter so that changing it does not compile a new pipeline.
 // CPU twin: src/cpu/elementwise/unary.rs.
@@ -14,7 +14,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-// 0 = scale, 1 = relu, 2 = leaky relu, 3 = sigmoid, 4 = tanh.
+// 0 = scale, 1 = relu, 2 = leaky relu, 3 = sigmoid, 4 = tanh, 5 = relu6.
 override OP: u32 = 0u;
 const WG: u32 = 256u;
 
@@ -73,6 +73,10 @@ fn main(
         }
         case 3u: {
             r = sigmoid(v);
+        }
+        case 5u: {
+            // torch.nn.ReLU6 (hardtanh on [0, 6]).
+            r = min(max(v, 0.0), 6.0);
         }
         default: {
             r = tanh_stable(v);

@@ -20,6 +20,8 @@ enum System {
     Flow,
     /// Wilkinghoff's embedding system on raw clips (--seconds long).
     Embed,
+    /// The DCASE 2022 MobileNetV2 (width 0.5) on 64 x 128 log-mel patches, 3 sections.
+    Mobilenet,
 }
 
 #[derive(Debug, Args)]
@@ -32,6 +34,9 @@ pub struct BenchTrainArgs {
     /// embed: clip length in seconds (16 kHz).
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
+    /// Default: 512 (ae), 128 (mobilenet).
+    #[arg(long)]
+    batch: Option<usize>,
     /// Timed training steps (after one untimed warm-up step).
     #[arg(long, default_value_t = 10)]
     steps: usize,
@@ -44,6 +49,8 @@ pub fn run(args: &BenchTrainArgs) -> hark::Result<()> {
     if let System::Embed = args.system {
         let batch = args.batch.unwrap_or(64);
         return super::bench_train_embed::run(batch, args.seconds, args.steps);
+    if let System::Mobilenet = args.system {
+        return crate::cli::bench_train_mobilenet::run(args.batch.unwrap_or(128), args.steps);
     }
     let batch = args.batch.unwrap_or(512);
     let ctx = Context::new()?;

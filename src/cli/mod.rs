@@ -7,6 +7,7 @@ mod bench_matmul;
 mod bench_separate;
 mod bench_train;
 mod bench_train_embed;
+mod bench_train_mobilenet;
 mod data;
 mod demo;
 mod ensemble;
@@ -20,6 +21,7 @@ mod train;
 mod train_flow;
 mod train_oe;
 mod train_embed;
+mod train_mobilenet;
 
 use clap::{Parser, Subcommand};
 

@@ -5,4 +5,5 @@ pub mod conv_tasnet;
 pub mod flow;
 pub mod oe;
 pub mod embedding;
+pub mod mobilenet;
 pub mod separation;

@@ -1,6 +1,5 @@
-//! `Activation`: ReLU, LeakyReLU, sigmoid, tanh and softplus as torch's, forward on the
-//! elementwise and softplus kernels, backward on `activation_backward`. torch's ReLU6 has no
-//! kernel here.
+//! `Activation`: ReLU, LeakyReLU, sigmoid, tanh, softplus and ReLU6 as torch's, forward on the
+//! elementwise and softplus kernels, backward on `activation_backward`.
 
 use crate::context::Context;
 use crate::error::{HarkError, Result};
@@ -25,6 +24,8 @@ pub enum Nonlinearity {
         beta: f32,
         threshold: f32,
     },
+    /// torch.nn.ReLU6: `min(max(x, 0), 6)`.
+    Relu6,
 }
 
 impl Nonlinearity {
@@ -47,6 +48,7 @@ impl Nonlinearity {
             Nonlinearity::Softplus { beta, threshold } => {
                 (ActivationGrad::Softplus { beta, threshold }, false)
             }
+            Nonlinearity::Relu6 => (ActivationGrad::Relu6, false),
         }
     }
 }
@@ -87,6 +89,7 @@ impl Layer for Activation {
             Nonlinearity::Sigmoid => unary(rec, UnaryOp::Sigmoid, x, &y)?,
             Nonlinearity::Tanh => unary(rec, UnaryOp::Tanh, x, &y)?,
             Nonlinearity::Softplus { beta, threshold } => softplus(rec, x, beta, threshold, &y)?,
+            Nonlinearity::Relu6 => unary(rec, UnaryOp::Relu6, x, &y)?,
         }
         let (_, from_output) = self.nonlinearity.grad();
         let saved = if from_output { &y } else { x };

@@ -18,6 +18,13 @@ pub fn activation_backward(op: ActivationGrad, saved: &[f64], grad_out: &[f64]) 
             }
             ActivationGrad::Sigmoid => g * s * (1.0 - s),
             ActivationGrad::Tanh => g * (1.0 - s * s),
+            ActivationGrad::Relu6 => {
+                if s > 0.0 && s < 6.0 {
+                    g
+                } else {
+                    0.0
+                }
+            }
             ActivationGrad::Softplus { beta, threshold } => {
                 let z = f64::from(beta) * s;
                 if z > f64::from(threshold) {

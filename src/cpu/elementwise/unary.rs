@@ -46,6 +46,7 @@ pub fn unary(op: UnaryOp, x: &[f32]) -> Vec<f32> {
             }
             UnaryOp::Sigmoid => sigmoid(v),
             UnaryOp::Tanh => tanh_stable(v),
+            UnaryOp::Relu6 => v.clamp(0.0, 6.0),
         })
         .collect()
 }

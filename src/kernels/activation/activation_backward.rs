@@ -1,5 +1,5 @@
 //! Launcher for `shaders/activation/activation_backward.wgsl`: gradients of LeakyReLU, sigmoid,
-//! tanh and softplus from what their forward passes saved.
+//! tanh, softplus and ReLU6 from what their forward passes saved.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -20,6 +20,8 @@ pub enum ActivationGrad {
     Tanh,
     /// Softplus with `beta` and `threshold`; `saved` is the forward input.
     Softplus { beta: f32, threshold: f32 },
+    /// ReLU6; `saved` is the forward input.
+    Relu6,
 }
 
 impl ActivationGrad {
@@ -30,6 +32,7 @@ impl ActivationGrad {
             ActivationGrad::Sigmoid => 1.0,
             ActivationGrad::Tanh => 2.0,
             ActivationGrad::Softplus { .. } => 3.0,
+            ActivationGrad::Relu6 => 4.0,
         }
     }
 }
@@ -74,7 +77,7 @@ pub fn activation_backward(
             }
             (beta, threshold)
         }
-        ActivationGrad::Sigmoid | ActivationGrad::Tanh => (0.0, 0.0),
+        ActivationGrad::Sigmoid | ActivationGrad::Tanh | ActivationGrad::Relu6 => (0.0, 0.0),
     };
     let params = ActivationBackwardParams {
         n,
@@ -134,6 +137,17 @@ pub fn softplus_backward(
 ) -> Result<()> {
     let op = ActivationGrad::Softplus { beta, threshold };
     activation_backward(rec, op, x, grad_out, grad_in)
+}
+
+/// ReLU6 backward from the forward input `x`: `grad_out` where `0 < x < 6`, else 0 (torch's
+/// hardtanh_backward: zero at both kinks).
+pub fn relu6_backward(
+    rec: &mut Recorder,
+    x: &Tensor,
+    grad_out: &Tensor,
+    grad_in: &Tensor,
+) -> Result<()> {
+    activation_backward(rec, ActivationGrad::Relu6, x, grad_out, grad_in)
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ mod prelu_backward;
 mod softplus;
 
 pub use activation_backward::{
-    activation_backward, leaky_relu_backward, sigmoid_backward, softplus_backward, tanh_backward,
-    ActivationGrad,
+    activation_backward, leaky_relu_backward, relu6_backward, sigmoid_backward, softplus_backward,
+    tanh_backward, ActivationGrad,
 };
 pub use prelu_backward::{prelu_backward_input, prelu_backward_weight};
 pub use softplus::{softplus, SOFTPLUS_THRESHOLD};

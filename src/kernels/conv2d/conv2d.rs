@@ -2,6 +2,7 @@
 
 use super::{Conv2dDims, Conv2dParams};
 use crate::error::{HarkError, Result};
+use crate::kernels::matmul::{matmul, MatmulOptions};
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
@@ -43,6 +44,15 @@ pub fn conv2d(
     }
     if out.numel() == 0 {
         return Ok(());
+    }
+    if dims.is_pointwise(params) {
+        let [w, x, out] = dims.pointwise_views(weight, x, out)?;
+        let options = MatmulOptions {
+            bias,
+            bias_per_row: true,
+            ..Default::default()
+        };
+        return matmul(rec, &w, &x, &out, &options);
     }
     let kp = dims.kernel_params(KERNEL.name, params, bias.is_some(), out.numel())?;
     // Without a bias the binding still needs a buffer: the weight is bound again (never read).

@@ -2,6 +2,7 @@
 
 use super::{Conv2dDims, Conv2dParams};
 use crate::error::Result;
+use crate::kernels::matmul::{matmul, MatmulOptions};
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
@@ -31,6 +32,15 @@ pub fn conv2d_backward_input(
     dims.expect_output(KERNEL.name, "grad_out", grad_out)?;
     if grad_input.numel() == 0 {
         return Ok(());
+    }
+    if dims.is_pointwise(params) {
+        // grad_x[n] = W^T grad_y[n].
+        let [w, grad_x, grad_y] = dims.pointwise_views(weight, grad_input, grad_out)?;
+        let options = MatmulOptions {
+            trans_a: true,
+            ..Default::default()
+        };
+        return matmul(rec, &w, &grad_y, &grad_x, &options);
     }
     let kp = dims.kernel_params(KERNEL.name, params, false, grad_input.numel())?;
     rec.dispatch(Launch {

@@ -1,6 +1,7 @@
 //! 2-D convolution as `torch.nn.functional.conv2d` (NCHW, weight `[C_out, C_in/groups, KH, KW]`,
 //! stride, zero padding, groups, optional bias) and its three gradients, each a direct kernel that
-//! covers every batch item, channel and group in one dispatch.
+//! covers every batch item, channel and group in one dispatch. Pointwise (1x1, stride 1, no
+//! padding or groups) forward and input gradient run on the tiled matmul instead.
 
 // One kernel, one name in every place (STYLE.md): conv2d/conv2d.rs.
 #[allow(clippy::module_inception)]
@@ -133,6 +134,29 @@ impl Conv2dDims {
             oh,
             ow,
         })
+    }
+
+    /// A 1x1 convolution without stride, padding or groups: a matrix product per batch item
+    /// (`W [C_out, C_in] x X [C_in, H W]`), which the tiled matmul kernel runs far faster than
+    /// the direct convolution (MobileNetV2's expand and project convs are most of its work).
+    pub(crate) fn is_pointwise(&self, params: &Conv2dParams) -> bool {
+        self.kh == 1 && self.kw == 1 && *params == Conv2dParams::default()
+    }
+
+    /// For a pointwise convolution: the weight as the shared `[1, C_out, C_in]` matmul operand,
+    /// and an input-side and an output-side tensor as `[N, C, H W]`.
+    pub(crate) fn pointwise_views(
+        &self,
+        weight: &Tensor,
+        input_side: &Tensor,
+        output_side: &Tensor,
+    ) -> Result<[Tensor; 3]> {
+        let plane = self.h * self.w;
+        Ok([
+            weight.reshape(&[1, self.c_out, self.c_in])?,
+            input_side.reshape(&[self.n, self.c_in, plane])?,
+            output_side.reshape(&[self.n, self.c_out, plane])?,
+        ])
     }
 
     /// `[n, c_out, oh, ow]`.

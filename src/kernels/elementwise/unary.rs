@@ -1,4 +1,4 @@
-//! Launcher for `shaders/elementwise/unary.wgsl`: scale, ReLU, LeakyReLU, sigmoid and tanh, one
+//! Launcher for `shaders/elementwise/unary.wgsl`: scale, ReLU, LeakyReLU, sigmoid, tanh and ReLU6, one
 //! output element per input element. Sigmoid and tanh are evaluated in overflow-free forms.
 
 use bytemuck::{Pod, Zeroable};
@@ -21,6 +21,8 @@ pub enum UnaryOp {
     Sigmoid,
     /// Hyperbolic tangent.
     Tanh,
+    /// `min(max(x, 0), 6)` (torch.nn.ReLU6, MobileNetV2's activation).
+    Relu6,
 }
 
 impl UnaryOp {
@@ -32,6 +34,7 @@ impl UnaryOp {
             UnaryOp::LeakyRelu(_) => 2.0,
             UnaryOp::Sigmoid => 3.0,
             UnaryOp::Tanh => 4.0,
+            UnaryOp::Relu6 => 5.0,
         }
     }
 
@@ -39,7 +42,7 @@ impl UnaryOp {
     fn alpha(self) -> f32 {
         match self {
             UnaryOp::Scale(a) | UnaryOp::LeakyRelu(a) => a,
-            UnaryOp::Relu | UnaryOp::Sigmoid | UnaryOp::Tanh => 0.0,
+            UnaryOp::Relu | UnaryOp::Sigmoid | UnaryOp::Tanh | UnaryOp::Relu6 => 0.0,
         }
     }
 }

@@ -1,0 +1,121 @@
+//! `hark train --system mobilenet` and `hark score --system mobilenet`: the DCASE 2022
+//! MobileNetV2 section classifier, one model per machine type (`mobilenet_<machine>.safetensors`,
+//! torchvision names), with a progress bar per training batch.
+
+use std::path::Path;
+
+use clap::Args;
+use hark::audio::dataset::{read_dataset, Split};
+use hark::detect::contract::AnomalyScorer;
+use hark::features::pipeline::{FeatureKind, FeatureSpec};
+use hark::models::mobilenet::{checkpoint_path, MobileNetConfig, MobileNetSystem};
+use hark::{Context, HarkError};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// The MobileNetV2 system's own settings (ignored by the other systems).
+#[derive(Debug, Args)]
+pub struct MobileNetArgs {
+    /// mobilenet: log-mel frames per patch.
+    #[arg(long, default_value_t = 64)]
+    patch_frames: usize,
+    /// mobilenet: frames between patches (the reference code's 8; the paper's 48-frame overlap
+    /// is 16).
+    #[arg(long, default_value_t = 8)]
+    hop_frames: usize,
+    /// mobilenet: width multiplier.
+    #[arg(long, default_value_t = 0.5)]
+    width: f64,
+    /// mobilenet: BatchNorm momentum in torch's terms (Keras' 0.999 is 0.001; raise it for
+    /// short runs so that the running statistics follow the data).
+    #[arg(long, default_value_t = 1e-3)]
+    bn_momentum: f32,
+}
+
+/// The shared `hark train` arguments.
+pub struct TrainRun<'a> {
+    pub data: &'a Path,
+    pub models: &'a Path,
+    pub epochs: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub lr: Option<f32>,
+    pub seed: u64,
+    pub resume: bool,
+}
+
+fn config(ctx: &Context, args: &MobileNetArgs) -> MobileNetConfig {
+    let dcase = crate::cli::train::features(ctx);
+    MobileNetConfig {
+        frames: args.patch_frames,
+        hop_frames: args.hop_frames,
+        width: args.width,
+        bn_momentum: args.bn_momentum,
+        features: FeatureSpec {
+            kind: FeatureKind::Logmel,
+            ..dcase
+        },
+        ..MobileNetConfig::default()
+    }
+}
+
+/// The system for `hark score` (models loaded by the caller).
+pub fn scorer(ctx: &Context, args: &MobileNetArgs) -> hark::Result<MobileNetSystem> {
+    MobileNetSystem::new(ctx, config(ctx, args))
+}
+
+pub fn train(run: &TrainRun, args: &MobileNetArgs) -> hark::Result<()> {
+    if run.resume {
+        return Err(HarkError::invalid(
+            "mobilenet",
+            "--resume is not supported by --system mobilenet (20 epochs are retrained)",
+        ));
+    }
+    let ctx = Context::new()?;
+    let dataset = read_dataset(run.data)?;
+    dataset.require_no_problems()?;
+    let defaults = MobileNetConfig::default();
+    let config = MobileNetConfig {
+        epochs: run.epochs.unwrap_or(defaults.epochs),
+        batch_size: run.batch_size.unwrap_or(defaults.batch_size),
+        lr: run.lr.unwrap_or(defaults.lr),
+        seed: run.seed,
+        ..config(&ctx, args)
+    };
+    let mut system = MobileNetSystem::new(&ctx, config)?;
+    system.save_to = Some(run.models.to_path_buf());
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} batches  {elapsed} (eta {eta})  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let shown = bar.clone();
+    system.on_step = Some(Box::new(move |machine, r| {
+        if r.epoch == 1 && r.batch == 1 {
+            shown.set_position(0);
+            shown.set_length((r.epochs * r.batches) as u64);
+        }
+        shown.inc(1);
+        let loss = r.loss.map_or("-".to_string(), |l| format!("{l:.4}"));
+        shown.set_message(format!(
+            "{machine}: epoch {}/{} ({} patches) loss {loss}",
+            r.epoch, r.epochs, r.patches
+        ));
+    }));
+    for machine in &dataset.machines {
+        let clips: Vec<_> = machine.split(Split::Train).collect();
+        if clips.is_empty() {
+            return Err(HarkError::Dataset {
+                path: machine.root.display().to_string(),
+                detail: "no training clips".into(),
+            });
+        }
+        system.train(machine, &clips)?;
+        bar.println(format!(
+            "{}: {} training clips -> {}",
+            machine.machine,
+            clips.len(),
+            checkpoint_path(run.models, &machine.machine).display()
+        ));
+    }
+    bar.finish_and_clear();
+    Ok(())
+}

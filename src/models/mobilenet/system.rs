@@ -1,0 +1,520 @@
+//! The MobileNetV2 baseline through the scoring contract: per machine type, cut every training
+//! clip's log-mel spectrogram into patches, train a section classifier on them (softmax
+//! cross-entropy, Adam), and score a clip by the mean over its patches of `log((1 - p) / p)`
+//! for its own section's probability `p`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::audio::dataset::{Clip, MachineDataset};
+use crate::audio::wav::{read_many, OnBadFile, WavOptions};
+use crate::context::Context;
+use crate::detect::contract::AnomalyScorer;
+use crate::error::{HarkError, Result};
+use crate::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
+use crate::io::checkpoint::{load_checkpoint, save_checkpoint};
+use crate::kernels::loss::{cross_entropy, cross_entropy_backward};
+use crate::kernels::optim::AdamConfig;
+use crate::models::mobilenet::network::{MobileNetV2, MobileNetV2Config};
+use crate::models::mobilenet::patches::{clip_score, patch_starts};
+use crate::nn::{Adam, Layer, Mode};
+use crate::runtime::Recorder;
+use crate::tensor::{DType, Tensor};
+use crate::testing::SeededRng;
+
+/// Training and patch settings (003 §4.1: Adam lr 1e-4, batch 128, 20 epochs; 64-frame patches
+/// every 8 frames as the reference code).
+#[derive(Clone, Copy, Debug)]
+pub struct MobileNetConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f32,
+    pub seed: u64,
+    /// Log-mel frames per patch.
+    pub frames: usize,
+    /// Frames between consecutive patches.
+    pub hop_frames: usize,
+    /// Width multiplier.
+    pub width: f64,
+    /// BatchNorm momentum in torch's terms (Keras' 0.999 is 0.001 here).
+    pub bn_momentum: f32,
+    /// Log-mel front end ([`FeatureKind::Logmel`]).
+    pub features: FeatureSpec,
+}
+
+impl Default for MobileNetConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 20,
+            batch_size: 128,
+            lr: 1e-4,
+            seed: 0,
+            frames: 64,
+            hop_frames: 8,
+            width: 0.5,
+            bn_momentum: 1e-3,
+            features: FeatureSpec::dcase(FeatureKind::Logmel),
+        }
+    }
+}
+
+/// Progress of training, reported after every batch.
+#[derive(Clone, Copy, Debug)]
+pub struct StepReport {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub batch: usize,
+    pub batches: usize,
+    /// Mean cross-entropy of the batches sampled so far in this epoch (`None` before the first).
+    pub loss: Option<f64>,
+    pub patches: usize,
+}
+
+/// Every clip's log-mel spectrogram (`[frames, mels]` row-major) and where its patches start.
+pub struct Patches {
+    pub mels: usize,
+    pub frames: usize,
+    pub clips: Vec<Vec<f32>>,
+    /// (clip index, first frame) of every patch, clip by clip.
+    pub index: Vec<(usize, usize)>,
+}
+
+impl Patches {
+    /// Cuts each spectrogram into `frames`-frame patches every `hop` frames.
+    pub fn new(clips: Vec<Vec<f32>>, mels: usize, frames: usize, hop: usize) -> Result<Self> {
+        let mut index = Vec::new();
+        for (i, clip) in clips.iter().enumerate() {
+            let starts = patch_starts(clip.len() / mels.max(1), frames, hop)?;
+            index.extend(starts.into_iter().map(|s| (i, s)));
+        }
+        Ok(Self {
+            mels,
+            frames,
+            clips,
+            index,
+        })
+    }
+
+    /// Values in one patch (`frames * mels`).
+    pub fn patch_len(&self) -> usize {
+        self.frames * self.mels
+    }
+
+    /// Copies patch `p` into `out` (`patch_len` values).
+    pub fn copy_patch(&self, p: usize, out: &mut [f32]) {
+        let (clip, start) = self.index[p];
+        let len = self.patch_len();
+        out.copy_from_slice(&self.clips[clip][start * self.mels..start * self.mels + len]);
+    }
+}
+
+/// Clips per feature-extraction batch (bounds the GPU memory of a batch of 10 s clips).
+const EXTRACT_BATCH: usize = 16;
+
+/// Each clip's log-mel spectrogram; runs of equal-length clips go through the extractor as one
+/// batch.
+pub fn clip_logmels(extractor: &mut FeatureExtractor, clips: &[&Clip]) -> Result<Vec<Vec<f32>>> {
+    let spec = *extractor.spec();
+    let options = WavOptions {
+        sample_rate: spec.sample_rate,
+        downmix: false,
+    };
+    let paths: Vec<PathBuf> = clips.iter().map(|c| c.path.clone()).collect();
+    let mut out = Vec::with_capacity(clips.len());
+    for window in paths.chunks(EXTRACT_BATCH) {
+        let waves = read_many(window, &options, OnBadFile::Stop)?.clips;
+        let mut start = 0;
+        while start < waves.len() {
+            let len = waves[start].len();
+            let end = start + waves[start..].iter().take_while(|w| w.len() == len).count();
+            let batch = extractor.extract(&waves[start..end])?;
+            out.extend((0..end - start).map(|i| batch.clip(i).to_vec()));
+            start = end;
+        }
+    }
+    Ok(out)
+}
+
+/// Trains `model` to classify `labels[clip]` from the patches; `progress` sees every batch.
+/// Batches are drawn from a seeded shuffle of all patches; the last partial batch of an epoch
+/// is dropped (BatchNorm needs at least 2 samples; the batch is clamped to the patch count).
+pub fn train(
+    ctx: &Context,
+    model: &mut MobileNetV2,
+    patches: &Patches,
+    labels: &[usize],
+    config: &MobileNetConfig,
+    mut progress: impl FnMut(&StepReport),
+) -> Result<()> {
+    let classes = model.config.classes;
+    let n = patches.index.len();
+    if n < 2 {
+        return Err(HarkError::invalid(
+            "mobilenet",
+            "fewer than 2 training patches",
+        ));
+    }
+    if let Some(&bad) = labels.iter().find(|&&l| l >= classes) {
+        return Err(HarkError::invalid(
+            "mobilenet",
+            format!("label {bad} for {classes} classes"),
+        ));
+    }
+    if let Some(i) = patches.clips.iter().flatten().position(|v| !v.is_finite()) {
+        return Err(HarkError::invalid(
+            "mobilenet",
+            format!("log-mel value {i} is not finite"),
+        ));
+    }
+    let batch_size = config.batch_size.clamp(2, n);
+    let len = patches.patch_len();
+    let mut optimizer = Adam::new(ctx, &model.params(), AdamConfig::adam(config.lr))?;
+    let mut rng = SeededRng::new(config.seed ^ 0x5eed);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut staging = vec![0.0f32; batch_size * len];
+    let mut targets = vec![0.0f32; batch_size * classes];
+    let x = Tensor::zeros(
+        ctx,
+        &[batch_size, 1, patches.frames, patches.mels],
+        DType::F32,
+    )?;
+    let target = Tensor::zeros(ctx, &[batch_size, classes], DType::F32)?;
+    let grad = Tensor::zeros(ctx, &[batch_size, classes], DType::F32)?;
+    let rows = Tensor::zeros(ctx, &[batch_size], DType::F32)?;
+    let loss = Tensor::zeros(ctx, &[1], DType::F32)?;
+    let batches = n / batch_size;
+    for epoch in 0..config.epochs {
+        // Fisher-Yates with the seeded generator: the same seed, the same batches.
+        for i in (1..n).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let (mut loss_sum, mut loss_count) = (0.0, 0usize);
+        for b in 0..batches {
+            targets.fill(0.0);
+            for (row, &p) in order[b * batch_size..(b + 1) * batch_size]
+                .iter()
+                .enumerate()
+            {
+                patches.copy_patch(p, &mut staging[row * len..(row + 1) * len]);
+                targets[row * classes + labels[patches.index[p].0]] = 1.0;
+            }
+            x.write(ctx, &staging)?;
+            target.write(ctx, &targets)?;
+            let mut rec = Recorder::new(ctx);
+            let logits = model.forward(&mut rec, &x, Mode::Train)?;
+            cross_entropy_backward(&mut rec, &logits, &target, 1.0, &grad)?;
+            model.backward(&mut rec, &grad)?;
+            optimizer.step(&mut rec, &model.params())?;
+            // The loss is read back for a few batches per epoch only: each read waits for the GPU.
+            let sample = b % (batches / 4).max(1) == 0 || b + 1 == batches;
+            if sample {
+                cross_entropy(&mut rec, &logits, &target, &rows, &loss)?;
+            }
+            rec.submit()?;
+            if sample {
+                loss_sum += f64::from(loss.to_vec(ctx)?[0]);
+                loss_count += 1;
+            }
+            progress(&StepReport {
+                epoch: epoch + 1,
+                epochs: config.epochs,
+                batch: b + 1,
+                batches,
+                loss: (loss_count > 0).then(|| loss_sum / loss_count as f64),
+                patches: n,
+            });
+        }
+    }
+    ctx.wait()
+}
+
+/// The logits `[patches, classes]` of every patch (eval mode), `batch` patches per pass.
+pub fn patch_logits(
+    ctx: &Context,
+    model: &mut MobileNetV2,
+    patches: &Patches,
+    batch: usize,
+) -> Result<Vec<f32>> {
+    let n = patches.index.len();
+    let len = patches.patch_len();
+    let batch = batch.max(1);
+    let mut logits = Vec::with_capacity(n * model.config.classes);
+    let mut staging = vec![0.0f32; batch * len];
+    let mut start = 0;
+    while start < n {
+        let count = batch.min(n - start);
+        for row in 0..count {
+            patches.copy_patch(start + row, &mut staging[row * len..(row + 1) * len]);
+        }
+        let x = Tensor::from_slice(
+            ctx,
+            &[count, 1, patches.frames, patches.mels],
+            &staging[..count * len],
+        )?;
+        let mut rec = Recorder::new(ctx);
+        let y = model.forward(&mut rec, &x, Mode::Eval)?;
+        rec.submit()?;
+        logits.extend(y.to_vec(ctx)?);
+        start += count;
+    }
+    Ok(logits)
+}
+
+/// Each clip's score from its patches' logits: mean of `log((1 - p) / p)` for `classes[clip]`.
+pub fn clip_scores(
+    logits: &[f32],
+    patches: &Patches,
+    classes: usize,
+    clip_classes: &[usize],
+) -> Result<Vec<f64>> {
+    let mut scores = Vec::with_capacity(clip_classes.len());
+    let mut p = 0;
+    for (clip, &class) in clip_classes.iter().enumerate() {
+        let count = patches.index[p..]
+            .iter()
+            .take_while(|&&(c, _)| c == clip)
+            .count();
+        scores.push(clip_score(
+            &logits[p * classes..(p + count) * classes],
+            classes,
+            class,
+        )?);
+        p += count;
+    }
+    Ok(scores)
+}
+
+/// Called after every training batch with the machine type's name.
+pub type StepCallback = Box<dyn FnMut(&str, &StepReport)>;
+
+/// The checkpoint file of one machine type's model.
+pub fn checkpoint_path(dir: &Path, machine: &str) -> PathBuf {
+    dir.join(format!("mobilenet_{machine}.safetensors"))
+}
+
+/// One machine type's trained classifier and the section ID of each class.
+pub struct SectionClassifier {
+    pub model: MobileNetV2,
+    /// Section ID of class `i`, ascending.
+    pub sections: Vec<u32>,
+}
+
+/// The MobileNetV2 system through the scoring contract: one classifier per machine type.
+pub struct MobileNetSystem {
+    ctx: Context,
+    config: MobileNetConfig,
+    extractor: FeatureExtractor,
+    classifier: Option<SectionClassifier>,
+    pub on_step: Option<StepCallback>,
+    /// Save each machine type's model as `<dir>/mobilenet_<machine>.safetensors`.
+    pub save_to: Option<PathBuf>,
+    /// Load each machine type's model from that file instead of training.
+    pub load_from: Option<PathBuf>,
+}
+
+impl MobileNetSystem {
+    pub fn new(ctx: &Context, config: MobileNetConfig) -> Result<Self> {
+        if config.features.kind != FeatureKind::Logmel {
+            return Err(HarkError::invalid(
+                "mobilenet",
+                "the MobileNetV2 baseline reads log-mel features",
+            ));
+        }
+        patch_starts(config.frames, config.frames, config.hop_frames)?;
+        Ok(Self {
+            ctx: ctx.clone(),
+            extractor: FeatureExtractor::new(ctx, &config.features)?,
+            config,
+            classifier: None,
+            on_step: None,
+            save_to: None,
+            load_from: None,
+        })
+    }
+
+    /// The classifier of the last machine type trained or loaded.
+    pub fn classifier(&self) -> Option<&SectionClassifier> {
+        self.classifier.as_ref()
+    }
+
+    fn patches(&mut self, clips: &[&Clip]) -> Result<Patches> {
+        let logmels = clip_logmels(&mut self.extractor, clips)?;
+        let c = &self.config;
+        Patches::new(logmels, c.features.n_mels, c.frames, c.hop_frames)
+    }
+}
+
+fn metadata(config: &MobileNetConfig, sections: &[u32]) -> HashMap<String, String> {
+    let list: Vec<String> = sections.iter().map(u32::to_string).collect();
+    HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        (
+            "hark_model".to_string(),
+            "dcase2022_mobilenet_v2".to_string(),
+        ),
+        ("width".to_string(), config.width.to_string()),
+        ("sections".to_string(), list.join(",")),
+        ("patch_frames".to_string(), config.frames.to_string()),
+        ("hop_frames".to_string(), config.hop_frames.to_string()),
+        ("n_mels".to_string(), config.features.n_mels.to_string()),
+    ])
+}
+
+impl SectionClassifier {
+    /// Saves the network (torchvision names) with its width and section IDs in the metadata.
+    pub fn save(&self, ctx: &Context, path: &Path, config: &MobileNetConfig) -> Result<()> {
+        save_checkpoint(
+            ctx,
+            path,
+            &self.model.state_dict(),
+            metadata(config, &self.sections),
+        )
+    }
+
+    /// Loads a classifier saved by [`SectionClassifier::save`]; the patch geometry in the file
+    /// must match `config`'s.
+    pub fn load(ctx: &Context, path: &Path, config: &MobileNetConfig) -> Result<Self> {
+        let bad = |detail: String| {
+            HarkError::invalid("mobilenet", format!("{}: {detail}", path.display()))
+        };
+        let bytes = std::fs::read(path).map_err(|source| HarkError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let get = |key: &str| {
+            meta.get(key)
+                .ok_or_else(|| bad(format!("no '{key}' metadata")))
+        };
+        let sections = get("sections")?
+            .split(',')
+            .map(|s| {
+                s.parse::<u32>()
+                    .map_err(|_| bad(format!("bad section '{s}'")))
+            })
+            .collect::<Result<Vec<u32>>>()?;
+        let width: f64 = get("width")?
+            .parse()
+            .map_err(|_| bad("bad width".to_string()))?;
+        for (key, want) in [
+            ("patch_frames", config.frames),
+            ("hop_frames", config.hop_frames),
+            ("n_mels", config.features.n_mels),
+        ] {
+            if get(key)? != &want.to_string() {
+                return Err(bad(format!("{key} {} but this run uses {want}", get(key)?)));
+            }
+        }
+        let net = MobileNetV2Config {
+            width,
+            bn_momentum: config.bn_momentum,
+            ..MobileNetV2Config::dcase2022(sections.len())
+        };
+        let model = MobileNetV2::new(ctx, net, 0)?;
+        load_checkpoint(ctx, path, &model.state_dict())?;
+        Ok(Self { model, sections })
+    }
+}
+
+impl AnomalyScorer for MobileNetSystem {
+    fn name(&self) -> &str {
+        "mobilenet"
+    }
+
+    fn train(&mut self, machine: &MachineDataset, train_clips: &[&Clip]) -> Result<()> {
+        if let Some(dir) = &self.load_from {
+            let path = checkpoint_path(dir, &machine.machine);
+            self.classifier = Some(SectionClassifier::load(&self.ctx, &path, &self.config)?);
+            return Ok(());
+        }
+        let class_of: BTreeMap<u32, usize> = {
+            let ids: std::collections::BTreeSet<u32> =
+                train_clips.iter().map(|c| c.name.section).collect();
+            ids.into_iter().enumerate().map(|(i, s)| (s, i)).collect()
+        };
+        if class_of.len() < 2 {
+            return Err(HarkError::Dataset {
+                path: machine.root.display().to_string(),
+                detail: format!(
+                    "the MobileNetV2 baseline classifies sections, but machine type '{}' has \
+                     training clips of {} section(s); it needs at least 2 (use --system ae)",
+                    machine.machine,
+                    class_of.len()
+                ),
+            });
+        }
+        let labels: Vec<usize> = train_clips
+            .iter()
+            .map(|c| class_of[&c.name.section])
+            .collect();
+        let patches = self.patches(train_clips)?;
+        let net = MobileNetV2Config {
+            width: self.config.width,
+            bn_momentum: self.config.bn_momentum,
+            ..MobileNetV2Config::dcase2022(class_of.len())
+        };
+        let mut model = MobileNetV2::new(&self.ctx, net, self.config.seed)?;
+        let name = machine.machine.clone();
+        let mut callback = self.on_step.take();
+        let result = train(
+            &self.ctx,
+            &mut model,
+            &patches,
+            &labels,
+            &self.config,
+            |r| {
+                if let Some(cb) = callback.as_mut() {
+                    cb(&name, r);
+                }
+            },
+        );
+        self.on_step = callback;
+        result?;
+        let classifier = SectionClassifier {
+            model,
+            sections: class_of.into_keys().collect(),
+        };
+        if let Some(dir) = &self.save_to {
+            classifier.save(
+                &self.ctx,
+                &checkpoint_path(dir, &machine.machine),
+                &self.config,
+            )?;
+        }
+        self.classifier = Some(classifier);
+        Ok(())
+    }
+
+    fn score(&mut self, clips: &[&Clip]) -> Result<Vec<f64>> {
+        let patches = self.patches(clips)?;
+        let batch = self.config.batch_size;
+        let classifier = self
+            .classifier
+            .as_mut()
+            .ok_or_else(|| HarkError::invalid("mobilenet", "score before train"))?;
+        let classes: Vec<usize> = clips
+            .iter()
+            .map(|c| {
+                classifier
+                    .sections
+                    .iter()
+                    .position(|&s| s == c.name.section)
+                    .ok_or_else(|| {
+                        HarkError::invalid(
+                            "mobilenet",
+                            format!(
+                                "clip {} is from section {:02}, which the classifier was not \
+                                 trained on (sections {:?})",
+                                c.file_name, c.name.section, classifier.sections
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<_>>()?;
+        let logits = patch_logits(&self.ctx, &mut classifier.model, &patches, batch)?;
+        clip_scores(&logits, &patches, classifier.sections.len(), &classes)
+    }
+}
