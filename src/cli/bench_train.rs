@@ -1,5 +1,6 @@
-//! `hark bench train --system ae`: training throughput of the DCASE autoencoder (feature vectors
-//! per second, batch 512) with the per-kernel GPU time of one step, slowest first.
+//! `hark bench train --system <s>`: training throughput (feature vectors, clips or patches per
+//! second) with the per-kernel GPU time of one step, slowest first. The autoencoder's bench is
+//! here; the other systems' are in `bench_<system>.rs` / `bench_train_<system>.rs`.
 
 use std::time::Instant;
 
@@ -28,29 +29,28 @@ enum System {
 pub struct BenchTrainArgs {
     #[arg(long, value_enum, default_value_t = System::Ae)]
     system: System,
-    /// Default 512 (ae), 64 (embed).
+    /// Default: 512 (ae, flow), 64 (embed), 128 (mobilenet).
     #[arg(long)]
     batch: Option<usize>,
     /// embed: clip length in seconds (16 kHz).
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
-    /// Default: 512 (ae), 128 (mobilenet).
-    #[arg(long)]
-    batch: Option<usize>,
     /// Timed training steps (after one untimed warm-up step).
     #[arg(long, default_value_t = 10)]
     steps: usize,
 }
 
 pub fn run(args: &BenchTrainArgs) -> hark::Result<()> {
-    if let System::Flow = args.system {
-        return super::bench_flow::run(args.batch, args.steps);
-    }
-    if let System::Embed = args.system {
-        let batch = args.batch.unwrap_or(64);
-        return super::bench_train_embed::run(batch, args.seconds, args.steps);
-    if let System::Mobilenet = args.system {
-        return crate::cli::bench_train_mobilenet::run(args.batch.unwrap_or(128), args.steps);
+    match args.system {
+        System::Ae => {}
+        System::Flow => return super::bench_flow::run(args.batch.unwrap_or(512), args.steps),
+        System::Embed => {
+            let batch = args.batch.unwrap_or(64);
+            return super::bench_train_embed::run(batch, args.seconds, args.steps);
+        }
+        System::Mobilenet => {
+            return super::bench_train_mobilenet::run(args.batch.unwrap_or(128), args.steps)
+        }
     }
     let batch = args.batch.unwrap_or(512);
     let ctx = Context::new()?;

@@ -18,10 +18,10 @@ mod knn;
 mod separate;
 mod synth;
 mod train;
-mod train_flow;
-mod train_oe;
 mod train_embed;
+mod train_flow;
 mod train_mobilenet;
+mod train_oe;
 
 use clap::{Parser, Subcommand};
 

@@ -1,12 +1,13 @@
-//! `hark train --system ae` and `hark score --system ae`: train one model per machine type and
+//! `hark train --system <s>` and `hark score --system <s>`: train one model per machine type and
 //! save it as safetensors (PyTorch names), then score a dataset's test clips with the saved
-//! models, writing the challenge CSVs and printing the metrics.
+//! models, writing the challenge CSVs and printing the metrics. The shared flags live here;
+//! each system's own flags and wiring live in its `train_<system>.rs`.
 
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use hark::audio::dataset::{read_dataset, Split};
-use hark::detect::contract::{run_system, AnomalyScorer};
+use hark::detect::contract::{run_system, AnomalyScorer, SectionReport};
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::kernels::fft::FftPath;
 use hark::models::autoencoder::{checkpoint_path, AutoencoderConfig, AutoencoderSystem};
@@ -19,6 +20,24 @@ pub enum System {
     Ae,
     /// A normalizing flow (FrEIA AllInOneBlocks) as a density model on the same vectors.
     Flow,
+    /// Outlier exposure with GMM / Mahalanobis-kNN back ends (paper 004; --oe-* settings).
+    Oe,
+    /// Wilkinghoff's embedding system: sub-cluster AdaCos, k-means back end (REFERENCE-SPECS §4).
+    Embed,
+    /// The DCASE 2022 MobileNetV2 section classifier (003 §4.1).
+    Mobilenet,
+}
+
+impl System {
+    /// (epochs, batch size, learning rate) when the flags leave them out.
+    fn defaults(self) -> (usize, usize, f32) {
+        match self {
+            System::Ae | System::Flow => (100, 512, 1e-3),
+            System::Oe => (20, 32, 1e-3),
+            System::Embed => (10, 64, 1e-3),
+            System::Mobilenet => (20, 128, 1e-4),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -28,28 +47,33 @@ pub struct TrainArgs {
     /// Dataset root (machine folders with train/ and test/).
     #[arg(long)]
     data: PathBuf,
-    /// Folder for the models (`ae_<machine>.safetensors`).
+    /// Folder for the models (`<system>_<machine>.safetensors`).
     #[arg(long)]
     models: PathBuf,
-    #[arg(long, default_value_t = 100)]
-    epochs: usize,
-    #[arg(long, default_value_t = 512)]
-    batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f32,
+    /// Default: 100 (ae, flow), 20 (oe, mobilenet), 10 (embed).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Default: 512 (ae, flow), 32 (oe), 64 (embed), 128 (mobilenet).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Default: 1e-3; 1e-4 (mobilenet).
+    #[arg(long)]
+    lr: Option<f32>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Continue from the training state saved after every epoch
     /// (`<models>/ae_<machine>.train.safetensors`): same batches and optimizer moments as an
-    /// uninterrupted run; epochs already done count towards --epochs.
+    /// uninterrupted run; epochs already done count towards --epochs (ae only).
     #[arg(long)]
     resume: bool,
-    /// --system flow: coupling blocks.
-    #[arg(long, default_value_t = 4)]
-    blocks: usize,
-    /// --system flow: hidden width of each block's subnet.
-    #[arg(long, default_value_t = 256)]
-    hidden: usize,
+    #[command(flatten)]
+    flow: super::train_flow::FlowArgs,
+    #[command(flatten)]
+    oe: super::train_oe::OeArgs,
+    #[command(flatten)]
+    embed: super::train_embed::EmbedArgs,
+    #[command(flatten)]
+    mobilenet: super::train_mobilenet::MobileNetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -67,9 +91,18 @@ pub struct ScoreArgs {
     /// Percentile of the gamma fitted to training scores used as the decision threshold.
     #[arg(long, default_value_t = 0.9)]
     percentile: f64,
+    /// Seed of the back ends' initialisation (oe's inlier models).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    oe: super::train_oe::OeArgs,
+    #[command(flatten)]
+    embed: super::train_embed::EmbedArgs,
+    #[command(flatten)]
+    mobilenet: super::train_mobilenet::MobileNetArgs,
 }
 
-pub(super) fn features(ctx: &Context) -> FeatureSpec {
+pub(crate) fn features(ctx: &Context) -> FeatureSpec {
     // Software adapters run the multi-pass FFT faster than the fused one (see README).
     let fft_path = if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
         FftPath::Global
@@ -83,33 +116,76 @@ pub(super) fn features(ctx: &Context) -> FeatureSpec {
 }
 
 pub fn train(args: &TrainArgs) -> hark::Result<()> {
-    if let System::Flow = args.system {
-        return super::train_flow::train(&super::train_flow::FlowTrainArgs {
-            data: &args.data,
-            models: &args.models,
-            epochs: args.epochs,
-            batch_size: args.batch_size,
-            lr: args.lr,
-            seed: args.seed,
-            blocks: args.blocks,
-            hidden: args.hidden,
-            features: features(&Context::new()?),
-        });
+    if args.resume && !matches!(args.system, System::Ae) {
+        return Err(HarkError::invalid(
+            "hark train",
+            "--resume is supported by --system ae only",
+        ));
+    }
+    let (epochs, batch_size, lr) = args.system.defaults();
+    let epochs = args.epochs.unwrap_or(epochs);
+    let batch_size = args.batch_size.unwrap_or(batch_size);
+    let lr = args.lr.unwrap_or(lr);
+    match args.system {
+        System::Ae => {}
+        System::Flow => {
+            return super::train_flow::train(&super::train_flow::FlowTrainArgs {
+                data: &args.data,
+                models: &args.models,
+                epochs,
+                batch_size,
+                lr,
+                seed: args.seed,
+                blocks: args.flow.blocks,
+                hidden: args.flow.hidden,
+                features: features(&Context::new()?),
+            });
+        }
+        System::Oe => {
+            let ctx = Context::new()?;
+            let dataset = read_dataset(&args.data)?;
+            dataset.require_no_problems()?;
+            let config = super::train_oe::config(&ctx, &args.oe, epochs, batch_size, lr, args.seed);
+            return super::train_oe::train(&ctx, &dataset, config, &args.models);
+        }
+        System::Embed => {
+            let run = super::train_embed::EmbedRun {
+                data: &args.data,
+                models: &args.models,
+                epochs,
+                batch_size,
+                lr,
+                seed: args.seed,
+            };
+            return super::train_embed::train(&run, &args.embed);
+        }
+        System::Mobilenet => {
+            let run = super::train_mobilenet::TrainRun {
+                data: &args.data,
+                models: &args.models,
+                epochs: Some(epochs),
+                batch_size: Some(batch_size),
+                lr: Some(lr),
+                seed: args.seed,
+                resume: args.resume,
+            };
+            return super::train_mobilenet::train(&run, &args.mobilenet);
+        }
     }
     let ctx = Context::new()?;
     let dataset = read_dataset(&args.data)?;
     dataset.require_no_problems()?;
     let config = AutoencoderConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        lr: args.lr,
+        epochs,
+        batch_size,
+        lr,
         seed: args.seed,
         features: features(&ctx),
     };
     let mut system = AutoencoderSystem::new(&ctx, config)?;
     system.save_to = Some(args.models.clone());
     system.resume = args.resume;
-    let bar = ProgressBar::new((dataset.machines.len() * args.epochs) as u64);
+    let bar = ProgressBar::new((dataset.machines.len() * epochs) as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} epochs  {elapsed} (eta {eta})  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -143,7 +219,7 @@ pub fn score(args: &ScoreArgs) -> hark::Result<()> {
     let ctx = Context::new()?;
     let dataset = read_dataset(&args.data)?;
     dataset.require_no_problems()?;
-    let mut system: Box<dyn AnomalyScorer> = match args.system {
+    let reports: Vec<SectionReport> = match args.system {
         System::Ae => {
             let config = AutoencoderConfig {
                 features: features(&ctx),
@@ -151,17 +227,48 @@ pub fn score(args: &ScoreArgs) -> hark::Result<()> {
             };
             let mut system = AutoencoderSystem::new(&ctx, config)?;
             system.load_from = Some(args.models.clone());
-            Box::new(system)
+            run_system(&mut system, &dataset, &args.out, args.percentile)?
         }
-        System::Flow => super::train_flow::scorer(&ctx, &args.models, features(&ctx))?,
+        System::Flow => {
+            let mut system = super::train_flow::scorer(&ctx, &args.models, features(&ctx))?;
+            run_system(system.as_mut(), &dataset, &args.out, args.percentile)?
+        }
+        System::Oe => {
+            // Training settings do not matter when scoring; the seed seeds the inlier models.
+            let config = super::train_oe::config(&ctx, &args.oe, 0, 2, 0.0, args.seed);
+            super::train_oe::score(
+                &ctx,
+                &dataset,
+                config,
+                &args.models,
+                &args.out,
+                args.percentile,
+            )?
+        }
+        System::Embed => {
+            let mut system = super::train_embed::system(&ctx, &args.embed, None)?;
+            system.load_from = Some(args.models.clone());
+            run_system(&mut system, &dataset, &args.out, args.percentile)?
+        }
+        System::Mobilenet => {
+            let mut system = super::train_mobilenet::scorer(&ctx, &args.mobilenet)?;
+            system.load_from = Some(args.models.clone());
+            run_system(&mut system, &dataset, &args.out, args.percentile)?
+        }
     };
-    let reports = run_system(system.as_mut(), &dataset, &args.out, args.percentile)?;
+    print_reports(&reports)?;
+    println!("challenge CSVs written to {}", args.out.display());
+    Ok(())
+}
+
+/// The per-section AUC table and the official score.
+fn print_reports(reports: &[SectionReport]) -> hark::Result<()> {
     println!(
         "{:<12} {:>7} {:<8} {:>8}",
         "machine", "section", "domain", "AUC"
     );
     let mut sections = Vec::new();
-    for report in &reports {
+    for report in reports {
         if let Some(m) = &report.metrics {
             for d in &m.domains {
                 let name = d.domain.map_or("all".to_string(), |d| d.to_string());
@@ -189,6 +296,5 @@ pub fn score(args: &ScoreArgs) -> hark::Result<()> {
             hark::detect::metrics::official_score(&sections)?
         );
     }
-    println!("challenge CSVs written to {}", args.out.display());
     Ok(())
 }

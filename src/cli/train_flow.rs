@@ -12,6 +12,17 @@ use hark::{Context, HarkError};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// The `hark train` options the flow reads.
+/// Settings of `--system flow` (ignored by the other systems).
+#[derive(Debug, clap::Args)]
+pub struct FlowArgs {
+    /// flow: coupling blocks.
+    #[arg(long, default_value_t = 4)]
+    pub blocks: usize,
+    /// flow: hidden width of each block's subnet.
+    #[arg(long, default_value_t = 256)]
+    pub hidden: usize,
+}
+
 pub struct FlowTrainArgs<'a> {
     pub data: &'a PathBuf,
     pub models: &'a PathBuf,

@@ -2,8 +2,8 @@
 
 pub mod autoencoder;
 pub mod conv_tasnet;
-pub mod flow;
-pub mod oe;
 pub mod embedding;
+pub mod flow;
 pub mod mobilenet;
+pub mod oe;
 pub mod separation;
