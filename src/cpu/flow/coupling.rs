@@ -19,7 +19,7 @@ fn couple(x: &[f32], a: &[f32], d: FlowDims, clamp: f32, sign: f32) -> (Vec<f32>
     let mut out = vec![0.0; d.numel()];
     let mut logdet = vec![0.0; d.n];
     let per_sample = d.channels * d.inner;
-    for n in 0..d.n {
+    for (n, total) in logdet.iter_mut().enumerate() {
         let mut sum = 0.0;
         for e in 0..per_sample {
             let (c, p) = (e / d.inner, e % d.inner);
@@ -38,7 +38,7 @@ fn couple(x: &[f32], a: &[f32], d: FlowDims, clamp: f32, sign: f32) -> (Vec<f32>
                 sum += s;
             }
         }
-        logdet[n] = sign * sum;
+        *total = sign * sum;
     }
     (out, logdet)
 }

@@ -27,7 +27,7 @@ fn transform(x: &[f32], g: &[f32], offset: &[f32], d: FlowDims, sign: f32) -> (V
     let per_sample = d.channels * d.inner;
     let mut out = vec![0.0; d.numel()];
     let mut logdet = vec![0.0; d.n];
-    for n in 0..d.n {
+    for (n, total) in logdet.iter_mut().enumerate() {
         let mut sum = 0.0;
         for e in 0..per_sample {
             let c = e / d.inner;
@@ -40,7 +40,7 @@ fn transform(x: &[f32], g: &[f32], offset: &[f32], d: FlowDims, sign: f32) -> (V
             };
             sum += scale.ln();
         }
-        logdet[n] = sign * sum;
+        *total = sign * sum;
     }
     (out, logdet)
 }

@@ -1,6 +1,7 @@
-//! The flow's training loss and anomaly score: `-log p(x) = 0.5 ||z - mu||^2 + (D/2) log(2 pi)
-//! - logdet` per sample, with the domain-invariant latent of 004 (a few leading channels z_d
-//! ~ N(k v, 1) for a per-sample integer category v; the score uses z_c only).
+//! The flow's training loss and anomaly score, per sample
+//! `-log p(x) = 0.5 ||z - mu||^2 + (D/2) log(2 pi) - logdet`, with the domain-invariant latent of
+//! 004: a few leading channels z_d follow N(k v, 1) for a per-sample integer category v, and the
+//! score uses the other channels z_c only.
 
 use crate::context::Context;
 use crate::error::{HarkError, Result};

@@ -218,6 +218,9 @@ struct Fitted {
     std: Vec<f32>,
 }
 
+/// Called after every training epoch with the machine type's name.
+pub type FlowEpochCallback = Box<dyn FnMut(&str, &FlowEpochReport)>;
+
 /// The flow system through the scoring contract: one flow per machine type.
 pub struct FlowSystem {
     ctx: Context,
@@ -225,7 +228,7 @@ pub struct FlowSystem {
     extractor: FeatureExtractor,
     fitted: Option<Fitted>,
     /// Called after every epoch with the machine type's name.
-    pub on_epoch: Option<Box<dyn FnMut(&str, &FlowEpochReport)>>,
+    pub on_epoch: Option<FlowEpochCallback>,
     /// Save each machine type's flow as `<dir>/flow_<machine>.safetensors`.
     pub save_to: Option<PathBuf>,
     /// Load each machine type's flow from `<dir>/flow_<machine>.safetensors` instead of training.
