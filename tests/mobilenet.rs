@@ -251,11 +251,12 @@ fn training_lowers_the_loss_and_scores_follow_the_formula() {
     let labels: Vec<usize> = (0..8).map(|i| i % 2).collect();
     let patches = Patches::new(clips, mels, 32, 8).unwrap();
     assert_eq!(patches.index.len(), 16);
-    // 4 epochs of 2 steps: each step is ~400 dispatches, slow on a software adapter.
+    // 6 epochs of 2 steps (each step is ~400 dispatches, slow on a software adapter); fewer
+    // steps or a larger rate leave the batch-8 loss too noisy to fall reliably.
     let config = MobileNetConfig {
-        epochs: 4,
+        epochs: 6,
         batch_size: 8,
-        lr: 2e-3,
+        lr: 1e-3,
         bn_momentum: 0.1,
         ..MobileNetConfig::default()
     };
@@ -271,9 +272,9 @@ fn training_lowers_the_loss_and_scores_follow_the_formula() {
         }
     })
     .unwrap();
-    assert_eq!(epoch_losses.len(), 4);
-    let (first, last) = (epoch_losses[0], epoch_losses[3]);
-    assert!(last < 0.8 * first, "loss did not fall: {epoch_losses:?}");
+    assert_eq!(epoch_losses.len(), 6);
+    let (first, last) = (epoch_losses[0], epoch_losses[5]);
+    assert!(last < 0.7 * first, "loss did not fall: {epoch_losses:?}");
 
     // The scores from the GPU logits against an f64 softmax: log(1 - p) - log(p), averaged.
     let logits = patch_logits(&ctx, &mut model, &patches, 5).unwrap();
