@@ -251,6 +251,8 @@ fn training_lowers_the_loss_and_scores_follow_the_formula() {
     let labels: Vec<usize> = (0..8).map(|i| i % 2).collect();
     let patches = Patches::new(clips, mels, 32, 8).unwrap();
     assert_eq!(patches.index.len(), 16);
+    // 6 epochs of 2 steps (each step is ~400 dispatches, slow on a software adapter); fewer
+    // steps or a larger rate leave the batch-8 loss too noisy to fall reliably.
     let config = MobileNetConfig {
         epochs: 6,
         batch_size: 8,
@@ -332,7 +334,7 @@ fn system_trains_saves_loads_and_scores_through_the_contract() {
         out: data.clone(),
         machines: vec![MachineType::Fan],
         sections: 2,
-        train_clips: 3,
+        train_clips: 2,
         test_clips: 4,
         clip_seconds: 1.0,
         stems: false,
@@ -342,7 +344,7 @@ fn system_trains_saves_loads_and_scores_through_the_contract() {
     let dataset = read_dataset(&data).unwrap();
     // 1 s clips have 32 frames: 16-frame patches every 8 frames (3 per clip).
     let config = MobileNetConfig {
-        epochs: 2,
+        epochs: 1,
         batch_size: 4,
         frames: 16,
         hop_frames: 8,

@@ -107,6 +107,7 @@ fn conv_bn(
 /// One inverted residual block `features.{index}`: 1x1 expand (when `expansion > 1`) -> BN ->
 /// ReLU6 -> 3x3 depthwise (`stride`) -> BN -> ReLU6 -> 1x1 project -> BN, plus the input when
 /// the stride is 1 and the channels agree.
+#[allow(clippy::too_many_arguments)] // the block's geometry plus names, context and seed.
 pub fn inverted_residual(
     ctx: &Context,
     index: usize,

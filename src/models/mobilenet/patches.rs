@@ -45,7 +45,8 @@ pub fn log_odds_against(logits: &[f32], class: usize) -> f64 {
 /// Mean of [`log_odds_against`] over a clip's patches: `logits` is `[patches, classes]`
 /// row-major.
 pub fn clip_score(logits: &[f32], classes: usize, class: usize) -> Result<f64> {
-    if classes < 2 || class >= classes || logits.is_empty() || logits.len() % classes != 0 {
+    if classes < 2 || class >= classes || logits.is_empty() || !logits.len().is_multiple_of(classes)
+    {
         return Err(HarkError::shape(
             "mobilenet",
             format!(
