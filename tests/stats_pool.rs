@@ -75,7 +75,12 @@ fn stats_pool_keeps_the_spread_of_data_with_a_large_mean() {
     check(&ctx, &mut rng, [2, 3, 300], 1000.0);
     let x: Vec<f32> = (0..300).map(|i| 1000.0 + (i % 2) as f32).collect();
     let (stats, _) = run(&ctx, [1, 1, 300], &x, &[0.0, 0.0]);
-    assert_close(&stats, &[1000.5, (0.25f32 + STATS_POOL_EPS).sqrt()], 1e-6, 0.0);
+    assert_close(
+        &stats,
+        &[1000.5, (0.25f32 + STATS_POOL_EPS).sqrt()],
+        1e-6,
+        0.0,
+    );
 }
 
 #[test]
@@ -110,7 +115,10 @@ fn stats_pool_layer_matches_finite_differences() {
         let y = probe.forward(&mut rec, &t, Mode::Eval).unwrap();
         rec.submit().unwrap();
         let y = y.to_vec(&ctx).unwrap();
-        y.iter().zip(&w).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
+        y.iter()
+            .zip(&w)
+            .map(|(&a, &b)| f64::from(a) * f64::from(b))
+            .sum()
     };
     // The map is smooth (std >= sqrt(eps) and well away from it here): h = 1e-2 leaves a
     // truncation error ~h^2 * |f'''| below 1e-4; f32 rounding of the 12 outputs moves the loss

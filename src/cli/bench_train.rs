@@ -16,6 +16,8 @@ use hark::{Context, DType, Recorder, Tensor};
 enum System {
     /// The DCASE dense autoencoder on 640-dim vectors.
     Ae,
+    /// The self-supervised classifier (TgramNet + TDNN, three losses) on raw clips.
+    Ssc,
 }
 
 #[derive(Debug, Args)]
@@ -27,10 +29,23 @@ pub struct BenchTrainArgs {
     /// Timed training steps (after one untimed warm-up step).
     #[arg(long, default_value_t = 10)]
     steps: usize,
+    /// ssc: clip length in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// ssc: width of the TDNN's frame layers.
+    #[arg(long, default_value_t = 256)]
+    tdnn_channels: usize,
 }
 
 pub fn run(args: &BenchTrainArgs) -> hark::Result<()> {
-    let System::Ae = args.system;
+    if let System::Ssc = args.system {
+        return crate::cli::bench_train_ssc::run(
+            args.batch,
+            args.steps,
+            args.seconds,
+            args.tdnn_channels,
+        );
+    }
     let ctx = Context::new()?;
     let info = ctx.adapter_info();
     println!(

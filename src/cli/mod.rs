@@ -5,6 +5,7 @@ mod bench_knn;
 mod bench_matmul;
 mod bench_separate;
 mod bench_train;
+mod bench_train_ssc;
 mod data;
 mod demo;
 mod evaluate;
@@ -14,6 +15,7 @@ mod knn;
 mod separate;
 mod synth;
 mod train;
+mod train_ssc;
 
 use clap::{Parser, Subcommand};
 

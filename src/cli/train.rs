@@ -17,6 +17,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub enum System {
     /// The DCASE dense autoencoder (REFERENCE-SPECS §3).
     Ae,
+    /// The self-supervised classifier of paper 002: log-mel + TgramNet, TDNN (REFERENCE-SPECS §5).
+    Ssc,
 }
 
 #[derive(Debug, Args)]
@@ -31,10 +33,12 @@ pub struct TrainArgs {
     models: PathBuf,
     #[arg(long, default_value_t = 100)]
     epochs: usize,
-    #[arg(long, default_value_t = 512)]
-    batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f32,
+    /// Default: 512 (ae), 32 (ssc).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Default: 1e-3 (ae), 2e-4 (ssc, as paper 002).
+    #[arg(long)]
+    lr: Option<f32>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Continue from the training state saved after every epoch
@@ -42,6 +46,8 @@ pub struct TrainArgs {
     /// uninterrupted run; epochs already done count towards --epochs.
     #[arg(long)]
     resume: bool,
+    #[command(flatten)]
+    pub ssc: crate::cli::train_ssc::SscTrainArgs,
 }
 
 #[derive(Debug, Args)]
@@ -59,9 +65,11 @@ pub struct ScoreArgs {
     /// Percentile of the gamma fitted to training scores used as the decision threshold.
     #[arg(long, default_value_t = 0.9)]
     percentile: f64,
+    #[command(flatten)]
+    pub ssc: crate::cli::train_ssc::SscScoreArgs,
 }
 
-fn features(ctx: &Context) -> FeatureSpec {
+pub(crate) fn features(ctx: &Context) -> FeatureSpec {
     // Software adapters run the multi-pass FFT faster than the fused one (see README).
     let fft_path = if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
         FftPath::Global
@@ -75,14 +83,24 @@ fn features(ctx: &Context) -> FeatureSpec {
 }
 
 pub fn train(args: &TrainArgs) -> hark::Result<()> {
-    let System::Ae = args.system;
+    if let System::Ssc = args.system {
+        let run = crate::cli::train_ssc::Run {
+            data: &args.data,
+            models: &args.models,
+            epochs: args.epochs,
+            batch_size: args.batch_size,
+            lr: args.lr,
+            seed: args.seed,
+        };
+        return crate::cli::train_ssc::train(&run, &args.ssc);
+    }
     let ctx = Context::new()?;
     let dataset = read_dataset(&args.data)?;
     dataset.require_no_problems()?;
     let config = AutoencoderConfig {
         epochs: args.epochs,
-        batch_size: args.batch_size,
-        lr: args.lr,
+        batch_size: args.batch_size.unwrap_or(512),
+        lr: args.lr.unwrap_or(1e-3),
         seed: args.seed,
         features: features(&ctx),
     };
@@ -120,17 +138,24 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
 }
 
 pub fn score(args: &ScoreArgs) -> hark::Result<()> {
-    let System::Ae = args.system;
     let ctx = Context::new()?;
     let dataset = read_dataset(&args.data)?;
     dataset.require_no_problems()?;
-    let config = AutoencoderConfig {
-        features: features(&ctx),
-        ..AutoencoderConfig::default()
+    let reports = match args.system {
+        System::Ae => {
+            let config = AutoencoderConfig {
+                features: features(&ctx),
+                ..AutoencoderConfig::default()
+            };
+            let mut system = AutoencoderSystem::new(&ctx, config)?;
+            system.load_from = Some(args.models.clone());
+            run_system(&mut system, &dataset, &args.out, args.percentile)?
+        }
+        System::Ssc => {
+            let mut system = crate::cli::train_ssc::scoring_system(&ctx, &args.models, &args.ssc)?;
+            run_system(&mut system, &dataset, &args.out, args.percentile)?
+        }
     };
-    let mut system = AutoencoderSystem::new(&ctx, config)?;
-    system.load_from = Some(args.models.clone());
-    let reports = run_system(&mut system, &dataset, &args.out, args.percentile)?;
     println!(
         "{:<12} {:>7} {:<8} {:>8}",
         "machine", "section", "domain", "AUC"

@@ -3,3 +3,4 @@
 pub mod autoencoder;
 pub mod conv_tasnet;
 pub mod separation;
+pub mod ssc;

@@ -12,7 +12,11 @@ pub fn stats_pool(x: &[f32], batch: usize, channels: usize, len: usize, eps: f32
     for row in 0..batch * channels {
         let base = row * len;
         let shift = x[base];
-        let mean = shift + tree(strided_partials(len, 0.0, |k| x[base + k] - shift, add), add) / n;
+        let mean = shift
+            + tree(
+                strided_partials(len, 0.0, |k| x[base + k] - shift, add),
+                add,
+            ) / n;
         let dev = |k: usize| x[base + k] - mean;
         let sum_d = tree(strided_partials(len, 0.0, dev, add), add);
         let sum_d2 = tree(

@@ -70,7 +70,10 @@ fn check(kernel: &'static str, x: &Tensor, stats: &Tensor, eps: f32) -> Result<S
         ));
     }
     if !(eps.is_finite() && eps >= 0.0) {
-        return Err(HarkError::invalid(kernel, format!("eps {eps} must be >= 0")));
+        return Err(HarkError::invalid(
+            kernel,
+            format!("eps {eps} must be >= 0"),
+        ));
     }
     to_u32(kernel, x.numel())?;
     Ok(StatsPoolParams {
