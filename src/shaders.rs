@@ -16,6 +16,10 @@ pub enum Shader {
     ReduceAxis,
     /// `shaders/reduce/mean_var.wgsl`: mean and (biased) variance along one axis.
     ReduceMeanVar,
+    /// `shaders/reduce/stats_pool.wgsl`: x-vector statistics pooling (mean and std over time).
+    ReduceStatsPool,
+    /// `shaders/reduce/stats_pool_backward.wgsl`: gradient of statistics pooling.
+    ReduceStatsPoolBackward,
     /// `shaders/softmax/softmax.wgsl`: softmax along one axis.
     Softmax,
     /// `shaders/matmul/matmul.wgsl`: batched tiled matmul with bias and activation epilogue.
@@ -133,6 +137,8 @@ impl Shader {
         Shader::ElementwiseCopyColumns,
         Shader::ReduceAxis,
         Shader::ReduceMeanVar,
+        Shader::ReduceStatsPool,
+        Shader::ReduceStatsPoolBackward,
         Shader::Softmax,
         Shader::Matmul,
         Shader::FeaturesLogCompress,
@@ -197,6 +203,8 @@ impl Shader {
             Shader::ElementwiseCopyColumns => "elementwise/copy_columns.wgsl",
             Shader::ReduceAxis => "reduce/reduce_axis.wgsl",
             Shader::ReduceMeanVar => "reduce/mean_var.wgsl",
+            Shader::ReduceStatsPool => "reduce/stats_pool.wgsl",
+            Shader::ReduceStatsPoolBackward => "reduce/stats_pool_backward.wgsl",
             Shader::Softmax => "softmax/softmax.wgsl",
             Shader::Matmul => "matmul/matmul.wgsl",
             Shader::FeaturesLogCompress => "features/log_compress.wgsl",
@@ -264,6 +272,10 @@ impl Shader {
             }
             Shader::ReduceAxis => include_str!("../shaders/reduce/reduce_axis.wgsl"),
             Shader::ReduceMeanVar => include_str!("../shaders/reduce/mean_var.wgsl"),
+            Shader::ReduceStatsPool => include_str!("../shaders/reduce/stats_pool.wgsl"),
+            Shader::ReduceStatsPoolBackward => {
+                include_str!("../shaders/reduce/stats_pool_backward.wgsl")
+            }
             Shader::Softmax => include_str!("../shaders/softmax/softmax.wgsl"),
             Shader::Matmul => include_str!("../shaders/matmul/matmul.wgsl"),
             Shader::FeaturesLogCompress => include_str!("../shaders/features/log_compress.wgsl"),

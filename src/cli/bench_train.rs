@@ -23,16 +23,21 @@ enum System {
     Embed,
     /// The DCASE 2022 MobileNetV2 (width 0.5) on 64 x 128 log-mel patches, 3 sections.
     Mobilenet,
+    /// The self-supervised classifier (TgramNet + TDNN, three losses) on raw clips.
+    Ssc,
 }
 
 #[derive(Debug, Args)]
 pub struct BenchTrainArgs {
     #[arg(long, value_enum, default_value_t = System::Ae)]
     system: System,
-    /// Default: 512 (ae, flow), 64 (embed), 128 (mobilenet).
+    /// Default: 512 (ae, flow), 64 (embed), 128 (mobilenet), 32 (ssc).
     #[arg(long)]
     batch: Option<usize>,
-    /// embed: clip length in seconds (16 kHz).
+    /// ssc: width of the TDNN's frame layers.
+    #[arg(long, default_value_t = 256)]
+    tdnn_channels: usize,
+    /// embed, ssc: clip length in seconds (16 kHz).
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
     /// Timed training steps (after one untimed warm-up step).
@@ -50,6 +55,15 @@ pub fn run(args: &BenchTrainArgs) -> hark::Result<()> {
         }
         System::Mobilenet => {
             return super::bench_train_mobilenet::run(args.batch.unwrap_or(128), args.steps)
+        }
+        System::Ssc => {
+            let batch = args.batch.unwrap_or(32);
+            return super::bench_train_ssc::run(
+                batch,
+                args.steps,
+                args.seconds,
+                args.tdnn_channels,
+            );
         }
     }
     let batch = args.batch.unwrap_or(512);

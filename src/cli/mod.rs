@@ -8,6 +8,7 @@ mod bench_separate;
 mod bench_train;
 mod bench_train_embed;
 mod bench_train_mobilenet;
+mod bench_train_ssc;
 mod data;
 mod demo;
 mod ensemble;
@@ -22,6 +23,7 @@ mod train_embed;
 mod train_flow;
 mod train_mobilenet;
 mod train_oe;
+mod train_ssc;
 
 use clap::{Parser, Subcommand};
 

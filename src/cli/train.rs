@@ -26,6 +26,8 @@ pub enum System {
     Embed,
     /// The DCASE 2022 MobileNetV2 section classifier (003 §4.1).
     Mobilenet,
+    /// The self-supervised classifier of paper 002: log-mel + TgramNet, TDNN (REFERENCE-SPECS §5).
+    Ssc,
 }
 
 impl System {
@@ -36,6 +38,7 @@ impl System {
             System::Oe => (20, 32, 1e-3),
             System::Embed => (10, 64, 1e-3),
             System::Mobilenet => (20, 128, 1e-4),
+            System::Ssc => (100, 32, 2e-4),
         }
     }
 }
@@ -50,13 +53,13 @@ pub struct TrainArgs {
     /// Folder for the models (`<system>_<machine>.safetensors`).
     #[arg(long)]
     models: PathBuf,
-    /// Default: 100 (ae, flow), 20 (oe, mobilenet), 10 (embed).
+    /// Default: 100 (ae, flow, ssc), 20 (oe, mobilenet), 10 (embed).
     #[arg(long)]
     epochs: Option<usize>,
-    /// Default: 512 (ae, flow), 32 (oe), 64 (embed), 128 (mobilenet).
+    /// Default: 512 (ae, flow), 32 (oe, ssc), 64 (embed), 128 (mobilenet).
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Default: 1e-3; 1e-4 (mobilenet).
+    /// Default: 1e-3; 1e-4 (mobilenet), 2e-4 (ssc, as paper 002).
     #[arg(long)]
     lr: Option<f32>,
     #[arg(long, default_value_t = 0)]
@@ -74,6 +77,8 @@ pub struct TrainArgs {
     embed: super::train_embed::EmbedArgs,
     #[command(flatten)]
     mobilenet: super::train_mobilenet::MobileNetArgs,
+    #[command(flatten)]
+    ssc: super::train_ssc::SscTrainArgs,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +105,8 @@ pub struct ScoreArgs {
     embed: super::train_embed::EmbedArgs,
     #[command(flatten)]
     mobilenet: super::train_mobilenet::MobileNetArgs,
+    #[command(flatten)]
+    ssc: super::train_ssc::SscScoreArgs,
 }
 
 pub(crate) fn features(ctx: &Context) -> FeatureSpec {
@@ -170,6 +177,17 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
                 resume: args.resume,
             };
             return super::train_mobilenet::train(&run, &args.mobilenet);
+        }
+        System::Ssc => {
+            let run = super::train_ssc::Run {
+                data: &args.data,
+                models: &args.models,
+                epochs,
+                batch_size: Some(batch_size),
+                lr: Some(lr),
+                seed: args.seed,
+            };
+            return super::train_ssc::train(&run, &args.ssc);
         }
     }
     let ctx = Context::new()?;
@@ -253,6 +271,10 @@ pub fn score(args: &ScoreArgs) -> hark::Result<()> {
         System::Mobilenet => {
             let mut system = super::train_mobilenet::scorer(&ctx, &args.mobilenet)?;
             system.load_from = Some(args.models.clone());
+            run_system(&mut system, &dataset, &args.out, args.percentile)?
+        }
+        System::Ssc => {
+            let mut system = super::train_ssc::scoring_system(&ctx, &args.models, &args.ssc)?;
             run_system(&mut system, &dataset, &args.out, args.percentile)?
         }
     };

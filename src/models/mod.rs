@@ -7,3 +7,4 @@ pub mod flow;
 pub mod mobilenet;
 pub mod oe;
 pub mod separation;
+pub mod ssc;

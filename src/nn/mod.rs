@@ -21,6 +21,7 @@ mod prelu;
 mod residual;
 mod schedule;
 mod sequential;
+mod stats_pool;
 
 pub use activation::{Activation, Nonlinearity};
 pub use batchnorm::BatchNorm1d;
@@ -42,3 +43,4 @@ pub use prelu::PRelu;
 pub use residual::Residual;
 pub use schedule::LrSchedule;
 pub use sequential::Sequential;
+pub use stats_pool::StatsPool;

@@ -3,9 +3,11 @@
 
 mod mean_var;
 mod reduce_axis;
+mod stats_pool;
 
 pub use mean_var::mean_var;
 pub use reduce_axis::reduce_axis;
+pub use stats_pool::{stats_pool, stats_pool_backward};
 
 /// Threads per workgroup in the reduce and softmax shaders (`WG` there).
 pub(crate) const WG: usize = 256;

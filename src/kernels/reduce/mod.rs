@@ -1,13 +1,16 @@
 //! Reductions along one axis of a tensor of any rank: sum, mean and max ([`reduce_axis`]), and
-//! mean with biased variance ([`mean_var`]) for normalisation layers. The input is viewed as
+//! mean with biased variance ([`mean_var`]) for normalisation layers, and x-vector statistics
+//! pooling ([`stats_pool`], with its backward). The input is viewed as
 //! `[outer, axis_len, inner]`; each output element reduces one strided run of `axis_len` values.
 
 mod mean_var;
 mod reduce_axis;
+mod stats_pool;
 
 pub use mean_var::mean_var;
 pub(crate) use reduce_axis::SERIAL_MAX_AXIS;
 pub use reduce_axis::{max, mean, reduce_axis, sum, ReduceOp};
+pub use stats_pool::{stats_pool, stats_pool_backward, STATS_POOL_EPS};
 
 use crate::error::{HarkError, Result};
 use crate::tensor::Tensor;
