@@ -164,10 +164,13 @@ fn check_layer(ctx: &Context, layer: &mut dyn Layer, shape: &[usize], x: &[f32],
 
 // NOT RESOLVED (2026-12-01): in this composite check the normalisation layers' own weight
 // gradients (LayerNorm `tgram.1.weight`, BatchNorm `tdnn.1.weight`) differ from central
-// differences by 5-20 % on some coordinates, stable under h = 1e-2 and 1e-3, while every conv
-// weight checked matches (see network_backward_matches_finite_differences). Ignored until that is
-// understood: run with `cargo test --test ssc -- --ignored`.
-#[ignore = "norm-layer weight gradients in the composite differ from finite differences; see note"]
+// differences by 5-20 % on some coordinates, while every conv weight checked matches (see
+// network_backward_matches_finite_differences). Traced since: the same stack without its ReLUs
+// passes (tests/nn_layers.rs, batchnorm_conv_batchnorm_stack_matches_finite_differences), and
+// with the fused ReLUs the mismatch shrinks with h (up to ~30 % at 1e-2, ~2 % at 1e-3): central
+// differences straddling the kinks of normalised values near zero, not a gradient bug as far
+// as measured. Ignored until this check is made kink-aware: `cargo test --test ssc -- --ignored`.
+#[ignore = "central differences straddle ReLU kinks after the norms; see note"]
 #[test]
 fn tgram_net_backward_matches_finite_differences() {
     let Some(ctx) = test_context() else { return };
@@ -185,7 +188,7 @@ fn tgram_net_backward_matches_finite_differences() {
 }
 
 // See the note on tgram_net_backward_matches_finite_differences.
-#[ignore = "norm-layer weight gradients in the composite differ from finite differences"]
+#[ignore = "central differences straddle ReLU kinks after the norms; see note"]
 #[test]
 fn tdnn_trunk_backward_matches_finite_differences() {
     let Some(ctx) = test_context() else { return };
