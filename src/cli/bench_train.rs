@@ -102,6 +102,12 @@ pub fn run(args: &BenchTrainArgs) -> hark::Result<()> {
         batch as f64 / per_step
     );
     let prof = profile(&ctx, 3, false, |rec| step(rec))?;
+    print_kernel_breakdown(&prof);
+    Ok(())
+}
+
+/// Prints the per-kernel GPU time of one profiled training step, slowest first.
+pub(super) fn print_kernel_breakdown(prof: &hark::profiler::Profile) {
     let mut kernels = prof.kernels.clone();
     kernels.sort_by(|a, b| b.mean_s.total_cmp(&a.mean_s));
     println!(
@@ -111,12 +117,11 @@ pub fn run(args: &BenchTrainArgs) -> hark::Result<()> {
     let total = prof.mean_total_s();
     for k in &kernels {
         println!(
-            "  {:<22} {:>3} call(s) {:>9.3} ms {:>5.1} %",
+            "  {:<28} {:>3} call(s) {:>9.3} ms {:>5.1} %",
             k.kernel,
             k.calls_per_iteration,
             k.mean_s * 1e3,
             100.0 * k.mean_s / total.max(1e-12)
         );
     }
-    Ok(())
 }

@@ -69,21 +69,6 @@ pub fn run(batch: usize, seconds: f64, steps: usize) -> hark::Result<()> {
         batch as f64 * seconds / per_step
     );
     let prof = profile(&ctx, 2, false, |rec| step.record(rec, &mut model))?;
-    let mut kernels = prof.kernels.clone();
-    kernels.sort_by(|a, b| b.mean_s.total_cmp(&a.mean_s));
-    println!(
-        "per-kernel GPU time per step ({:?}), slowest first:",
-        prof.method
-    );
-    let total = prof.mean_total_s();
-    for k in &kernels {
-        println!(
-            "  {:<28} {:>3} call(s) {:>9.3} ms {:>5.1} %",
-            k.kernel,
-            k.calls_per_iteration,
-            k.mean_s * 1e3,
-            100.0 * k.mean_s / total.max(1e-12)
-        );
-    }
+    super::bench_train::print_kernel_breakdown(&prof);
     Ok(())
 }

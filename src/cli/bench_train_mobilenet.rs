@@ -66,21 +66,6 @@ pub fn run(batch: usize, steps: usize) -> hark::Result<()> {
         patches_per_s / per_clip as f64
     );
     let prof = profile(&ctx, 2, false, |rec| step(rec))?;
-    let mut kernels = prof.kernels.clone();
-    kernels.sort_by(|a, b| b.mean_s.total_cmp(&a.mean_s));
-    println!(
-        "per-kernel GPU time per step ({:?}), slowest first:",
-        prof.method
-    );
-    let total = prof.mean_total_s();
-    for k in &kernels {
-        println!(
-            "  {:<24} {:>3} call(s) {:>9.3} ms {:>5.1} %",
-            k.kernel,
-            k.calls_per_iteration,
-            k.mean_s * 1e3,
-            100.0 * k.mean_s / total.max(1e-12)
-        );
-    }
+    super::bench_train::print_kernel_breakdown(&prof);
     Ok(())
 }
