@@ -443,14 +443,20 @@ pub fn clip_errors(
         rec.submit()?;
         row_errors.extend(errors.to_vec(ctx)?);
     }
+    Ok(clip_means(&row_errors, counts))
+}
+
+/// The mean of each clip's per-row values: `counts[i]` consecutive rows belong to clip `i`
+/// (a clip without rows scores 0).
+pub fn clip_means(rows: &[f32], counts: &[usize]) -> Vec<f64> {
     let mut scores = Vec::with_capacity(counts.len());
     let mut start = 0;
     for &count in counts {
-        let rows = &row_errors[start..start + count];
-        scores.push(rows.iter().map(|&e| f64::from(e)).sum::<f64>() / count.max(1) as f64);
+        let clip = &rows[start..start + count];
+        scores.push(clip.iter().map(|&v| f64::from(v)).sum::<f64>() / count.max(1) as f64);
         start += count;
     }
-    Ok(scores)
+    scores
 }
 
 /// Called after every training epoch with the machine type's name.

@@ -171,14 +171,7 @@ pub fn clip_nll(
         rec.submit()?;
         rows.extend(values.to_vec(ctx)?);
     }
-    let mut scores = Vec::with_capacity(counts.len());
-    let mut start = 0;
-    for &count in counts {
-        let clip = &rows[start..start + count];
-        scores.push(clip.iter().map(|&v| f64::from(v)).sum::<f64>() / count.max(1) as f64);
-        start += count;
-    }
-    Ok(scores)
+    Ok(crate::models::autoencoder::clip_means(&rows, counts))
 }
 
 /// The system's settings: the flow's shape, its training and the features.
