@@ -60,6 +60,94 @@ pub fn assert_close(actual: &[f32], expected: &[f32], rel: f32, abs: f32) {
     }
 }
 
+/// Difference quotients of a loss at one coordinate with step `h`: central, forward (`x` to
+/// `x + h`) and backward (`x - h` to `x`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Slopes {
+    pub central: f64,
+    pub forward: f64,
+    pub backward: f64,
+}
+
+impl Slopes {
+    /// From the loss at `x - h`, `x` and `x + h`.
+    pub fn new(minus: f64, at: f64, plus: f64, h: f64) -> Self {
+        Self {
+            central: (plus - minus) / (2.0 * h),
+            forward: (plus - at) / h,
+            backward: (at - minus) / h,
+        }
+    }
+}
+
+fn within(a: f64, e: f64, rel: f64, abs: f64) -> bool {
+    (a - e).abs() <= (rel * a.abs().max(e.abs())).max(abs)
+}
+
+/// Compares analytic gradients with finite differences of a function with kinks (ReLU, max
+/// pooling after normalisations). When a kink lies inside `[x - h, x + h]` the central difference
+/// averages two slopes, while the derivative at `x` is the slope on the side without the kink.
+/// Element `i` passes when the analytic value is within tolerance of the central difference, or,
+/// only where the forward and backward slopes disagree with each other beyond the same tolerance
+/// (a kink, or curvature, inside the step), of one of the two one-sided slopes. A wiring error
+/// misses all three; a coordinate where the loss is linear over the step must match the central
+/// difference. `slopes[i]` may hold the slopes at several steps (a smaller step crosses fewer
+/// kinks, a larger one has less rounding noise): the element passes when it passes at any of
+/// them. The report names each failing element with its slopes.
+pub fn compare_kink_aware(
+    actual: &[f32],
+    slopes: &[Vec<Slopes>],
+    rel: f32,
+    abs: f32,
+) -> Result<(), String> {
+    if actual.len() != slopes.len() {
+        return Err(format!(
+            "length mismatch: actual {} vs slopes {}",
+            actual.len(),
+            slopes.len()
+        ));
+    }
+    let (rel, abs) = (f64::from(rel), f64::from(abs));
+    let failures: Vec<String> = actual
+        .iter()
+        .zip(slopes)
+        .enumerate()
+        .filter(|(_, (&a, steps))| {
+            let a = f64::from(a);
+            let passes = |s: &Slopes| {
+                let kinked = !within(s.forward, s.backward, rel, abs);
+                within(a, s.central, rel, abs)
+                    || (kinked
+                        && (within(a, s.forward, rel, abs) || within(a, s.backward, rel, abs)))
+            };
+            !steps.iter().any(passes)
+        })
+        .map(|(i, (a, steps))| {
+            let slopes: Vec<String> = steps
+                .iter()
+                .map(|s| {
+                    format!(
+                        "central {:e}, forward {:e}, backward {:e}",
+                        s.central, s.forward, s.backward
+                    )
+                })
+                .collect();
+            format!("  [{i}] analytic {a:e}; {}", slopes.join("; "))
+        })
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} elements match neither the central difference nor a one-sided slope \
+             (rel {rel:e} / abs {abs:e}):\n{}",
+            failures.len(),
+            actual.len(),
+            failures.join("\n")
+        ))
+    }
+}
+
 /// A small seeded generator (SplitMix64) so that test data is the same on every machine.
 #[derive(Clone, Debug)]
 pub struct SeededRng(u64);
@@ -146,6 +234,31 @@ mod tests {
         assert!(compare(&[f32::NAN], &[1.0], 1.0, 1.0).is_err());
         assert!(compare(&[f32::NAN], &[f32::NAN], 0.0, 0.0).is_ok());
         assert!(compare(&[1.0], &[1.0, 2.0], 1.0, 1.0).is_err());
+    }
+
+    #[test]
+    fn kink_aware_compare_takes_the_one_sided_slope_only_across_a_kink() {
+        // relu(x) at x = -0.5e-3 with h = 1e-3: the kink at 0 is inside the step.
+        let relu = |x: f64| x.max(0.0);
+        let (x, h) = (-0.5e-3, 1e-3);
+        let kink = Slopes::new(relu(x - h), relu(x), relu(x + h), h);
+        assert_eq!(kink.backward, 0.0);
+        assert!((kink.central - 0.25).abs() < 1e-12);
+        // The true derivative (0) matches the backward slope; 0.25 (central) too; 1 does not
+        // (the forward slope is 0.5 here, not 1).
+        assert!(compare_kink_aware(&[0.0], &[vec![kink]], 1e-2, 1e-6).is_ok());
+        assert!(compare_kink_aware(&[1.0], &[vec![kink]], 1e-2, 1e-6).is_err());
+        // A smaller step that stays clear of the kink matches 0 through its central difference.
+        let small = Slopes::new(relu(x - 1e-4), relu(x), relu(x + 1e-4), 1e-4);
+        assert!(compare_kink_aware(&[0.0], &[vec![small]], 0.0, 1e-12).is_ok());
+        assert!(compare_kink_aware(&[1.0], &[vec![kink, small]], 1e-2, 1e-6).is_err());
+        // A linear coordinate: the slopes agree, so only the central difference counts.
+        let line = Slopes::new(1.0 - 2e-3, 1.0, 1.0 + 2e-3, 1e-3);
+        assert!(compare_kink_aware(&[2.0], &[vec![line]], 1e-2, 1e-6).is_ok());
+        let report =
+            compare_kink_aware(&[2.0, 3.0], &[vec![line], vec![line]], 1e-2, 1e-6).unwrap_err();
+        assert!(report.contains("[1]") && report.contains("1 of 2"), "{report}");
+        assert!(compare_kink_aware(&[1.0], &[], 1.0, 1.0).is_err());
     }
 
     #[test]
