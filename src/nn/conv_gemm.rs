@@ -54,6 +54,7 @@ impl ConvGemm {
     /// Records `y [N, C_out, P] = conv(x)` for `weight` `[C_out, C_in, ..]` (C_in*KH*KW = K
     /// elements per output channel); keeps the column matrix for [`Self::backward`] when
     /// `train`.
+    #[allow(clippy::too_many_arguments)] // the layer's tensors, each named.
     pub(crate) fn forward(
         &mut self,
         rec: &mut Recorder,
