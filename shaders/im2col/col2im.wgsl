@@ -49,7 +49,22 @@ fn main(
     let b = t / params.c;
     let columns = params.n * params.oh * params.ow;
     var acc = 0.0;
-    for (var ky = 0u; ky < params.kh; ky++) {
+    // Without dilation only every stride-th tap can land on the output grid: start at the first
+    // one and step by the stride (a 1024-tap, stride-512 conv visits 2 taps, not 1024). The
+    // checks below still hold every tap visited to the grid.
+    var ky0 = 0u;
+    var ky_step = 1u;
+    if params.dh == 1u {
+        ky0 = (iy + params.ph) % params.sh;
+        ky_step = params.sh;
+    }
+    var kx0 = 0u;
+    var kx_step = 1u;
+    if params.dw == 1u {
+        kx0 = (ix + params.pw) % params.sw;
+        kx_step = params.sw;
+    }
+    for (var ky = ky0; ky < params.kh; ky += ky_step) {
         // oy * sh = iy + ph - ky * dh must be a non-negative multiple of sh below oh * sh.
         let sy = i32(iy + params.ph) - i32(ky * params.dh);
         if sy < 0 || u32(sy) % params.sh != 0u {
@@ -59,7 +74,7 @@ fn main(
         if oy >= params.oh {
             continue;
         }
-        for (var kx = 0u; kx < params.kw; kx++) {
+        for (var kx = kx0; kx < params.kw; kx += kx_step) {
             let sx = i32(ix + params.pw) - i32(kx * params.dw);
             if sx < 0 || u32(sx) % params.sw != 0u {
                 continue;
