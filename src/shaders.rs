@@ -68,6 +68,12 @@ pub enum Shader {
     Conv2dBackwardWeight,
     /// `shaders/conv2d/conv2d_backward_bias.wgsl`: conv2d bias gradient, workgroup sums.
     Conv2dBackwardBias,
+    /// `shaders/im2col/im2col.wgsl`: conv input unfolded to a channel-major `[C*KH*KW, N*OH*OW]`.
+    Im2col,
+    /// `shaders/im2col/col2im.wgsl`: im2col's adjoint as a gather (conv input gradient).
+    Col2im,
+    /// `shaders/im2col/swap_batch_channel.wgsl`: `[A, B, P]` -> `[B, A, P]`.
+    SwapBatchChannel,
     /// `shaders/pool/max_pool2d.wgsl`: 2-D (and 1-D) max pooling saving argmax indices.
     MaxPool2d,
     /// `shaders/pool/max_pool2d_backward.wgsl`: max-pool gradient gathered over inputs.
@@ -163,6 +169,9 @@ impl Shader {
         Shader::Conv2dBackwardInput,
         Shader::Conv2dBackwardWeight,
         Shader::Conv2dBackwardBias,
+        Shader::Im2col,
+        Shader::Col2im,
+        Shader::SwapBatchChannel,
         Shader::MaxPool2d,
         Shader::MaxPool2dBackward,
         Shader::NormLayerNorm,
@@ -229,6 +238,9 @@ impl Shader {
             Shader::Conv2dBackwardInput => "conv2d/conv2d_backward_input.wgsl",
             Shader::Conv2dBackwardWeight => "conv2d/conv2d_backward_weight.wgsl",
             Shader::Conv2dBackwardBias => "conv2d/conv2d_backward_bias.wgsl",
+            Shader::Im2col => "im2col/im2col.wgsl",
+            Shader::Col2im => "im2col/col2im.wgsl",
+            Shader::SwapBatchChannel => "im2col/swap_batch_channel.wgsl",
             Shader::MaxPool2d => "pool/max_pool2d.wgsl",
             Shader::MaxPool2dBackward => "pool/max_pool2d_backward.wgsl",
             Shader::NormLayerNorm => "norm/layer_norm.wgsl",
@@ -315,6 +327,11 @@ impl Shader {
             }
             Shader::Conv2dBackwardBias => {
                 include_str!("../shaders/conv2d/conv2d_backward_bias.wgsl")
+            }
+            Shader::Im2col => include_str!("../shaders/im2col/im2col.wgsl"),
+            Shader::Col2im => include_str!("../shaders/im2col/col2im.wgsl"),
+            Shader::SwapBatchChannel => {
+                include_str!("../shaders/im2col/swap_batch_channel.wgsl")
             }
             Shader::MaxPool2d => include_str!("../shaders/pool/max_pool2d.wgsl"),
             Shader::MaxPool2dBackward => include_str!("../shaders/pool/max_pool2d_backward.wgsl"),

@@ -10,6 +10,7 @@ pub mod elementwise;
 pub mod features;
 pub mod fft;
 pub mod flow;
+pub mod im2col;
 pub mod knn;
 pub mod loss;
 pub mod matmul;

@@ -1,5 +1,11 @@
 //! `Conv1d` as torch.nn.Conv1d over `[N, C_in, L]`: stride, zero padding, dilation, groups
-//! (depthwise included) and an optional bias, on the conv1d kernels and their three gradients.
+//! (depthwise included) and an optional bias. Routing:
+//! - dense (groups 1) and not pointwise (a kernel above 1, or a stride, padding or dilation):
+//!   im2col (as a conv2d over `[N, C_in, 1, L]`) and ONE tiled matmul over the whole batch for
+//!   the forward and for each gradient (`crate::nn::conv_gemm`), unless the column matrix
+//!   `[C_in*K, N*L_out]` would exceed one storage binding, where the direct kernels run instead;
+//! - pointwise and grouped/depthwise: the conv1d kernels and their three gradients (a pointwise
+//!   forward and input gradient are batched matmuls there).
 
 use crate::context::Context;
 use crate::error::{HarkError, Result};
@@ -7,6 +13,8 @@ use crate::kernels::conv1d::{
     conv1d, conv1d_backward_bias, conv1d_backward_input, conv1d_backward_weight, conv1d_output_len,
     Conv1dParams,
 };
+use crate::kernels::im2col::Im2colGeometry;
+use crate::nn::conv_gemm::ConvGemm;
 use crate::nn::layer::{reuse, Layer, Mode, Param, SeededInit};
 use crate::runtime::Recorder;
 use crate::tensor::Tensor;
@@ -19,6 +27,8 @@ pub struct Conv1d {
     saved_input: Option<Tensor>,
     output: Option<Tensor>,
     grad_input: Option<Tensor>,
+    /// Scratch of the im2col path.
+    gemm: ConvGemm,
 }
 
 /// Errors unless `groups` (at least 1) divides both channel counts and no size is zero.
@@ -114,7 +124,31 @@ impl Conv1d {
             saved_input: None,
             output: None,
             grad_input: None,
+            gemm: ConvGemm::new(ctx),
         })
+    }
+
+    /// Whether an input `[N, C_in, L]` runs on the im2col + matmul path (dense, not pointwise,
+    /// the column matrix within one storage binding); false for a shape the conv rejects.
+    pub fn uses_im2col(&self, input_shape: &[usize]) -> bool {
+        match *input_shape {
+            [batch, channels, len] => {
+                channels == self.dims().1 && self.gemm_geometry(batch, len).is_some()
+            }
+            _ => false,
+        }
+    }
+
+    /// The im2col geometry for an input `[batch, C_in, len]` when this conv runs on the im2col
+    /// path (dense, not pointwise, and the column matrix fits one binding), else `None`.
+    fn gemm_geometry(&self, batch: usize, len: usize) -> Option<Im2colGeometry> {
+        let (outputs, inputs, kernel) = self.dims();
+        let pointwise = kernel == 1 && self.params == Conv1dParams::default();
+        if self.params.groups != 1 || pointwise {
+            return None;
+        }
+        Im2colGeometry::conv1d(batch, inputs, len, kernel, &self.params)
+            .filter(|geo| ConvGemm::fits(&self.ctx, geo, outputs))
     }
 
     /// (outputs, inputs, kernel).
@@ -146,7 +180,13 @@ impl Layer for Conv1d {
         };
         let y = reuse(&self.ctx, &mut self.output, &[batch, outputs, l_out])?;
         let bias = self.bias.as_ref().map(|b| &b.value);
-        conv1d(rec, x, &self.weight.value, bias, &self.params, &y)?;
+        if let Some(geo) = self.gemm_geometry(batch, len) {
+            let train = mode == Mode::Train;
+            self.gemm
+                .forward(rec, &geo, x, &self.weight.value, bias, &y, train)?;
+        } else {
+            conv1d(rec, x, &self.weight.value, bias, &self.params, &y)?;
+        }
         self.saved_input = (mode == Mode::Train).then(|| x.clone());
         Ok(y)
     }
@@ -156,6 +196,28 @@ impl Layer for Conv1d {
             .saved_input
             .as_ref()
             .ok_or_else(|| HarkError::invalid("conv1d", "backward without a training forward"))?;
+        if let (&[batch, _, len], Some(out_shape)) = (x.shape(), self.output.as_ref()) {
+            if let Some(geo) = self.gemm_geometry(batch, len) {
+                if grad_output.shape() != out_shape.shape() {
+                    return Err(HarkError::shape(
+                        "conv1d",
+                        format!(
+                            "grad_output {:?} must be the output's {:?}",
+                            grad_output.shape(),
+                            out_shape.shape()
+                        ),
+                    ));
+                }
+                if let Some(bias) = &self.bias {
+                    conv1d_backward_bias(rec, grad_output, &bias.grad)?;
+                }
+                let grad_x = reuse(&self.ctx, &mut self.grad_input, x.shape())?;
+                let (weight, grad_weight) = (&self.weight.value, &self.weight.grad);
+                self.gemm
+                    .backward(rec, &geo, x, grad_output, weight, grad_weight, &grad_x)?;
+                return Ok(grad_x);
+            }
+        }
         conv1d_backward_weight(rec, x, grad_output, &self.params, &self.weight.grad)?;
         if let Some(bias) = &self.bias {
             conv1d_backward_bias(rec, grad_output, &bias.grad)?;

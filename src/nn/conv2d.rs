@@ -1,6 +1,12 @@
 //! `Conv2d` as torch.nn.Conv2d over `[N, C_in, H, W]`: a `kh x kw` kernel, stride, zero padding,
-//! groups (depthwise included; dilation 1) and an optional bias, on the conv2d kernels. A
-//! pointwise conv's weight gradient runs on the tiled matmul (see [`Conv2d::backward`]).
+//! groups (depthwise included; dilation 1) and an optional bias. Routing:
+//! - dense (groups 1) and not pointwise (a kernel above 1x1, or a stride or padding): im2col and
+//!   ONE tiled matmul over the whole batch for the forward and for each gradient
+//!   (`crate::nn::conv_gemm`), unless the column matrix `[C_in*KH*KW, N*OH*OW]` would exceed one
+//!   storage binding, where the direct kernels run instead;
+//! - pointwise (1x1, stride 1, no padding): the conv2d kernels, whose forward and input gradient
+//!   are batched matmuls, and a matmul weight gradient (see [`Conv2d::backward`]);
+//! - grouped and depthwise: the direct conv2d kernels.
 
 use crate::context::Context;
 use crate::error::{HarkError, Result};
@@ -8,8 +14,10 @@ use crate::kernels::conv2d::{
     conv2d, conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, Conv2dDims,
     Conv2dParams,
 };
+use crate::kernels::im2col::Im2colGeometry;
 use crate::kernels::matmul::{matmul, MatmulOptions};
 use crate::nn::conv1d::{check_channels, torch_init};
+use crate::nn::conv_gemm::ConvGemm;
 use crate::nn::layer::{reuse, Layer, Mode, Param, SeededInit};
 use crate::runtime::Recorder;
 use crate::tensor::Tensor;
@@ -25,6 +33,8 @@ pub struct Conv2d {
     /// Pointwise weight gradient: the per-item products `[N, C_out, C_in]` and `[1, N]` ones.
     per_item: Option<Tensor>,
     ones: Option<Tensor>,
+    /// Scratch of the im2col path.
+    gemm: ConvGemm,
 }
 
 impl Conv2d {
@@ -68,11 +78,34 @@ impl Conv2d {
             grad_input: None,
             per_item: None,
             ones: None,
+            gemm: ConvGemm::new(ctx),
         })
     }
 }
 
 impl Conv2d {
+    /// Whether an input of this shape runs on the im2col + matmul path (dense, not pointwise,
+    /// the column matrix within one storage binding); false for a shape the conv rejects.
+    pub fn uses_im2col(&self, input_shape: &[usize]) -> bool {
+        Conv2dDims::new(
+            "conv2d",
+            input_shape,
+            self.weight.value.shape(),
+            &self.params,
+        )
+        .is_ok_and(|dims| self.gemm_geometry(&dims).is_some())
+    }
+
+    /// The im2col geometry when this conv runs on the im2col path (dense, not pointwise, and
+    /// the column matrix fits one binding), else `None`.
+    fn gemm_geometry(&self, dims: &Conv2dDims) -> Option<Im2colGeometry> {
+        let geo = Im2colGeometry::conv2d(dims, &self.params);
+        (self.params.groups == 1
+            && !dims.is_pointwise(&self.params)
+            && ConvGemm::fits(&self.ctx, &geo, dims.c_out))
+        .then_some(geo)
+    }
+
     /// The weight gradient of a pointwise conv, `sum_n dY[n] X[n]^T`, as per-item products on
     /// the tiled matmul and a `ones [1, N]` product that sums them: the direct kernel spends a
     /// 256-thread workgroup on each weight, ~600k of them in MobileNetV2-0.5's pointwise convs.
@@ -129,7 +162,13 @@ impl Layer for Conv2d {
         let dims = Conv2dDims::new("conv2d", x.shape(), self.weight.value.shape(), &self.params)?;
         let y = reuse(&self.ctx, &mut self.output, &dims.output_shape())?;
         let bias = self.bias.as_ref().map(|b| &b.value);
-        conv2d(rec, x, &self.weight.value, bias, &y, &self.params)?;
+        if let Some(geo) = self.gemm_geometry(&dims) {
+            let train = mode == Mode::Train;
+            self.gemm
+                .forward(rec, &geo, x, &self.weight.value, bias, &y, train)?;
+        } else {
+            conv2d(rec, x, &self.weight.value, bias, &y, &self.params)?;
+        }
         self.saved_input = (mode == Mode::Train).then(|| x.clone());
         Ok(y)
     }
@@ -141,6 +180,17 @@ impl Layer for Conv2d {
             .ok_or_else(|| HarkError::invalid("conv2d", "backward without a training forward"))?;
         let x = &x;
         let dims = Conv2dDims::new("conv2d", x.shape(), self.weight.value.shape(), &self.params)?;
+        dims.expect_output("conv2d", "grad_output", grad_output)?;
+        if let Some(geo) = self.gemm_geometry(&dims) {
+            if let Some(bias) = &self.bias {
+                conv2d_backward_bias(rec, grad_output, &bias.grad)?;
+            }
+            let grad_x = reuse(&self.ctx, &mut self.grad_input, x.shape())?;
+            let (weight, grad_weight) = (&self.weight.value, &self.weight.grad);
+            self.gemm
+                .backward(rec, &geo, x, grad_output, weight, grad_weight, &grad_x)?;
+            return Ok(grad_x);
+        }
         if !self.pointwise_weight_grad(rec, &dims, grad_output, x)? {
             conv2d_backward_weight(rec, grad_output, x, &self.weight.grad, &self.params)?;
         }

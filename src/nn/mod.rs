@@ -7,6 +7,7 @@ mod batchnorm;
 mod batchnorm2d;
 mod conv1d;
 mod conv2d;
+mod conv_gemm;
 mod conv_transpose1d;
 mod flatten;
 mod global_avg_pool2d;

@@ -2,6 +2,11 @@
 //! stride, zero padding, groups, optional bias) and its three gradients, each a direct kernel that
 //! covers every batch item, channel and group in one dispatch. Pointwise (1x1, stride 1, no
 //! padding or groups) forward and input gradient run on the tiled matmul instead.
+//!
+//! These launchers are the direct path. The `Conv2d` layer routes dense (groups 1), non-pointwise
+//! convs through im2col and the tiled matmul instead ([`crate::kernels::im2col`],
+//! `src/nn/conv_gemm.rs`), and comes back here for grouped/depthwise convs, pointwise convs and
+//! shapes whose column matrix would exceed one storage binding.
 
 // One kernel, one name in every place (STYLE.md): conv2d/conv2d.rs.
 #[allow(clippy::module_inception)]

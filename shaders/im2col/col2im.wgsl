@@ -1,0 +1,91 @@
+// col2im, the adjoint of im2col.wgsl, in gather form: col [C*KH*KW, N*OH*OW] -> dx [N, C, H, W].
+// One thread per input element sums every col entry that im2col read from it (each kernel tap
+// (ky, kx) whose output position lands on an integer, in-range (oy, ox)). No atomics, so the
+// sum order is fixed and the result deterministic.
+// CPU twin: src/cpu/im2col/col2im.rs.
+
+// Keep in sync with Im2colParams in src/kernels/im2col/mod.rs (shared with im2col.wgsl).
+struct Params {
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    kh: u32,
+    kw: u32,
+    oh: u32,
+    ow: u32,
+    sh: u32,
+    sw: u32,
+    ph: u32,
+    pw: u32,
+    dh: u32,
+    dw: u32,
+    // Threads that do work: n * c * h * w here.
+    total: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> col: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+
+const WG: u32 = 256u;
+
+@compute @workgroup_size(256)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.y * groups.x + wid.x) * WG + lid;
+    if i >= params.total {
+        return;
+    }
+    let ix = i % params.w;
+    var t = i / params.w;
+    let iy = t % params.h;
+    t /= params.h;
+    let ch = t % params.c;
+    let b = t / params.c;
+    let columns = params.n * params.oh * params.ow;
+    var acc = 0.0;
+    // Without dilation only every stride-th tap can land on the output grid: start at the first
+    // one and step by the stride (a 1024-tap, stride-512 conv visits 2 taps, not 1024). The
+    // checks below still hold every tap visited to the grid.
+    var ky0 = 0u;
+    var ky_step = 1u;
+    if params.dh == 1u {
+        ky0 = (iy + params.ph) % params.sh;
+        ky_step = params.sh;
+    }
+    var kx0 = 0u;
+    var kx_step = 1u;
+    if params.dw == 1u {
+        kx0 = (ix + params.pw) % params.sw;
+        kx_step = params.sw;
+    }
+    for (var ky = ky0; ky < params.kh; ky += ky_step) {
+        // oy * sh = iy + ph - ky * dh must be a non-negative multiple of sh below oh * sh.
+        let sy = i32(iy + params.ph) - i32(ky * params.dh);
+        if sy < 0 || u32(sy) % params.sh != 0u {
+            continue;
+        }
+        let oy = u32(sy) / params.sh;
+        if oy >= params.oh {
+            continue;
+        }
+        for (var kx = kx0; kx < params.kw; kx += kx_step) {
+            let sx = i32(ix + params.pw) - i32(kx * params.dw);
+            if sx < 0 || u32(sx) % params.sw != 0u {
+                continue;
+            }
+            let ox = u32(sx) / params.sw;
+            if ox >= params.ow {
+                continue;
+            }
+            let row = (ch * params.kh + ky) * params.kw + kx;
+            acc += col[row * columns + (b * params.oh + oy) * params.ow + ox];
+        }
+    }
+    dx[i] = acc;
+}

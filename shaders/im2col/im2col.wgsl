@@ -1,0 +1,63 @@
+// im2col with a channel-major layout: x [N, C, H, W] -> col [C*KH*KW, N*OH*OW], row (c, ky, kx),
+// column (n, oy, ox), with stride, zero padding and dilation. One thread per col element, so
+// consecutive threads write consecutive columns. A convolution is then one matmul over the whole
+// batch: out [C_out, N*OH*OW] = W [C_out, C*KH*KW] x col.
+// CPU twin: src/cpu/im2col/im2col.rs.
+
+// Keep in sync with Im2colParams in src/kernels/im2col/mod.rs (shared with col2im.wgsl).
+struct Params {
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    kh: u32,
+    kw: u32,
+    oh: u32,
+    ow: u32,
+    sh: u32,
+    sw: u32,
+    ph: u32,
+    pw: u32,
+    dh: u32,
+    dw: u32,
+    // Threads that do work: c * kh * kw * n * oh * ow here.
+    total: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> col: array<f32>;
+
+const WG: u32 = 256u;
+
+@compute @workgroup_size(256)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.y * groups.x + wid.x) * WG + lid;
+    if i >= params.total {
+        return;
+    }
+    let columns = params.n * params.oh * params.ow;
+    let row = i / columns;
+    let j = i % columns;
+    let ox = j % params.ow;
+    var t = j / params.ow;
+    let oy = t % params.oh;
+    let b = t / params.oh;
+    let kx = row % params.kw;
+    t = row / params.kw;
+    let ky = t % params.kh;
+    let ch = t / params.kh;
+    // Negative inside the zero padding.
+    let iy = i32(oy * params.sh + ky * params.dh) - i32(params.ph);
+    let ix = i32(ox * params.sw + kx * params.dw) - i32(params.pw);
+    var value = 0.0;
+    if iy >= 0 && iy < i32(params.h) && ix >= 0 && ix < i32(params.w) {
+        value = x[((b * params.c + ch) * params.h + u32(iy)) * params.w + u32(ix)];
+    }
+    col[i] = value;
+}

@@ -1,0 +1,140 @@
+//! Dense convolutions (groups 1) on the tiled matmul: im2col into a channel-major column matrix
+//! `col [C_in*KH*KW, N*OH*OW]`, so the forward and both gradients are each ONE matmul over the
+//! whole batch (the direct weight-gradient kernels spend a 256-thread workgroup per weight and
+//! dominated training time):
+//!
+//! - forward: `out_cm [C_out, N*P] = W [C_out, K] x col (+ bias per row)`, then swapped to
+//!   `[N, C_out, P]`;
+//! - weight gradient: `dY` swapped to `dY_cm [C_out, N*P]`, `dW = dY_cm x col^T`;
+//! - input gradient: `dcol = W^T x dY_cm`, then col2im (a deterministic gather).
+//!
+//! The column matrix of the training forward is kept for the backward rather than recomputed:
+//! the layer holds that scratch between steps anyway (reused, not reallocated), so keeping it
+//! costs no memory and saves an im2col pass; the backward then overwrites it with `dcol` once
+//! the weight gradient has read it. Each layer on this path so holds one `K x N*P` and one
+//! `C_out x N*P` scratch. [`ConvGemm::fits`] says when the column matrix would exceed one
+//! storage binding; the layers fall back to the direct kernels there.
+
+use crate::context::Context;
+use crate::error::{HarkError, Result};
+use crate::kernels::im2col::{col2im, im2col, swap_batch_channel, Im2colGeometry};
+use crate::kernels::matmul::{matmul, MatmulOptions};
+use crate::nn::layer::reuse;
+use crate::runtime::Recorder;
+use crate::tensor::Tensor;
+
+/// The scratch of one layer on the im2col path.
+pub(crate) struct ConvGemm {
+    ctx: Context,
+    /// `[K, N*P]`: the forward's column matrix, then the backward's `dcol`.
+    col: Option<Tensor>,
+    /// `[C_out, N*P]`: the forward's product, then the backward's channel-major `dY`.
+    channel_major: Option<Tensor>,
+    /// The geometry whose column matrix `col` holds from a training forward.
+    kept: Option<Im2colGeometry>,
+}
+
+impl ConvGemm {
+    pub(crate) fn new(ctx: &Context) -> Self {
+        Self {
+            ctx: ctx.clone(),
+            col: None,
+            channel_major: None,
+            kept: None,
+        }
+    }
+
+    /// Whether the column matrix and the channel-major product fit one storage binding each.
+    pub(crate) fn fits(ctx: &Context, geo: &Im2colGeometry, c_out: usize) -> bool {
+        let limit = ctx.limits().max_storage_buffer_binding_size;
+        let product = (c_out as u64) * (geo.columns() as u64) * 4;
+        geo.col_bytes() <= limit && product <= limit
+    }
+
+    /// Records `y [N, C_out, P] = conv(x)` for `weight` `[C_out, C_in, ..]` (C_in*KH*KW = K
+    /// elements per output channel); keeps the column matrix for [`Self::backward`] when
+    /// `train`.
+    #[allow(clippy::too_many_arguments)] // the layer's tensors, each named.
+    pub(crate) fn forward(
+        &mut self,
+        rec: &mut Recorder,
+        geo: &Im2colGeometry,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        y: &Tensor,
+        train: bool,
+    ) -> Result<()> {
+        let (c_out, k, np) = Self::sizes(geo, weight)?;
+        let col = reuse(&self.ctx, &mut self.col, &geo.col_shape())?;
+        let product = reuse(&self.ctx, &mut self.channel_major, &[c_out, np])?;
+        im2col(rec, x, geo, &col)?;
+        let options = MatmulOptions {
+            bias,
+            bias_per_row: true,
+            ..Default::default()
+        };
+        matmul(rec, &weight.reshape(&[c_out, k])?, &col, &product, &options)?;
+        swap_batch_channel(rec, &product, (c_out, geo.n, geo.oh * geo.ow), y)?;
+        self.kept = train.then_some(*geo);
+        Ok(())
+    }
+
+    /// Records the weight gradient (overwritten) and the input gradient `grad_x` (every element
+    /// written) from the output gradient `[N, C_out, P]`. Recomputes the column matrix of `x`
+    /// unless the last training forward left it for this geometry.
+    #[allow(clippy::too_many_arguments)] // the layer's tensors, each named.
+    pub(crate) fn backward(
+        &mut self,
+        rec: &mut Recorder,
+        geo: &Im2colGeometry,
+        x: &Tensor,
+        grad_out: &Tensor,
+        weight: &Tensor,
+        grad_weight: &Tensor,
+        grad_x: &Tensor,
+    ) -> Result<()> {
+        let (c_out, k, np) = Self::sizes(geo, weight)?;
+        let col = reuse(&self.ctx, &mut self.col, &geo.col_shape())?;
+        if self.kept != Some(*geo) {
+            im2col(rec, x, geo, &col)?;
+        }
+        let grad_cm = reuse(&self.ctx, &mut self.channel_major, &[c_out, np])?;
+        swap_batch_channel(rec, grad_out, (geo.n, c_out, geo.oh * geo.ow), &grad_cm)?;
+        let trans_b = MatmulOptions {
+            trans_b: true,
+            ..Default::default()
+        };
+        matmul(
+            rec,
+            &grad_cm,
+            &col,
+            &grad_weight.reshape(&[c_out, k])?,
+            &trans_b,
+        )?;
+        // The column matrix is read; its buffer now takes dcol.
+        self.kept = None;
+        let trans_a = MatmulOptions {
+            trans_a: true,
+            ..Default::default()
+        };
+        matmul(rec, &weight.reshape(&[c_out, k])?, &grad_cm, &col, &trans_a)?;
+        col2im(rec, &col, geo, grad_x)
+    }
+
+    /// (C_out, K, N*P), checking that the weight has K elements per output channel.
+    fn sizes(geo: &Im2colGeometry, weight: &Tensor) -> Result<(usize, usize, usize)> {
+        let c_out = weight.shape().first().copied().unwrap_or(0);
+        let k = geo.rows();
+        if c_out == 0 || weight.numel() != c_out * k {
+            return Err(HarkError::shape(
+                "conv_gemm",
+                format!(
+                    "weight {:?} must have C_in*KH*KW = {k} elements per output channel",
+                    weight.shape()
+                ),
+            ));
+        }
+        Ok((c_out, k, geo.columns()))
+    }
+}
