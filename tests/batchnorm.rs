@@ -21,9 +21,16 @@ fn f32s(v: &[f64]) -> Vec<f32> {
 }
 
 /// (N, C, L): the DCASE AE's [512, 128] shrunk, a prime batch, channel counts that are not
-/// multiples of the 64-thread workgroup, one sample of length > 1, conv-style [N, C, L].
-const SHAPES: &[(usize, usize, usize)] =
-    &[(32, 128, 1), (7, 65, 1), (1, 3, 5), (5, 8, 3), (3, 1, 1)];
+/// multiples of the 64-thread workgroup, one sample of length > 1, conv-style [N, C, L], and the
+/// OE stem's [128, 8, 32 * 64] (one thread per channel lost all but the first rows there).
+const SHAPES: &[(usize, usize, usize)] = &[
+    (32, 128, 1),
+    (7, 65, 1),
+    (1, 3, 5),
+    (5, 8, 3),
+    (3, 1, 1),
+    (128, 8, 2048),
+];
 
 #[test]
 fn forward_backward_and_running_statistics_match_cpu() {

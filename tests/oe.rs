@@ -238,6 +238,48 @@ fn oe_training_loss_falls_on_tiny_synthetic_segments() {
     assert!(train_oe(&ctx, &mut net, &none, &train, None, |_| {}).is_err());
 }
 
+#[test]
+fn oe_machine_loss_falls_below_chance_at_the_default_segment_size() {
+    // The default 32 x 64 segments put [32, 8, 2048] through the stem's BatchNorm, where its old
+    // one-thread-per-channel kernel zeroed every row after the first on lavapipe: the machine
+    // loss then stayed at ln 2 whatever the learning rate.
+    let Some(ctx) = test_context() else { return };
+    let config = OeNetConfig::default();
+    let seg = config.frames * config.mels;
+    let mut rng = SeededRng::new(9);
+    let mut normal = Vec::new();
+    for _ in 0..32 {
+        for _t in 0..config.frames {
+            for m in 0..config.mels {
+                let band = (10..20).contains(&m);
+                normal.push(if band { 1.5 } else { 0.5 } + rng.uniform(-0.3, 0.3));
+            }
+        }
+    }
+    let classes = vec![0; 32];
+    let pseudo = rng.vec(32 * seg, 0.0, 1.0);
+    let mut net = OeNetwork::new(&ctx, &config, 1, 2).unwrap();
+    let train = OeTrainConfig {
+        epochs: 4,
+        batch_size: 32,
+        lr: 3e-3,
+        mixup_prob: 0.0,
+        ..Default::default()
+    };
+    let data = OeTrainData {
+        normal: &normal,
+        classes: &classes,
+        pseudo: &pseudo,
+    };
+    let reports = train_oe(&ctx, &mut net, &data, &train, None, |_| {}).unwrap();
+    let last = reports[reports.len() - 1].machine_loss;
+    assert!(
+        last < 0.35,
+        "machine loss {:?}, chance is ln 2 = 0.693",
+        reports.iter().map(|r| r.machine_loss).collect::<Vec<_>>()
+    );
+}
+
 fn temp_root(tag: &str) -> PathBuf {
     let root = std::env::temp_dir().join(format!("hark_oe_{tag}_{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);

@@ -2,7 +2,8 @@
 // (y > 0) when RELU, then with xhat = (x - mean) rstd:
 //   dbeta  = sum dy,  dgamma = sum dy xhat,
 //   dx     = gamma rstd / M (M dy - dbeta - xhat dgamma),  M = N * L.
-// One thread per channel, two passes over the channel's values (sums, then dx).
+// One workgroup per channel (256 threads striding over its values, tree-summed), two passes
+// (sums, then dx).
 // CPU twin: src/cpu/batchnorm/batchnorm.rs.
 
 // Keep in sync with BatchNormParams in src/kernels/batchnorm/batchnorm.rs.
@@ -26,8 +27,28 @@ struct Params {
 
 override RELU: bool = true;
 
-fn index(i: u32, c: u32, l: u32) -> u32 {
-    return (i * params.channels + c) * params.len + l;
+const WG: u32 = 256u;
+var<workgroup> partial: array<vec2<f32>, WG>;
+
+// Tree sum of two values over the workgroup; every thread gets the totals. Called in uniform
+// control flow.
+fn workgroup_sum(lid: u32, value: vec2<f32>) -> vec2<f32> {
+    partial[lid] = value;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+        if lid < stride {
+            partial[lid] += partial[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = partial[0];
+    workgroupBarrier();
+    return total;
+}
+
+// Element j (= i * L + l) of channel c.
+fn index(c: u32, j: u32) -> u32 {
+    return ((j / params.len) * params.channels + c) * params.len + j % params.len;
 }
 
 fn masked(k: u32) -> f32 {
@@ -37,33 +58,38 @@ fn masked(k: u32) -> f32 {
     return dy[k];
 }
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
+@compute @workgroup_size(256)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let c = wid.y * groups.x + wid.x;
+    // Uniform per workgroup, so the barriers below stay in uniform control flow.
     if c >= params.channels {
         return;
     }
     let mean = saved[2u * c];
     let rstd = saved[2u * c + 1u];
-    var dbeta = 0.0;
-    var dgamma = 0.0;
-    for (var i = 0u; i < params.n; i++) {
-        for (var l = 0u; l < params.len; l++) {
-            let k = index(i, c, l);
-            let g = masked(k);
-            dbeta += g;
-            dgamma += g * (x[k] - mean) * rstd;
-        }
+    let n = params.n * params.len;
+    var sums = vec2(0.0, 0.0);
+    for (var j = lid; j < n; j += WG) {
+        let k = index(c, j);
+        let g = masked(k);
+        sums += vec2(g, g * (x[k] - mean) * rstd);
     }
-    dgamma_out[c] = dgamma;
-    dbeta_out[c] = dbeta;
-    let count = f32(params.n * params.len);
+    let totals = workgroup_sum(lid, sums);
+    let dbeta = totals.x;
+    let dgamma = totals.y;
+    if lid == 0u {
+        dgamma_out[c] = dgamma;
+        dbeta_out[c] = dbeta;
+    }
+    let count = f32(n);
     let scale = gamma[c] * rstd / count;
-    for (var i = 0u; i < params.n; i++) {
-        for (var l = 0u; l < params.len; l++) {
-            let k = index(i, c, l);
-            let xhat = (x[k] - mean) * rstd;
-            dx[k] = scale * (count * masked(k) - dbeta - xhat * dgamma);
-        }
+    for (var j = lid; j < n; j += WG) {
+        let k = index(c, j);
+        let xhat = (x[k] - mean) * rstd;
+        dx[k] = scale * (count * masked(k) - dbeta - xhat * dgamma);
     }
 }

@@ -5,7 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{HarkError, Result};
-use crate::runtime::{Access, Kernel, Launch, Recorder};
+use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
 
@@ -162,7 +162,8 @@ pub fn batchnorm(
             state.running_mean,
             state.running_var,
         ],
-        workgroups: [p.channels.div_ceil(64), 1, 1],
+        // One workgroup per channel.
+        workgroups: grid_1d(p.channels),
     })
 }
 
@@ -199,7 +200,8 @@ pub fn batchnorm_backward(
         constants: vec![("RELU", f64::from(u8::from(config.relu)))],
         params: bytemuck::bytes_of(&p),
         tensors: &[x, y, dy, gamma, saved, dx, dgamma, dbeta],
-        workgroups: [p.channels.div_ceil(64), 1, 1],
+        // One workgroup per channel.
+        workgroups: grid_1d(p.channels),
     })
 }
 
