@@ -102,3 +102,67 @@ fn joint_oe_flow_training_lowers_the_flow_nll_and_the_flow_round_trips() {
         assert_eq!(a.to_bits(), b.to_bits(), "{a} vs {b}");
     }
 }
+
+#[test]
+fn oe_flow_system_scores_through_the_contract_and_reloads_to_the_same_scores() {
+    use hark::audio::dataset::read_dataset;
+    use hark::audio::synth::{generate, MachineType, SynthConfig};
+    use hark::detect::contract::run_system;
+    use hark::models::oe::{oe_flow_checkpoint_path, OeConfig, OeFlowConfig, OeSystem};
+    let Some(ctx) = test_context() else { return };
+    let root = std::env::temp_dir().join(format!("hark_oe_flow_sys_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    generate(&SynthConfig {
+        out: root.join("data"),
+        machines: vec![MachineType::Valve, MachineType::Fan],
+        sections: 1,
+        train_clips: 6,
+        test_clips: 8,
+        seed: 4,
+        clip_seconds: 1.0,
+        stems: false,
+        threads: 1,
+        progress: false,
+        ..SynthConfig::default()
+    })
+    .unwrap();
+    let dataset = read_dataset(&root.join("data")).unwrap();
+    let mut config = OeConfig::new(OeNetConfig {
+        mels: 16,
+        frames: 16,
+        channels: vec![4, 8],
+        blocks: 1,
+        embedding: 8,
+    });
+    config.train.epochs = 2;
+    config.train.batch_size = 8;
+    config.flow = Some(OeFlowConfig {
+        blocks: 2,
+        hidden: 16,
+    });
+    let models = root.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let mut system = OeSystem::new(&ctx, config.clone(), &dataset).unwrap();
+    system.save_to = Some(models.clone());
+    let out = root.join("scores");
+    std::fs::create_dir_all(&out).unwrap();
+    let reports = run_system(&mut system, &dataset, &out, 0.9).unwrap();
+    assert_eq!(reports.len(), 2);
+    assert!(oe_flow_checkpoint_path(&models, "fan").exists());
+    let mut loaded = OeSystem::new(&ctx, config, &dataset).unwrap();
+    loaded.load_from = Some(models);
+    let again = root.join("again");
+    std::fs::create_dir_all(&again).unwrap();
+    run_system(&mut loaded, &dataset, &again, 0.9).unwrap();
+    for name in [
+        "anomaly_score_valve_section_00_test.csv",
+        "anomaly_score_fan_section_00_test.csv",
+    ] {
+        let a = hark::detect::outputs::read_anomaly_scores(&out.join(name)).unwrap();
+        let b = hark::detect::outputs::read_anomaly_scores(&again.join(name)).unwrap();
+        assert_eq!(a.len(), 8);
+        assert!(a.iter().all(|(_, s)| s.is_finite()));
+        assert_eq!(a, b);
+    }
+    let _ = std::fs::remove_dir_all(root);
+}
