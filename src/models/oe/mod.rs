@@ -16,4 +16,4 @@ pub use system::{
     oe_checkpoint_path, oe_flow_checkpoint_path, ClassLabels, OeConfig, OeEpochCallback,
     OeFlowConfig, OeSystem,
 };
-pub use train::{train_oe, EmbeddingLoss, OeEpochReport, OeTrainConfig, OeTrainData};
+pub use train::{train_oe, EmbeddingLoss, OeEpochReport, OeStep, OeTrainConfig, OeTrainData};
