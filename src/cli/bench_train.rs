@@ -25,6 +25,10 @@ enum System {
     Mobilenet,
     /// The self-supervised classifier (TgramNet + TDNN, three losses) on raw clips.
     Ssc,
+    /// The outlier-exposure extractor (default network) on 32 x 64 log-mel segments.
+    Oe,
+    /// The OE extractor with OE-Flow's jointly trained flow on its embeddings.
+    OeFlow,
 }
 
 #[derive(Debug, Args)]
@@ -64,6 +68,12 @@ pub fn run(args: &BenchTrainArgs) -> hark::Result<()> {
                 args.seconds,
                 args.tdnn_channels,
             );
+        }
+        System::Oe => {
+            return super::bench_train_oe::run(args.batch.unwrap_or(32), args.steps, false)
+        }
+        System::OeFlow => {
+            return super::bench_train_oe::run(args.batch.unwrap_or(32), args.steps, true)
         }
     }
     let batch = args.batch.unwrap_or(512);

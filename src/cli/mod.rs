@@ -8,6 +8,7 @@ mod bench_separate;
 mod bench_train;
 mod bench_train_embed;
 mod bench_train_mobilenet;
+mod bench_train_oe;
 mod bench_train_ssc;
 mod data;
 mod demo;

@@ -22,6 +22,9 @@ pub enum System {
     Flow,
     /// Outlier exposure with GMM / Mahalanobis-kNN back ends (paper 004; --oe-* settings).
     Oe,
+    /// OE-Flow (paper 004): the OE extractor trained jointly with a normalizing flow on its
+    /// embeddings, score = the flow's NLL (--oe-* and --oe-flow-* settings).
+    OeFlow,
     /// Wilkinghoff's embedding system: sub-cluster AdaCos, k-means back end (REFERENCE-SPECS §4).
     Embed,
     /// The DCASE 2022 MobileNetV2 section classifier (003 §4.1).
@@ -35,7 +38,7 @@ impl System {
     fn defaults(self) -> (usize, usize, f32) {
         match self {
             System::Ae | System::Flow => (100, 512, 1e-3),
-            System::Oe => (20, 32, 1e-3),
+            System::Oe | System::OeFlow => (20, 32, 1e-3),
             System::Embed => (10, 64, 1e-3),
             System::Mobilenet => (20, 128, 1e-4),
             System::Ssc => (100, 32, 2e-4),
@@ -155,6 +158,14 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
             let config = super::train_oe::config(&ctx, &args.oe, epochs, batch_size, lr, args.seed);
             return super::train_oe::train(&ctx, &dataset, config, &args.models);
         }
+        System::OeFlow => {
+            let ctx = Context::new()?;
+            let dataset = read_dataset(&args.data)?;
+            dataset.require_no_problems()?;
+            let config =
+                super::train_oe::flow_config(&ctx, &args.oe, epochs, batch_size, lr, args.seed);
+            return super::train_oe::train(&ctx, &dataset, config, &args.models);
+        }
         System::Embed => {
             let run = super::train_embed::EmbedRun {
                 data: &args.data,
@@ -254,6 +265,17 @@ pub fn score(args: &ScoreArgs) -> hark::Result<()> {
         System::Oe => {
             // Training settings do not matter when scoring; the seed seeds the inlier models.
             let config = super::train_oe::config(&ctx, &args.oe, 0, 2, 0.0, args.seed);
+            super::train_oe::score(
+                &ctx,
+                &dataset,
+                config,
+                &args.models,
+                &args.out,
+                args.percentile,
+            )?
+        }
+        System::OeFlow => {
+            let config = super::train_oe::flow_config(&ctx, &args.oe, 0, 2, 0.0, args.seed);
             super::train_oe::score(
                 &ctx,
                 &dataset,

@@ -10,7 +10,7 @@ use hark::detect::aggregate::Aggregation;
 use hark::detect::contract::{run_system, SectionReport};
 use hark::detect::inlier::{InlierData, InlierKind};
 use hark::kernels::fft::FftPath;
-use hark::models::oe::{ClassLabels, OeConfig, OeNetConfig, OeSystem};
+use hark::models::oe::{ClassLabels, OeConfig, OeFlowConfig, OeNetConfig, OeSystem};
 use hark::Context;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -83,6 +83,29 @@ pub struct OeArgs {
     oe_backend_reg: f64,
     #[arg(long, value_enum, default_value_t = Aggregate::Mean)]
     oe_aggregation: Aggregate,
+    /// oe-flow: coupling blocks of the flow on the embeddings.
+    #[arg(long, default_value_t = 4)]
+    oe_flow_blocks: usize,
+    /// oe-flow: hidden width of each block's dense subnet.
+    #[arg(long, default_value_t = 64)]
+    oe_flow_hidden: usize,
+}
+
+/// `--system oe-flow`: the OE configuration with OE-Flow's jointly trained flow.
+pub fn flow_config(
+    ctx: &Context,
+    args: &OeArgs,
+    epochs: usize,
+    batch: usize,
+    lr: f32,
+    seed: u64,
+) -> OeConfig {
+    let mut config = config(ctx, args, epochs, batch, lr, seed);
+    config.flow = Some(OeFlowConfig {
+        blocks: args.oe_flow_blocks,
+        hidden: args.oe_flow_hidden,
+    });
+    config
 }
 
 /// The OE configuration from the command line.

@@ -5,10 +5,15 @@
 //! normalizing flow's NLL of OE-Flow).
 
 pub mod data;
+pub mod flow_loss;
 pub mod network;
 pub mod system;
 pub mod train;
 
+pub use flow_loss::{FlowEmbeddingLoss, FLOW_BACKBONE_WEIGHT};
 pub use network::{OeNetConfig, OeNetwork};
-pub use system::{oe_checkpoint_path, ClassLabels, OeConfig, OeEpochCallback, OeSystem};
-pub use train::{train_oe, EmbeddingLoss, OeEpochReport, OeTrainConfig, OeTrainData};
+pub use system::{
+    oe_checkpoint_path, oe_flow_checkpoint_path, ClassLabels, OeConfig, OeEpochCallback,
+    OeFlowConfig, OeSystem,
+};
+pub use train::{train_oe, EmbeddingLoss, OeEpochReport, OeStep, OeTrainConfig, OeTrainData};

@@ -13,9 +13,13 @@ use crate::detect::contract::AnomalyScorer;
 use crate::detect::inlier::{EmbeddingSet, InlierModel, InlierOptions};
 use crate::error::{HarkError, Result};
 use crate::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
+use crate::models::flow::{Flow, FlowConfig, FlowNll, Subnet};
 use crate::models::oe::data::{clip_segments, ClipSegments};
+use crate::models::oe::flow_loss::FlowEmbeddingLoss;
 use crate::models::oe::network::{OeNetConfig, OeNetwork};
-use crate::models::oe::train::{train_oe, OeEpochReport, OeTrainConfig, OeTrainData};
+use crate::models::oe::train::{
+    train_oe, EmbeddingLoss, OeEpochReport, OeTrainConfig, OeTrainData,
+};
 use crate::nn::Mode;
 use crate::runtime::Recorder;
 use crate::tensor::Tensor;
@@ -42,6 +46,16 @@ pub struct OeConfig {
     pub features: FeatureSpec,
     /// At most this many pseudo-anomalous clips per machine type (seeded choice); `None`: all.
     pub pseudo_clips: Option<usize>,
+    /// OE-Flow: a flow trained jointly on the embeddings scores the segments (its NLL) instead
+    /// of the inlier models.
+    pub flow: Option<OeFlowConfig>,
+}
+
+/// The flow of OE-Flow (dense subnets on the embedding vectors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OeFlowConfig {
+    pub blocks: usize,
+    pub hidden: usize,
 }
 
 impl OeConfig {
@@ -59,6 +73,7 @@ impl OeConfig {
             labels: ClassLabels::default(),
             features,
             pseudo_clips: None,
+            flow: None,
         }
     }
 }
@@ -80,6 +95,8 @@ pub struct OeSystem {
     /// Every training clip of the dataset (pseudo-anomalies are the other machine types').
     all_train: Vec<Clip>,
     net: Option<OeNetwork>,
+    /// OE-Flow's flow of the current machine type.
+    flow: Option<Flow>,
     backends: BTreeMap<u32, SectionBackend>,
     /// Losses of the last machine type's training, one report per epoch.
     pub history: Vec<OeEpochReport>,
@@ -89,6 +106,11 @@ pub struct OeSystem {
     /// Load each machine type's network from `<dir>/oe_<machine>.safetensors` instead of
     /// training (the inlier models are refitted from the training clips).
     pub load_from: Option<PathBuf>,
+}
+
+/// The checkpoint file of one machine type's OE-Flow flow.
+pub fn oe_flow_checkpoint_path(dir: &Path, machine: &str) -> PathBuf {
+    dir.join(format!("oe_flow_{machine}.safetensors"))
 }
 
 /// The checkpoint file of one machine type's network.
@@ -132,6 +154,7 @@ impl OeSystem {
             config,
             all_train,
             net: None,
+            flow: None,
             backends: BTreeMap::new(),
             history: Vec::new(),
             on_epoch: None,
@@ -168,6 +191,35 @@ impl OeSystem {
             }
         }
         Ok(net)
+    }
+
+    fn flow_config(&self) -> Option<FlowConfig> {
+        self.config.flow.map(|f| FlowConfig {
+            channels: self.config.net.embedding,
+            blocks: f.blocks,
+            subnet: Subnet::Dense { hidden: f.hidden },
+            seed: self.config.train.seed ^ 0xf10,
+        })
+    }
+
+    /// Per-segment flow NLL of `embeddings` (`[rows, embedding]`).
+    fn flow_nll(&mut self, embeddings: &[f32]) -> Result<Vec<f32>> {
+        let flow = self
+            .flow
+            .as_mut()
+            .ok_or_else(|| HarkError::invalid("oe-flow", "score before train"))?;
+        let dim = self.config.net.embedding;
+        let mut nll = FlowNll::new(&self.ctx, None);
+        let mut out = Vec::with_capacity(embeddings.len() / dim);
+        for chunk in embeddings.chunks(256 * dim) {
+            let x = Tensor::from_slice(&self.ctx, &[chunk.len() / dim, dim], chunk)?;
+            let mut rec = Recorder::new(&self.ctx);
+            let (z, logdet) = flow.forward(&mut rec, &x, Mode::Eval)?;
+            let (values, _) = nll.forward(&mut rec, &z, &logdet)?;
+            rec.submit()?;
+            out.extend(values.to_vec(&self.ctx)?);
+        }
+        Ok(out)
     }
 
     /// Pseudo-anomalous segments: the training clips of the other machine types.
@@ -229,7 +281,11 @@ impl OeSystem {
 
 impl AnomalyScorer for OeSystem {
     fn name(&self) -> &str {
-        "oe"
+        if self.config.flow.is_some() {
+            "oe-flow"
+        } else {
+            "oe"
+        }
     }
 
     fn train(&mut self, machine: &MachineDataset, train_clips: &[&Clip]) -> Result<()> {
@@ -242,8 +298,14 @@ impl AnomalyScorer for OeSystem {
         };
         let frames = self.config.net.frames;
         let segments = clip_segments(&mut self.extractor, train_clips, frames, false)?;
+        let flow_config = self.flow_config();
         if self.load_from.is_some() {
             self.net = Some(self.load(&machine.machine, keys.len())?);
+            if let Some(fc) = flow_config {
+                let dir = self.load_from.as_deref().unwrap_or(Path::new("."));
+                let path = oe_flow_checkpoint_path(dir, &machine.machine);
+                self.flow = Some(Flow::load(&self.ctx, &path, fc)?);
+            }
         } else {
             let mut normal = Vec::new();
             let mut classes = Vec::new();
@@ -263,6 +325,10 @@ impl AnomalyScorer for OeSystem {
             )?;
             let name = machine.machine.clone();
             let mut callback = self.on_epoch.take();
+            let mut flow_loss = match flow_config {
+                Some(fc) => Some(FlowEmbeddingLoss::new(&self.ctx, fc, None)?),
+                None => None,
+            };
             let result = train_oe(
                 &self.ctx,
                 &mut net,
@@ -272,7 +338,7 @@ impl AnomalyScorer for OeSystem {
                     pseudo: &pseudo,
                 },
                 &self.config.train,
-                None,
+                flow_loss.as_mut().map(|l| l as &mut dyn EmbeddingLoss),
                 |report| {
                     if let Some(cb) = callback.as_mut() {
                         cb(&name, report);
@@ -289,8 +355,17 @@ impl AnomalyScorer for OeSystem {
                     &net.state_dict(),
                     metadata,
                 )?;
+                if let Some(loss) = &flow_loss {
+                    loss.flow
+                        .save(&oe_flow_checkpoint_path(dir, &machine.machine))?;
+                }
             }
             self.net = Some(net);
+            self.flow = flow_loss.map(|l| l.flow);
+        }
+        if self.flow.is_some() {
+            // OE-Flow scores with the flow; no inlier models.
+            return Ok(());
         }
         // Inlier models per section on the training segments' embeddings.
         let embeddings = self.embed(&segments)?;
@@ -332,6 +407,19 @@ impl AnomalyScorer for OeSystem {
         let embeddings = self.embed(&segments)?;
         let dim = self.config.net.embedding;
         let mut scores = Vec::with_capacity(clips.len());
+        if self.flow.is_some() {
+            let nll = self.flow_nll(&embeddings)?;
+            let mut row = 0;
+            for segs in &segments {
+                let n = segs.starts.len();
+                let seg_scores: Vec<f64> =
+                    nll[row..row + n].iter().map(|&v| f64::from(v)).collect();
+                let weights = segs.weights.clone().unwrap_or_default();
+                scores.push(aggregate(self.config.aggregation, &seg_scores, &weights)?);
+                row += n;
+            }
+            return Ok(scores);
+        }
         let mut row = 0;
         for (clip, segs) in clips.iter().zip(&segments) {
             let n = segs.starts.len();

@@ -137,6 +137,119 @@ fn make_batch(
     }
 }
 
+/// The device buffers of one training step of a batch of `rows` segments, and its recording
+/// (forward, both losses, backward through the heads, the optional [`EmbeddingLoss`] and the
+/// backbone, Adam).
+pub struct OeStep {
+    x: Tensor,
+    machine_target: Tensor,
+    class_target: Tensor,
+    machine_grad: Tensor,
+    class_grad: Tensor,
+    grad_embedding: Tensor,
+    grad_total: Tensor,
+    machine_rows: Tensor,
+    class_rows: Tensor,
+    machine_loss: Tensor,
+    class_loss: Tensor,
+    class_weight: f32,
+}
+
+impl OeStep {
+    pub fn new(ctx: &Context, net: &OeNetwork, rows: usize, class_weight: f32) -> Result<Self> {
+        let (frames, mels, classes) = (net.config.frames, net.config.mels, net.classes);
+        let zeros = |shape: &[usize]| Tensor::zeros(ctx, shape, DType::F32);
+        Ok(Self {
+            x: zeros(&[rows, 1, frames, mels])?,
+            machine_target: zeros(&[rows, 1])?,
+            class_target: zeros(&[rows, classes])?,
+            machine_grad: zeros(&[rows, 1])?,
+            class_grad: zeros(&[rows, classes])?,
+            grad_embedding: zeros(&[rows, net.config.embedding])?,
+            grad_total: zeros(&[rows, net.config.embedding])?,
+            machine_rows: zeros(&[rows])?,
+            class_rows: zeros(&[rows])?,
+            machine_loss: zeros(&[1])?,
+            class_loss: zeros(&[1])?,
+            class_weight,
+        })
+    }
+
+    /// Uploads a batch: segments, machine targets `[rows]`, class targets `[rows, classes]`.
+    pub fn write(&self, ctx: &Context, x: &[f32], machine: &[f32], classes: &[f32]) -> Result<()> {
+        self.x.write(ctx, x)?;
+        self.machine_target.write(ctx, machine)?;
+        self.class_target.write(ctx, classes)
+    }
+
+    /// Records one step on the uploaded batch; `clean` marks the unmixed normal rows.
+    pub fn record(
+        &self,
+        rec: &mut Recorder,
+        net: &mut OeNetwork,
+        extra: Option<&mut dyn EmbeddingLoss>,
+        clean: &[bool],
+        optimizer: &mut Adam,
+    ) -> Result<()> {
+        let embedding = net.embed(rec, &self.x, Mode::Train)?;
+        let machine_logits = net.machine_head.forward(rec, &embedding, Mode::Train)?;
+        let class_logits = net.class_head.forward(rec, &embedding, Mode::Train)?;
+        bce_with_logits(
+            rec,
+            &machine_logits,
+            &self.machine_target,
+            &self.machine_rows,
+            &self.machine_loss,
+        )?;
+        bce_with_logits(
+            rec,
+            &class_logits,
+            &self.class_target,
+            &self.class_rows,
+            &self.class_loss,
+        )?;
+        bce_with_logits_backward(
+            rec,
+            &machine_logits,
+            &self.machine_target,
+            1.0,
+            &self.machine_grad,
+        )?;
+        bce_with_logits_backward(
+            rec,
+            &class_logits,
+            &self.class_target,
+            self.class_weight,
+            &self.class_grad,
+        )?;
+        let from_machine = net.machine_head.backward(rec, &self.machine_grad)?;
+        let from_class = net.class_head.backward(rec, &self.class_grad)?;
+        add(rec, &from_machine, &from_class, &self.grad_embedding)?;
+        match extra {
+            Some(e) => {
+                let g = e.record(rec, &embedding, clean)?;
+                add(rec, &self.grad_embedding, &g, &self.grad_total)?;
+                net.backbone.backward(rec, &self.grad_total)?;
+                let mut params = net.params();
+                params.extend(e.params());
+                optimizer.step(rec, &params)
+            }
+            None => {
+                net.backbone.backward(rec, &self.grad_embedding)?;
+                optimizer.step(rec, &net.params())
+            }
+        }
+    }
+
+    /// `(L_machine, L_class)` of the last submitted step (waits for it).
+    pub fn losses(&self, ctx: &Context) -> Result<(f64, f64)> {
+        Ok((
+            f64::from(self.machine_loss.to_vec(ctx)?[0]),
+            f64::from(self.class_loss.to_vec(ctx)?[0]),
+        ))
+    }
+}
+
 /// Trains `net` on `data`; returns one report per epoch (also given to `progress`).
 pub fn train_oe(
     ctx: &Context,
@@ -180,17 +293,7 @@ pub fn train_oe(
     }
     let mut optimizer = Adam::new(ctx, &params, AdamConfig::adam(config.lr))?;
     drop(params);
-    let x = Tensor::zeros(ctx, &[b, 1, frames, mels], DType::F32)?;
-    let machine_target = Tensor::zeros(ctx, &[b, 1], DType::F32)?;
-    let class_target = Tensor::zeros(ctx, &[b, classes], DType::F32)?;
-    let machine_grad = Tensor::zeros(ctx, &[b, 1], DType::F32)?;
-    let class_grad = Tensor::zeros(ctx, &[b, classes], DType::F32)?;
-    let grad_embedding = Tensor::zeros(ctx, &[b, net.config.embedding], DType::F32)?;
-    let grad_total = Tensor::zeros(ctx, &[b, net.config.embedding], DType::F32)?;
-    let machine_rows = Tensor::zeros(ctx, &[b], DType::F32)?;
-    let class_rows = Tensor::zeros(ctx, &[b], DType::F32)?;
-    let machine_loss_t = Tensor::zeros(ctx, &[1], DType::F32)?;
-    let class_loss_t = Tensor::zeros(ctx, &[1], DType::F32)?;
+    let step_buffers = OeStep::new(ctx, net, b, config.class_weight)?;
     let mut rng = SeededRng::new(config.seed ^ 0x0e0e);
     let mut order: Vec<usize> = (0..n).collect();
     let mut reports = Vec::with_capacity(config.epochs);
@@ -205,63 +308,19 @@ pub fn train_oe(
             // The last batch wraps around to the epoch's first rows to stay full.
             let rows: Vec<usize> = (0..half).map(|r| order[(step * half + r) % n]).collect();
             let batch = make_batch(data, &rows, &mut rng, seg, classes, config.mixup_prob);
-            x.write(ctx, &batch.x)?;
-            machine_target.write(ctx, &batch.machine)?;
-            class_target.write(ctx, &batch.classes)?;
+            step_buffers.write(ctx, &batch.x, &batch.machine, &batch.classes)?;
             let mut rec = Recorder::new(ctx);
-            let embedding = net.embed(&mut rec, &x, Mode::Train)?;
-            let machine_logits = net
-                .machine_head
-                .forward(&mut rec, &embedding, Mode::Train)?;
-            let class_logits = net.class_head.forward(&mut rec, &embedding, Mode::Train)?;
-            bce_with_logits(
+            step_buffers.record(
                 &mut rec,
-                &machine_logits,
-                &machine_target,
-                &machine_rows,
-                &machine_loss_t,
+                net,
+                extra.as_mut().map(|e| &mut **e as &mut dyn EmbeddingLoss),
+                &batch.clean,
+                &mut optimizer,
             )?;
-            bce_with_logits(
-                &mut rec,
-                &class_logits,
-                &class_target,
-                &class_rows,
-                &class_loss_t,
-            )?;
-            bce_with_logits_backward(
-                &mut rec,
-                &machine_logits,
-                &machine_target,
-                1.0,
-                &machine_grad,
-            )?;
-            bce_with_logits_backward(
-                &mut rec,
-                &class_logits,
-                &class_target,
-                config.class_weight,
-                &class_grad,
-            )?;
-            let from_machine = net.machine_head.backward(&mut rec, &machine_grad)?;
-            let from_class = net.class_head.backward(&mut rec, &class_grad)?;
-            add(&mut rec, &from_machine, &from_class, &grad_embedding)?;
-            let grad = match extra.as_mut() {
-                Some(e) => {
-                    let g = e.record(&mut rec, &embedding, &batch.clean)?;
-                    add(&mut rec, &grad_embedding, &g, &grad_total)?;
-                    &grad_total
-                }
-                None => &grad_embedding,
-            };
-            net.backbone.backward(&mut rec, grad)?;
-            let mut params: Vec<&Param> = net.params();
-            if let Some(e) = extra.as_ref() {
-                params.extend(e.params());
-            }
-            optimizer.step(&mut rec, &params)?;
             rec.submit()?;
-            machine_sum += f64::from(machine_loss_t.to_vec(ctx)?[0]);
-            class_sum += f64::from(class_loss_t.to_vec(ctx)?[0]);
+            let (machine, class) = step_buffers.losses(ctx)?;
+            machine_sum += machine;
+            class_sum += class;
         }
         let machine_loss = machine_sum / batches as f64;
         let class_loss = class_sum / batches as f64;
