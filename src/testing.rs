@@ -257,7 +257,10 @@ mod tests {
         assert!(compare_kink_aware(&[2.0], &[vec![line]], 1e-2, 1e-6).is_ok());
         let report =
             compare_kink_aware(&[2.0, 3.0], &[vec![line], vec![line]], 1e-2, 1e-6).unwrap_err();
-        assert!(report.contains("[1]") && report.contains("1 of 2"), "{report}");
+        assert!(
+            report.contains("[1]") && report.contains("1 of 2"),
+            "{report}"
+        );
         assert!(compare_kink_aware(&[1.0], &[], 1.0, 1.0).is_err());
     }
 

@@ -166,3 +166,126 @@ fn oe_flow_system_scores_through_the_contract_and_reloads_to_the_same_scores() {
     }
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// Per-row latents `z` (`[rows, embedding]`) of the flow on the embeddings of `segments`.
+fn latents(ctx: &Context, net: &mut OeNetwork, flow: &mut Flow, segments: &[f32]) -> Vec<f32> {
+    let c = &net.config;
+    let rows = segments.len() / (c.frames * c.mels);
+    let x = Tensor::from_slice(ctx, &[rows, 1, c.frames, c.mels], segments).unwrap();
+    let mut rec = Recorder::new(ctx);
+    let e = net.embed(&mut rec, &x, Mode::Eval).unwrap();
+    let (z, _) = flow.forward(&mut rec, &e, Mode::Eval).unwrap();
+    rec.submit().unwrap();
+    z.to_vec(ctx).unwrap()
+}
+
+/// `(nll, score)` per row with the domain latent's means at `k v` of `values`.
+fn domain_nll(
+    ctx: &Context,
+    net: &mut OeNetwork,
+    flow: &mut Flow,
+    domain: hark::models::flow::DomainLatent,
+    segments: &[f32],
+    values: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let c = &net.config;
+    let rows = segments.len() / (c.frames * c.mels);
+    let x = Tensor::from_slice(ctx, &[rows, 1, c.frames, c.mels], segments).unwrap();
+    let mut nll = FlowNll::new(ctx, Some(domain));
+    nll.set_values(values).unwrap();
+    let mut rec = Recorder::new(ctx);
+    let e = net.embed(&mut rec, &x, Mode::Eval).unwrap();
+    let (z, logdet) = flow.forward(&mut rec, &e, Mode::Eval).unwrap();
+    let (values, score) = nll.forward(&mut rec, &z, &logdet).unwrap();
+    rec.submit().unwrap();
+    (values.to_vec(ctx).unwrap(), score.to_vec(ctx).unwrap())
+}
+
+#[test]
+fn joint_oe_dflow_training_lowers_the_nll_and_moves_z_d_to_k_v() {
+    use hark::models::flow::DomainLatent;
+    let Some(ctx) = test_context() else { return };
+    let config = OeNetConfig {
+        mels: 16,
+        frames: 16,
+        channels: vec![4, 8],
+        blocks: 1,
+        embedding: 8,
+    };
+    let seg = config.frames * config.mels;
+    let mut rng = SeededRng::new(7);
+    let (mut normal, mut classes, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    // Two classes (different bands); the parameter v is the class, as a physical parameter
+    // that changes the sound would be.
+    for i in 0..24 {
+        let class = i % 2;
+        for _t in 0..config.frames {
+            for m in 0..config.mels {
+                let band = if class == 0 {
+                    m < 4
+                } else {
+                    (8..12).contains(&m)
+                };
+                normal.push(if band { 2.0 } else { 0.0 } + rng.uniform(-0.3, 0.3));
+            }
+        }
+        classes.push(class);
+        values.push(class as f32);
+    }
+    let pseudo = rng.vec(24 * seg, -1.0, 1.0);
+    let mut net = OeNetwork::new(&ctx, &config, 2, 1).unwrap();
+    let flow_config = FlowConfig {
+        channels: config.embedding,
+        blocks: 2,
+        subnet: Subnet::Dense { hidden: 16 },
+        seed: 3,
+    };
+    let domain = DomainLatent {
+        channels: 2,
+        k: hark::models::oe::DFLOW_K,
+    };
+    let mut loss = FlowEmbeddingLoss::new(&ctx, flow_config, Some(domain)).unwrap();
+    loss.set_segment_values(values.clone());
+    let train = OeTrainConfig {
+        epochs: 12,
+        batch_size: 16,
+        lr: 1e-2,
+        mixup_prob: 0.5,
+        ..Default::default()
+    };
+    let data = OeTrainData {
+        normal: &normal,
+        classes: &classes,
+        pseudo: &pseudo,
+    };
+    let reports = train_oe(&ctx, &mut net, &data, &train, Some(&mut loss), |_| {}).unwrap();
+    assert!(reports.iter().all(|r| r.loss.is_finite()));
+    let (after, score) = domain_nll(&ctx, &mut net, &mut loss.flow, domain, &normal, &values);
+    let mut fresh = Flow::new(&ctx, flow_config).unwrap();
+    let (before, _) = domain_nll(&ctx, &mut net, &mut fresh, domain, &normal, &values);
+    let (after, before) = (mean(&after), mean(&before));
+    assert!(
+        after.is_finite() && after < before - 1.0,
+        "domain-latent NLL of the training embeddings {before} -> {after}"
+    );
+    assert!(score.iter().all(|s| s.is_finite()));
+    // z_d of every class sits nearer its own k v than the other class's.
+    let z = latents(&ctx, &mut net, &mut loss.flow, &normal);
+    let d = config.embedding;
+    for channel in 0..domain.channels {
+        let class_mean = |v: f32| {
+            let rows: Vec<f32> = (0..values.len())
+                .filter(|&r| values[r] == v)
+                .map(|r| z[r * d + channel])
+                .collect();
+            mean(&rows)
+        };
+        let (m0, m1) = (class_mean(0.0), class_mean(1.0));
+        let k = f64::from(domain.k);
+        eprintln!("z_d[{channel}]: v=0 mean {m0:.3}, v=1 mean {m1:.3} (k v: 0, {k})");
+        assert!(
+            (m0 - 0.0).abs() < (m0 - k).abs() && (m1 - k).abs() < (m1 - 0.0).abs(),
+            "z_d[{channel}] means {m0} (v = 0), {m1} (v = 1) for k = {k}"
+        );
+    }
+}
