@@ -167,18 +167,6 @@ fn oe_flow_system_scores_through_the_contract_and_reloads_to_the_same_scores() {
     let _ = std::fs::remove_dir_all(root);
 }
 
-/// Per-row latents `z` (`[rows, embedding]`) of the flow on the embeddings of `segments`.
-fn latents(ctx: &Context, net: &mut OeNetwork, flow: &mut Flow, segments: &[f32]) -> Vec<f32> {
-    let c = &net.config;
-    let rows = segments.len() / (c.frames * c.mels);
-    let x = Tensor::from_slice(ctx, &[rows, 1, c.frames, c.mels], segments).unwrap();
-    let mut rec = Recorder::new(ctx);
-    let e = net.embed(&mut rec, &x, Mode::Eval).unwrap();
-    let (z, _) = flow.forward(&mut rec, &e, Mode::Eval).unwrap();
-    rec.submit().unwrap();
-    z.to_vec(ctx).unwrap()
-}
-
 /// `(nll, score)` per row with the domain latent's means at `k v` of `values`.
 fn domain_nll(
     ctx: &Context,
@@ -202,7 +190,7 @@ fn domain_nll(
 }
 
 #[test]
-fn joint_oe_dflow_training_lowers_the_nll_and_moves_z_d_to_k_v() {
+fn joint_oe_dflow_training_lowers_the_domain_latent_nll() {
     use hark::models::flow::DomainLatent;
     let Some(ctx) = test_context() else { return };
     let config = OeNetConfig {
@@ -269,23 +257,175 @@ fn joint_oe_dflow_training_lowers_the_nll_and_moves_z_d_to_k_v() {
         "domain-latent NLL of the training embeddings {before} -> {after}"
     );
     assert!(score.iter().all(|s| s.is_finite()));
-    // z_d of every class sits nearer its own k v than the other class's.
-    let z = latents(&ctx, &mut net, &mut loss.flow, &normal);
-    let d = config.embedding;
-    for channel in 0..domain.channels {
-        let class_mean = |v: f32| {
-            let rows: Vec<f32> = (0..values.len())
-                .filter(|&r| values[r] == v)
-                .map(|r| z[r * d + channel])
-                .collect();
-            mean(&rows)
-        };
-        let (m0, m1) = (class_mean(0.0), class_mean(1.0));
-        let k = f64::from(domain.k);
-        eprintln!("z_d[{channel}]: v=0 mean {m0:.3}, v=1 mean {m1:.3} (k v: 0, {k})");
+}
+
+#[test]
+fn dflow_loss_moves_z_d_to_k_v_of_each_rows_segment() {
+    use hark::kernels::optim::AdamConfig;
+    use hark::models::flow::DomainLatent;
+    use hark::models::oe::EmbeddingLoss;
+    use hark::nn::Adam;
+    let Some(ctx) = test_context() else { return };
+    let d = 6;
+    let domain = DomainLatent {
+        channels: 1,
+        k: hark::models::oe::DFLOW_K,
+    };
+    let flow_config = FlowConfig {
+        channels: d,
+        blocks: 2,
+        subnet: Subnet::Dense { hidden: 16 },
+        seed: 9,
+    };
+    let mut loss = FlowEmbeddingLoss::new(&ctx, flow_config, Some(domain)).unwrap();
+    loss.backbone_weight = 0.0;
+    // Nine segments, v = 0, 1, 2 by thirds; their embeddings are clusters the flow can tell apart.
+    let segment_values: Vec<f32> = (0..9).map(|s| (s / 3) as f32).collect();
+    loss.set_segment_values(segment_values.clone());
+    let mut rng = SeededRng::new(11);
+    let params: Vec<&hark::nn::Param> = EmbeddingLoss::params(&loss);
+    let mut adam = Adam::new(&ctx, &params, AdamConfig::adam(1e-2)).unwrap();
+    drop(params);
+    // Batches of 8 rows: 6 segments in shuffled order, then 2 pseudo-anomalies (masked out).
+    let b = 8;
+    let embed = |s: usize, rng: &mut SeededRng| -> Vec<f32> {
+        (0..d)
+            .map(|c| if c == s / 3 { 1.5 } else { 0.0 } + rng.uniform(-0.2, 0.2))
+            .collect()
+    };
+    for step in 0..400 {
+        let sources: Vec<Option<usize>> = (0..b)
+            .map(|r| (r < 6).then(|| (r * 4 + step) % 9))
+            .collect();
+        let clean: Vec<bool> = sources.iter().map(Option::is_some).collect();
+        let x: Vec<f32> = sources
+            .iter()
+            .flat_map(|s| match s {
+                Some(s) => embed(*s, &mut rng),
+                None => rng.vec(d, -3.0, 3.0),
+            })
+            .collect();
+        let x = Tensor::from_slice(&ctx, &[b, d], &x).unwrap();
+        loss.set_batch_rows(&sources).unwrap();
+        let mut rec = Recorder::new(&ctx);
+        loss.record(&mut rec, &x, &clean).unwrap();
+        adam.step(&mut rec, &EmbeddingLoss::params(&loss)).unwrap();
+        rec.submit().unwrap();
+    }
+    // z_d of fresh rows of each segment sits near k v (well within the spacing k).
+    let rows: Vec<usize> = (0..9).flat_map(|s| [s, s]).collect();
+    let x: Vec<f32> = rows.iter().flat_map(|&s| embed(s, &mut rng)).collect();
+    let x = Tensor::from_slice(&ctx, &[rows.len(), d], &x).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    let (z, _) = loss.flow.forward(&mut rec, &x, Mode::Eval).unwrap();
+    rec.submit().unwrap();
+    let z = z.to_vec(&ctx).unwrap();
+    for v in 0..3 {
+        let zs: Vec<f32> = (0..rows.len())
+            .filter(|&r| segment_values[rows[r]] == v as f32)
+            .map(|r| z[r * d])
+            .collect();
+        let m = mean(&zs);
+        let target = f64::from(domain.k) * f64::from(v);
+        eprintln!("z_d mean {m:.3} for v = {v} (k v = {target})");
         assert!(
-            (m0 - 0.0).abs() < (m0 - k).abs() && (m1 - k).abs() < (m1 - 0.0).abs(),
-            "z_d[{channel}] means {m0} (v = 0), {m1} (v = 1) for k = {k}"
+            (m - target).abs() < 1.0,
+            "z_d mean {m} for v = {v}, want k v = {target}"
         );
     }
+}
+
+#[test]
+fn oe_dflow_system_scores_reloads_to_the_same_scores_and_refuses_oe_flow_checkpoints() {
+    use hark::audio::dataset::read_dataset;
+    use hark::audio::synth::{generate, MachineType, SynthConfig};
+    use hark::detect::contract::run_system;
+    use hark::models::oe::{OeConfig, OeFlowConfig, OeFlowVariant, OeSystem, ParameterSource};
+    let Some(ctx) = test_context() else { return };
+    let root = std::env::temp_dir().join(format!("hark_oe_dflow_sys_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    generate(&SynthConfig {
+        out: root.join("data"),
+        machines: vec![MachineType::Valve, MachineType::Fan],
+        sections: 1,
+        train_clips: 6,
+        test_clips: 8,
+        seed: 4,
+        clip_seconds: 1.0,
+        stems: false,
+        threads: 1,
+        progress: false,
+        ..SynthConfig::default()
+    })
+    .unwrap();
+    let dataset = read_dataset(&root.join("data")).unwrap();
+    let mut config = OeConfig::new(OeNetConfig {
+        mels: 16,
+        frames: 16,
+        channels: vec![4, 8],
+        blocks: 1,
+        embedding: 8,
+    });
+    config.train.epochs = 2;
+    config.train.batch_size = 8;
+    config.flow = Some(OeFlowConfig {
+        blocks: 2,
+        hidden: 16,
+    });
+    config.flow_variant = OeFlowVariant::DFlow { domain_channels: 2 };
+    let models = root.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let mut system = OeSystem::new(&ctx, config.clone(), &dataset).unwrap();
+    system.save_to = Some(models.clone());
+    let out = root.join("scores");
+    std::fs::create_dir_all(&out).unwrap();
+    run_system(&mut system, &dataset, &out, 0.9).unwrap();
+    // Valve section 00 has a numeric pattern number; fan section 00 (m-n_W...) falls back.
+    let choice = |machine: &str| {
+        system
+            .dflow_parameters
+            .iter()
+            .find(|(m, _)| m == machine)
+            .map(|(_, c)| c.source.clone())
+            .unwrap()
+    };
+    assert!(
+        matches!(choice("valve"), ParameterSource::Numeric { ref key, .. } if key == "pat"),
+        "{:?}",
+        choice("valve")
+    );
+    assert!(matches!(
+        choice("fan"),
+        ParameterSource::AttributeClass { .. }
+    ));
+    let mut loaded = OeSystem::new(&ctx, config.clone(), &dataset).unwrap();
+    loaded.load_from = Some(models.clone());
+    let again = root.join("again");
+    std::fs::create_dir_all(&again).unwrap();
+    run_system(&mut loaded, &dataset, &again, 0.9).unwrap();
+    for name in [
+        "anomaly_score_valve_section_00_test.csv",
+        "anomaly_score_fan_section_00_test.csv",
+    ] {
+        let a = hark::detect::outputs::read_anomaly_scores(&out.join(name)).unwrap();
+        let b = hark::detect::outputs::read_anomaly_scores(&again.join(name)).unwrap();
+        assert_eq!(a.len(), 8);
+        assert!(a.iter().all(|(_, s)| s.is_finite()));
+        assert_eq!(a, b);
+    }
+    // Scoring OE-DFlow checkpoints as OE-Flow is refused, naming both variants.
+    config.flow_variant = OeFlowVariant::Flow;
+    let mut wrong = OeSystem::new(&ctx, config, &dataset).unwrap();
+    wrong.load_from = Some(models);
+    let other = root.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let error = run_system(&mut wrong, &dataset, &other, 0.9)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        error.contains("--oe-flow-variant dflow") && error.contains("--oe-flow-variant flow"),
+        "{error}"
+    );
+    let _ = std::fs::remove_dir_all(root);
 }
