@@ -140,3 +140,50 @@ pub fn clip_parameters(clips: &[&Clip]) -> (Vec<f32>, Vec<ParameterChoice>) {
     }
     (values, choices)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::dataset::parse_clip_name;
+
+    fn clip(file_name: &str) -> Clip {
+        let name = parse_clip_name(file_name).unwrap();
+        Clip {
+            path: file_name.into(),
+            file_name: file_name.to_string(),
+            machine: "gearbox".to_string(),
+            split: name.split,
+            attributes: name.attributes.clone(),
+            name,
+        }
+    }
+
+    #[test]
+    fn numeric_attributes_are_rescaled_and_others_fall_back_to_classes() {
+        let clips = [
+            clip("section_00_source_train_normal_0000_volt_1.0_wt_150.wav"),
+            clip("section_00_source_train_normal_0001_volt_1.5_wt_150.wav"),
+            clip("section_00_target_train_normal_0000_volt_3.0_wt_150.wav"),
+            clip("section_01_source_train_normal_0000_m-n_X.wav"),
+            clip("section_01_source_train_normal_0001_m-n_W.wav"),
+        ];
+        let refs: Vec<&Clip> = clips.iter().collect();
+        let (v, choices) = clip_parameters(&refs);
+        // volt: min 1.0, step 0.5 (wt is constant, so it is skipped); m-n: classes W < X.
+        assert_eq!(v, vec![0.0, 1.0, 4.0, 1.0, 0.0]);
+        assert_eq!(
+            choices[0].source,
+            ParameterSource::Numeric {
+                key: "volt".to_string(),
+                min: 1.0,
+                step: 0.5
+            }
+        );
+        assert_eq!(
+            choices[1].source,
+            ParameterSource::AttributeClass {
+                classes: vec!["m-n_W".to_string(), "m-n_X".to_string()]
+            }
+        );
+    }
+}
