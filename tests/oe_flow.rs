@@ -190,7 +190,7 @@ fn domain_nll(
 }
 
 #[test]
-fn joint_oe_dflow_training_lowers_the_domain_latent_nll() {
+fn joint_oe_dflow_training_lowers_the_domain_latent_nll_and_moves_z_d_towards_k_v() {
     use hark::models::flow::DomainLatent;
     let Some(ctx) = test_context() else { return };
     let config = OeNetConfig {
@@ -257,6 +257,39 @@ fn joint_oe_dflow_training_lowers_the_domain_latent_nll() {
         "domain-latent NLL of the training embeddings {before} -> {after}"
     );
     assert!(score.iter().all(|s| s.is_finite()));
+    // The embeddings of the two classes land on opposite sides of z_d already in an untrained
+    // flow; training moves z_d's gap between v = 1 and v = 0 rows towards k (summed over z_d).
+    let gap = |flow: &mut Flow, net: &mut OeNetwork| {
+        let c = &net.config;
+        let x = Tensor::from_slice(&ctx, &[24, 1, c.frames, c.mels], &normal).unwrap();
+        let mut rec = Recorder::new(&ctx);
+        let e = net.embed(&mut rec, &x, Mode::Eval).unwrap();
+        let (z, _) = flow.forward(&mut rec, &e, Mode::Eval).unwrap();
+        rec.submit().unwrap();
+        let z = z.to_vec(&ctx).unwrap();
+        let d = config.embedding;
+        (0..domain.channels)
+            .map(|ch| {
+                let side = |v: f32| {
+                    let rows: Vec<f32> = (0..24)
+                        .filter(|&r| values[r] == v)
+                        .map(|r| z[r * d + ch])
+                        .collect();
+                    mean(&rows)
+                };
+                side(1.0) - side(0.0)
+            })
+            .sum::<f64>()
+    };
+    let trained = gap(&mut loss.flow, &mut net);
+    let untrained = gap(&mut fresh, &mut net);
+    eprintln!(
+        "z_d gap (v = 1 minus v = 0, summed): untrained {untrained:.3}, trained {trained:.3}"
+    );
+    assert!(
+        trained > untrained + 0.5,
+        "z_d gap untrained {untrained} -> trained {trained}, want it to grow towards k"
+    );
 }
 
 #[test]
