@@ -245,23 +245,26 @@ impl OeSystem {
         let path = oe_checkpoint_path(self.load_from.as_deref().unwrap_or(Path::new(".")), machine);
         let net = OeNetwork::new(&self.ctx, &self.config.net, classes, 0)?;
         let metadata = crate::io::checkpoint::load_checkpoint(&self.ctx, &path, &net.state_dict())?;
-        for (key, expected) in self.metadata(machine, classes) {
-            let found = metadata.get(&key).cloned().or_else(|| {
-                // Checkpoints from before OE-DFlow are OE-Flow's.
-                (key == FLOW_VARIANT_KEY).then(|| "flow".to_string())
-            });
-            if key == FLOW_VARIANT_KEY && found.as_ref() != Some(&expected) {
+        let expected_metadata = self.metadata(machine, classes);
+        // The variant first: its mismatch also shows as a missing or extra `oe.dflow_channels`.
+        if let Some(expected) = expected_metadata.get(FLOW_VARIANT_KEY) {
+            // Checkpoints from before OE-DFlow are OE-Flow's.
+            let found = metadata
+                .get(FLOW_VARIANT_KEY)
+                .map_or("flow", String::as_str);
+            if found != expected {
                 return Err(HarkError::invalid(
                     "oe-flow",
                     format!(
-                        "{} was trained with --oe-flow-variant {}, but this run has \
+                        "{} was trained with --oe-flow-variant {found}, but this run has \
                          --oe-flow-variant {expected} (score with the variant it was trained with)",
-                        path.display(),
-                        found.as_deref().unwrap_or("?")
+                        path.display()
                     ),
                 ));
             }
-            if metadata.get(&key) != Some(&expected) && key != FLOW_VARIANT_KEY {
+        }
+        for (key, expected) in expected_metadata {
+            if key != FLOW_VARIANT_KEY && metadata.get(&key) != Some(&expected) {
                 return Err(HarkError::invalid(
                     "oe",
                     format!(
