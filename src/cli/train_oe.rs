@@ -10,7 +10,7 @@ use hark::detect::aggregate::Aggregation;
 use hark::detect::contract::{run_system, SectionReport};
 use hark::detect::inlier::{InlierData, InlierKind};
 use hark::kernels::fft::FftPath;
-use hark::models::oe::{ClassLabels, OeConfig, OeFlowConfig, OeNetConfig, OeSystem};
+use hark::models::oe::{ClassLabels, OeConfig, OeFlowConfig, OeFlowVariant, OeNetConfig, OeSystem};
 use hark::Context;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -89,6 +89,20 @@ pub struct OeArgs {
     /// oe-flow: hidden width of each block's dense subnet.
     #[arg(long, default_value_t = 64)]
     oe_flow_hidden: usize,
+    /// oe-flow: OE-Flow (`flow`) or OE-DFlow (`dflow`: domain-invariant latent from the clip's
+    /// physical parameter, score from z_c only); train and score must agree.
+    #[arg(long, value_enum, default_value_t = FlowVariant::Flow)]
+    oe_flow_variant: FlowVariant,
+    /// oe-flow dflow: latent channels z_d that follow N(k v, 1) (004: 8 of 512).
+    #[arg(long, default_value_t = 8)]
+    oe_dflow_channels: usize,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FlowVariant {
+    Flow,
+    #[value(name = "dflow")]
+    DFlow,
 }
 
 /// `--system oe-flow`: the OE configuration with OE-Flow's jointly trained flow.
@@ -105,6 +119,12 @@ pub fn flow_config(
         blocks: args.oe_flow_blocks,
         hidden: args.oe_flow_hidden,
     });
+    config.flow_variant = match args.oe_flow_variant {
+        FlowVariant::Flow => OeFlowVariant::Flow,
+        FlowVariant::DFlow => OeFlowVariant::DFlow {
+            domain_channels: args.oe_dflow_channels,
+        },
+    };
     config
 }
 
@@ -184,6 +204,11 @@ pub fn train(
     for machine in &dataset.machines {
         let clips: Vec<_> = machine.split(hark::audio::dataset::Split::Train).collect();
         system.train(machine, &clips)?;
+        for (name, choice) in &system.dflow_parameters {
+            if name == &machine.machine {
+                eprintln!("{name} (oe-dflow): {choice}");
+            }
+        }
         println!(
             "{}: {} training clips -> {}",
             machine.machine,

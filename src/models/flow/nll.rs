@@ -55,6 +55,15 @@ impl FlowNll {
         mean.write(&self.ctx, &values)
     }
 
+    /// Writes the per-sample means of z_d (`k v_n`) for real-valued parameters `values` (one per
+    /// sample; the means are 0 without a domain latent).
+    pub fn set_values(&mut self, values: &[f32]) -> Result<()> {
+        let k = self.domain.map_or(0.0, |d| d.k);
+        let means: Vec<f32> = values.iter().map(|&v| k * v).collect();
+        let mean = reuse(&self.ctx, &mut self.mean, &[means.len()])?;
+        mean.write(&self.ctx, &means)
+    }
+
     fn mean_for(&mut self, n: usize) -> Result<Tensor> {
         match &self.mean {
             Some(m) if m.numel() == n => Ok(m.clone()),

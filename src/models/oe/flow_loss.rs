@@ -9,10 +9,12 @@
 //! the heads' and the flow's.
 //!
 //! With a [`DomainLatent`] (OE-DFlow), the first latent channels of every row follow
-//! `N(k v, 1)` for the row's category `v` (set per batch with [`FlowEmbeddingLoss::set_categories`]).
+//! `N(k v, 1)` for the row's category `v` (set per batch with [`FlowEmbeddingLoss::set_categories`]),
+//! or, with [`FlowEmbeddingLoss::set_segment_values`], for the parameter of the normal segment
+//! each row came from (looked up per batch through [`EmbeddingLoss::set_batch_rows`]).
 
 use crate::context::Context;
-use crate::error::Result;
+use crate::error::{HarkError, Result};
 use crate::kernels::elementwise::{mul, scale};
 use crate::models::flow::{DomainLatent, Flow, FlowConfig, FlowNll};
 use crate::models::oe::train::EmbeddingLoss;
@@ -35,6 +37,8 @@ pub struct FlowEmbeddingLoss {
     masked_z: Option<Tensor>,
     masked_logdet: Option<Tensor>,
     grad_embeddings: Option<Tensor>,
+    /// OE-DFlow: the physical parameter `v` of every normal training segment.
+    segment_values: Option<Vec<f32>>,
 }
 
 impl FlowEmbeddingLoss {
@@ -50,12 +54,19 @@ impl FlowEmbeddingLoss {
             masked_z: None,
             masked_logdet: None,
             grad_embeddings: None,
+            segment_values: None,
         })
     }
 
     /// Categories (OE-DFlow's physical parameter) of the next batch's rows.
     pub fn set_categories(&mut self, categories: &[u32]) -> Result<()> {
         self.nll.set_categories(categories)
+    }
+
+    /// OE-DFlow: the parameter `v` of every normal training segment (`OeTrainData::normal`
+    /// order); each batch's z_d means then follow its rows' segments.
+    pub fn set_segment_values(&mut self, values: Vec<f32>) {
+        self.segment_values = Some(values);
     }
 }
 
@@ -96,5 +107,25 @@ impl EmbeddingLoss for FlowEmbeddingLoss {
 
     fn params(&self) -> Vec<&Param> {
         self.flow.params()
+    }
+
+    fn set_batch_rows(&mut self, rows: &[Option<usize>]) -> Result<()> {
+        let Some(values) = &self.segment_values else {
+            return Ok(());
+        };
+        let mut batch = Vec::with_capacity(rows.len());
+        for row in rows {
+            batch.push(match row {
+                Some(i) => *values.get(*i).ok_or_else(|| {
+                    HarkError::shape(
+                        "oe-dflow",
+                        format!("segment {i} of {} with a parameter value", values.len()),
+                    )
+                })?,
+                // Pseudo-anomalies are masked out of the flow loss; any mean will do.
+                None => 0.0,
+            });
+        }
+        self.nll.set_values(&batch)
     }
 }

@@ -7,13 +7,15 @@
 pub mod data;
 pub mod flow_loss;
 pub mod network;
+pub mod parameter;
 pub mod system;
 pub mod train;
 
 pub use flow_loss::{FlowEmbeddingLoss, FLOW_BACKBONE_WEIGHT};
 pub use network::{OeNetConfig, OeNetwork};
+pub use parameter::{clip_parameters, ParameterChoice, ParameterSource, DFLOW_K};
 pub use system::{
     oe_checkpoint_path, oe_flow_checkpoint_path, ClassLabels, OeConfig, OeEpochCallback,
-    OeFlowConfig, OeSystem,
+    OeFlowConfig, OeFlowVariant, OeSystem,
 };
 pub use train::{train_oe, EmbeddingLoss, OeEpochReport, OeStep, OeTrainConfig, OeTrainData};

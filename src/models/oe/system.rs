@@ -13,10 +13,11 @@ use crate::detect::contract::AnomalyScorer;
 use crate::detect::inlier::{EmbeddingSet, InlierModel, InlierOptions};
 use crate::error::{HarkError, Result};
 use crate::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
-use crate::models::flow::{Flow, FlowConfig, FlowNll, Subnet};
+use crate::models::flow::{DomainLatent, Flow, FlowConfig, FlowNll, Subnet};
 use crate::models::oe::data::{clip_segments, ClipSegments};
 use crate::models::oe::flow_loss::FlowEmbeddingLoss;
 use crate::models::oe::network::{OeNetConfig, OeNetwork};
+use crate::models::oe::parameter::{clip_parameters, ParameterChoice, DFLOW_K};
 use crate::models::oe::train::{
     train_oe, EmbeddingLoss, OeEpochReport, OeTrainConfig, OeTrainData,
 };
@@ -49,6 +50,40 @@ pub struct OeConfig {
     /// OE-Flow: a flow trained jointly on the embeddings scores the segments (its NLL) instead
     /// of the inlier models.
     pub flow: Option<OeFlowConfig>,
+    /// OE-Flow or OE-DFlow (only with `flow`).
+    pub flow_variant: OeFlowVariant,
+}
+
+/// Which flow row of 004's Table 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OeFlowVariant {
+    /// OE-Flow: all latent channels follow N(0, 1); score = NLL.
+    #[default]
+    Flow,
+    /// OE-DFlow: the first `domain_channels` latent channels (z_d) follow N(k v, 1) for the
+    /// clip's physical parameter `v` (see [`crate::models::oe::parameter`]); score = -log p(z_c).
+    DFlow { domain_channels: usize },
+}
+
+impl OeFlowVariant {
+    /// The name in checkpoints and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            OeFlowVariant::Flow => "flow",
+            OeFlowVariant::DFlow { .. } => "dflow",
+        }
+    }
+
+    /// The flow loss's domain latent.
+    pub fn domain(self) -> Option<DomainLatent> {
+        match self {
+            OeFlowVariant::Flow => None,
+            OeFlowVariant::DFlow { domain_channels } => Some(DomainLatent {
+                channels: domain_channels,
+                k: DFLOW_K,
+            }),
+        }
+    }
 }
 
 /// The flow of OE-Flow (dense subnets on the embedding vectors).
@@ -74,6 +109,7 @@ impl OeConfig {
             features,
             pseudo_clips: None,
             flow: None,
+            flow_variant: OeFlowVariant::default(),
         }
     }
 }
@@ -106,7 +142,12 @@ pub struct OeSystem {
     /// Load each machine type's network from `<dir>/oe_<machine>.safetensors` instead of
     /// training (the inlier models are refitted from the training clips).
     pub load_from: Option<PathBuf>,
+    /// OE-DFlow: the parameter chosen per section of each trained machine type.
+    pub dflow_parameters: Vec<(String, ParameterChoice)>,
 }
+
+/// The checkpoint metadata key of the flow variant (`flow`, `dflow`).
+const FLOW_VARIANT_KEY: &str = "oe.flow_variant";
 
 /// The checkpoint file of one machine type's OE-Flow flow.
 pub fn oe_flow_checkpoint_path(dir: &Path, machine: &str) -> PathBuf {
@@ -143,6 +184,24 @@ impl OeSystem {
                 "the OE network reads log-mel features with net.mels bands",
             ));
         }
+        if let OeFlowVariant::DFlow { domain_channels } = config.flow_variant {
+            if config.flow.is_none() {
+                return Err(HarkError::invalid(
+                    "oe",
+                    "OE-DFlow needs the flow (oe-flow)",
+                ));
+            }
+            if domain_channels == 0 || domain_channels >= config.net.embedding {
+                return Err(HarkError::invalid(
+                    "oe-dflow",
+                    format!(
+                        "{domain_channels} domain channels of a {}-channel embedding (need 1 to \
+                         embedding - 1)",
+                        config.net.embedding
+                    ),
+                ));
+            }
+        }
         let all_train = dataset
             .machines
             .iter()
@@ -160,25 +219,52 @@ impl OeSystem {
             on_epoch: None,
             save_to: None,
             load_from: None,
+            dflow_parameters: Vec::new(),
         })
     }
 
     fn metadata(&self, machine: &str, classes: usize) -> HashMap<String, String> {
-        HashMap::from([
+        let mut metadata = HashMap::from([
             ("hark_model".to_string(), "oe".to_string()),
             ("machine".to_string(), machine.to_string()),
             ("oe.net".to_string(), format!("{:?}", self.config.net)),
             ("oe.classes".to_string(), classes.to_string()),
             ("oe.labels".to_string(), format!("{:?}", self.config.labels)),
-        ])
+        ]);
+        if self.config.flow.is_some() {
+            let variant = self.config.flow_variant;
+            metadata.insert(FLOW_VARIANT_KEY.to_string(), variant.name().to_string());
+            if let OeFlowVariant::DFlow { domain_channels } = variant {
+                metadata.insert("oe.dflow_channels".to_string(), domain_channels.to_string());
+            }
+        }
+        metadata
     }
 
     fn load(&self, machine: &str, classes: usize) -> Result<OeNetwork> {
         let path = oe_checkpoint_path(self.load_from.as_deref().unwrap_or(Path::new(".")), machine);
         let net = OeNetwork::new(&self.ctx, &self.config.net, classes, 0)?;
         let metadata = crate::io::checkpoint::load_checkpoint(&self.ctx, &path, &net.state_dict())?;
-        for (key, expected) in self.metadata(machine, classes) {
-            if metadata.get(&key) != Some(&expected) {
+        let expected_metadata = self.metadata(machine, classes);
+        // The variant first: its mismatch also shows as a missing or extra `oe.dflow_channels`.
+        if let Some(expected) = expected_metadata.get(FLOW_VARIANT_KEY) {
+            // Checkpoints from before OE-DFlow are OE-Flow's.
+            let found = metadata
+                .get(FLOW_VARIANT_KEY)
+                .map_or("flow", String::as_str);
+            if found != expected {
+                return Err(HarkError::invalid(
+                    "oe-flow",
+                    format!(
+                        "{} was trained with --oe-flow-variant {found}, but this run has \
+                         --oe-flow-variant {expected} (score with the variant it was trained with)",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        for (key, expected) in expected_metadata {
+            if key != FLOW_VARIANT_KEY && metadata.get(&key) != Some(&expected) {
                 return Err(HarkError::invalid(
                     "oe",
                     format!(
@@ -209,15 +295,23 @@ impl OeSystem {
             .as_mut()
             .ok_or_else(|| HarkError::invalid("oe-flow", "score before train"))?;
         let dim = self.config.net.embedding;
-        let mut nll = FlowNll::new(&self.ctx, None);
+        let domain = self.config.flow_variant.domain();
+        let mut nll = FlowNll::new(&self.ctx, domain);
         let mut out = Vec::with_capacity(embeddings.len() / dim);
         for chunk in embeddings.chunks(256 * dim) {
-            let x = Tensor::from_slice(&self.ctx, &[chunk.len() / dim, dim], chunk)?;
+            let rows = chunk.len() / dim;
+            let x = Tensor::from_slice(&self.ctx, &[rows, dim], chunk)?;
+            if domain.is_some() {
+                // The score leaves z_d out, so its means do not matter.
+                nll.set_values(&vec![0.0; rows])?;
+            }
             let mut rec = Recorder::new(&self.ctx);
             let (z, logdet) = flow.forward(&mut rec, &x, Mode::Eval)?;
-            let (values, _) = nll.forward(&mut rec, &z, &logdet)?;
+            let (values, score) = nll.forward(&mut rec, &z, &logdet)?;
             rec.submit()?;
-            out.extend(values.to_vec(&self.ctx)?);
+            // OE-Flow: the NLL; OE-DFlow: -log p(z_c), z_d left out.
+            let picked = if domain.is_some() { score } else { values };
+            out.extend(picked.to_vec(&self.ctx)?);
         }
         Ok(out)
     }
@@ -325,10 +419,22 @@ impl AnomalyScorer for OeSystem {
             )?;
             let name = machine.machine.clone();
             let mut callback = self.on_epoch.take();
+            let variant = self.config.flow_variant;
             let mut flow_loss = match flow_config {
-                Some(fc) => Some(FlowEmbeddingLoss::new(&self.ctx, fc, None)?),
+                Some(fc) => Some(FlowEmbeddingLoss::new(&self.ctx, fc, variant.domain())?),
                 None => None,
             };
+            if let (Some(loss), OeFlowVariant::DFlow { .. }) = (flow_loss.as_mut(), variant) {
+                let (clip_values, choices) = clip_parameters(train_clips);
+                let per_segment: Vec<f32> = clip_values
+                    .iter()
+                    .zip(&segments)
+                    .flat_map(|(&v, segs)| std::iter::repeat_n(v, segs.starts.len()))
+                    .collect();
+                loss.set_segment_values(per_segment);
+                self.dflow_parameters
+                    .extend(choices.into_iter().map(|c| (name.clone(), c)));
+            }
             let result = train_oe(
                 &self.ctx,
                 &mut net,

@@ -28,6 +28,14 @@ pub trait EmbeddingLoss {
 
     /// Its trainable parameters, stepped by the same optimizer (same list every call).
     fn params(&self) -> Vec<&Param>;
+
+    /// Called before each [`EmbeddingLoss::record`] with the source of every batch row: the
+    /// index of its normal segment in [`OeTrainData::normal`] (`None` for pseudo-anomalies), so
+    /// that a loss can look up per-segment side information (OE-DFlow's physical parameter).
+    /// Rows that are mixed keep their own segment's index; `clean` says which are unmixed.
+    fn set_batch_rows(&mut self, _rows: &[Option<usize>]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Training settings.
@@ -309,6 +317,10 @@ pub fn train_oe(
             let rows: Vec<usize> = (0..half).map(|r| order[(step * half + r) % n]).collect();
             let batch = make_batch(data, &rows, &mut rng, seg, classes, config.mixup_prob);
             step_buffers.write(ctx, &batch.x, &batch.machine, &batch.classes)?;
+            if let Some(e) = extra.as_mut() {
+                let sources: Vec<Option<usize>> = (0..b).map(|r| rows.get(r).copied()).collect();
+                e.set_batch_rows(&sources)?;
+            }
             let mut rec = Recorder::new(ctx);
             step_buffers.record(
                 &mut rec,
