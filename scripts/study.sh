@@ -10,7 +10,7 @@
 # Each run is `hark train` + `hark score` with `--seed S` for S in $SEEDS (default "0 1 2"); the
 # models and CSVs go to OUT/<label>/seed<S>/, the log to OUT/<label>/seed<S>.log, and one line per
 # run to OUT/scores.tsv. A spec whose system is `ensemble` sums the standardised scores of earlier
-# labels of the same seed (`hark ensemble`, weight 1 each). HARK (default target/release/hark)
+# labels of the same seed (`hark ensemble`, weight 1 each; flags after `::` go to it). HARK (default target/release/hark)
 # names the binary. Finishes with OUT/summary.tsv and prints it.
 set -euo pipefail
 if [ $# -lt 3 ]; then
@@ -49,7 +49,9 @@ for spec in "$@"; do
       for member in $flags; do
         echo "1 $out/$member/seed$seed/csv" >>"$run/members.txt"
       done
-      "$hark" ensemble --config "$run/members.txt" --out "$run/csv" --data "$data" >"$log" 2>&1
+      # shellcheck disable=SC2086 # flags after :: (e.g. --standardize test) go to hark ensemble
+      "$hark" ensemble --config "$run/members.txt" --out "$run/csv" --data "$data" \
+        $train_only >"$log" 2>&1
     else
       # shellcheck disable=SC2086 # flags are words on purpose
       "$hark" train --system "$system" --data "$data" --models "$run/models" --seed "$seed" \

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use hark::detect::ensemble::{
     read_ensemble_config, run_ensemble, train_score_file_name, write_train_scores, EnsembleMember,
+    Standardize,
 };
 use hark::detect::outputs::{
     anomaly_score_file_name, decision_result_file_name, read_anomaly_scores, write_section_outputs,
@@ -44,7 +45,7 @@ fn affine_rescaled_members_standardise_to_the_same_scores() {
     let members = read_ensemble_config(&root.join("members.txt")).unwrap();
     let out = root.join("out");
     std::fs::create_dir_all(&out).unwrap();
-    let sections = run_ensemble(&members, &out, 0.9).unwrap();
+    let sections = run_ensemble(&members, &out, 0.9, Standardize::Train).unwrap();
     assert_eq!(sections.len(), 1);
     // Training base scores 0..4: mean 2, population std sqrt(2); each member standardises to
     // z = (base - 2) / sqrt(2), and the ensemble is (1.0 + 0.5) z.
@@ -76,7 +77,7 @@ fn affine_rescaled_members_standardise_to_the_same_scores() {
     }];
     let nested_out = root.join("nested");
     std::fs::create_dir_all(&nested_out).unwrap();
-    run_ensemble(&nested, &nested_out, 0.9).unwrap();
+    run_ensemble(&nested, &nested_out, 0.9, Standardize::Train).unwrap();
     let _ = std::fs::remove_dir_all(root);
 }
 
@@ -99,17 +100,72 @@ fn mismatched_members_are_refused() {
             },
         ]
     };
-    assert!(run_ensemble(&pair("b"), &root, 0.9).is_err());
+    assert!(run_ensemble(&pair("b"), &root, 0.9, Standardize::Train).is_err());
     // c scores another section.
     let c = root.join("c");
     std::fs::create_dir_all(&c).unwrap();
     write_section_outputs(&c, "fan", 1, &[("t0.wav".into(), 1.0)], 0.0).unwrap();
     write_train_scores(&c, "fan", 1, &[("r0.wav".into(), 1.0)]).unwrap();
-    assert!(run_ensemble(&pair("c"), &root, 0.9).is_err());
+    assert!(run_ensemble(&pair("c"), &root, 0.9, Standardize::Train).is_err());
     // d scores other clips.
     let d = root.join("d");
     member(&d, 1.0, 0.0);
     write_section_outputs(&d, "fan", 0, &[("x.wav".into(), 1.0)], 0.0).unwrap();
-    assert!(run_ensemble(&pair("d"), &root, 0.9).is_err());
+    assert!(run_ensemble(&pair("d"), &root, 0.9, Standardize::Train).is_err());
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn test_standardisation_uses_each_members_test_scores() {
+    let root = temp_root("test-stats");
+    member(&root.join("a"), 1.0, 0.0);
+    member(&root.join("b"), 10.0, 3.0);
+    // b's training scores collapse (a back end whose centres are its training clips): by its
+    // training statistics it would swamp a; by its test statistics it weighs as a does.
+    write_train_scores(
+        &root.join("b"),
+        "fan",
+        0,
+        &[("r0.wav".into(), 1e-9), ("r1.wav".into(), 0.0)],
+    )
+    .unwrap();
+    write_train_scores(
+        &root.join("a"),
+        "fan",
+        0,
+        &[("r0.wav".into(), 0.0), ("r1.wav".into(), 1.0)],
+    )
+    .unwrap();
+    let members = vec![
+        EnsembleMember {
+            weight: 1.0,
+            dir: root.join("a"),
+        },
+        EnsembleMember {
+            weight: 1.0,
+            dir: root.join("b"),
+        },
+    ];
+    let out = root.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    run_ensemble(&members, &out, 0.9, Standardize::Test).unwrap();
+    let base = [0.5, 2.0, -1.0, 4.0];
+    let mean = base.iter().sum::<f64>() / 4.0;
+    let std = (base.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / 4.0).sqrt();
+    let scores = read_anomaly_scores(&out.join(anomaly_score_file_name("fan", 0))).unwrap();
+    assert_eq!(scores.len(), 4);
+    for ((name, score), s) in scores.iter().zip(base) {
+        let expected = 2.0 * (s - mean) / std;
+        assert!(
+            (score - expected).abs() < 1e-9,
+            "{name}: {score} vs {expected}"
+        );
+    }
+    // By training statistics b's collapsed spread dominates: the scores are ~1e9 in size.
+    let train_out = root.join("train-out");
+    std::fs::create_dir_all(&train_out).unwrap();
+    run_ensemble(&members, &train_out, 0.9, Standardize::Train).unwrap();
+    let swamped = read_anomaly_scores(&train_out.join(anomaly_score_file_name("fan", 0))).unwrap();
+    assert!(swamped.iter().all(|(_, s)| s.abs() > 1e6));
     let _ = std::fs::remove_dir_all(root);
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use hark::audio::dataset::read_dataset;
 use hark::detect::contract::evaluate_score_files;
-use hark::detect::ensemble::{read_ensemble_config, run_ensemble};
+use hark::detect::ensemble::{read_ensemble_config, run_ensemble, Standardize};
 use hark::detect::metrics::{official_score, SectionMetrics};
 
 #[derive(Debug, Args)]
@@ -24,6 +24,18 @@ pub struct EnsembleArgs {
     /// Quantile of the ensemble's training scores used as the decision threshold.
     #[arg(long, default_value_t = 0.9)]
     percentile: f64,
+    /// Whose statistics standardise each member's scores of a section.
+    #[arg(long, value_enum, default_value_t = StandardizeArg::Train)]
+    standardize: StandardizeArg,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum StandardizeArg {
+    /// Its training scores' mean and std (paper 004).
+    Train,
+    /// Its test scores' mean and std (no labels used): for members whose training scores are
+    /// degenerate, e.g. a back end whose centres are the training clips.
+    Test,
 }
 
 pub fn run(args: &EnsembleArgs) -> hark::Result<()> {
@@ -32,7 +44,11 @@ pub fn run(args: &EnsembleArgs) -> hark::Result<()> {
         path: args.out.display().to_string(),
         source,
     })?;
-    let sections = run_ensemble(&members, &args.out, args.percentile)?;
+    let standardize = match args.standardize {
+        StandardizeArg::Train => Standardize::Train,
+        StandardizeArg::Test => Standardize::Test,
+    };
+    let sections = run_ensemble(&members, &args.out, args.percentile, standardize)?;
     println!(
         "{} member(s), {} section(s) written to {}",
         members.len(),

@@ -3,8 +3,12 @@
 //! (`anomaly_score_<machine>_section_<ss>_test.csv`) and the training scores that
 //! [`crate::detect::contract::run_system`] writes beside them
 //! (`train_score_<machine>_section_<ss>.csv`). Each member's scores of a section are standardised
-//! by the mean and standard deviation of its training scores of that section, so that systems
-//! with different score scales weigh as configured. The ensemble's decision threshold is the
+//! by the mean and standard deviation of its training scores of that section
+//! ([`Standardize::Train`]), so that systems with different score scales weigh as configured, or
+//! by those of its test scores ([`Standardize::Test`]: no labels involved) for members whose
+//! training scores are degenerate — a back end whose centres are the training clips themselves
+//! (the embedding system's k-means with as many centroids as clips) scores them all ~0, and a
+//! tiny training spread then blows that member up until it alone decides the ranking. The ensemble's decision threshold is the
 //! `percentile` quantile of its own (combined) training scores; it writes both kinds of file, so
 //! an ensemble folder can itself be a member.
 //!
@@ -185,6 +189,16 @@ fn combine(
         .collect()
 }
 
+/// Whose statistics standardise a member's scores of a section.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Standardize {
+    /// The mean and standard deviation of its training scores (paper 004's normalisation).
+    #[default]
+    Train,
+    /// Those of its test scores of the section (transductive; uses no labels).
+    Test,
+}
+
 /// What [`run_ensemble`] wrote for one section.
 #[derive(Clone, Debug)]
 pub struct EnsembleSection {
@@ -200,6 +214,7 @@ pub fn run_ensemble(
     members: &[EnsembleMember],
     out_dir: &Path,
     percentile: f64,
+    standardize: Standardize,
 ) -> Result<Vec<EnsembleSection>> {
     let Some(first) = members.first() else {
         return Err(HarkError::invalid("ensemble", "no members"));
@@ -230,7 +245,11 @@ pub fn run_ensemble(
         for member in members {
             let test = read_scores(&member.dir.join(anomaly_score_file_name(&machine, section)))?;
             let train = read_scores(&member.dir.join(train_score_file_name(&machine, section)))?;
-            let values: Vec<f64> = train.values().copied().collect();
+            let reference = match standardize {
+                Standardize::Train => &train,
+                Standardize::Test => &test,
+            };
+            let values: Vec<f64> = reference.values().copied().collect();
             let stats = mean_std(&values)?;
             test_parts.push((member.weight, test, stats));
             train_parts.push((member.weight, train, stats));
