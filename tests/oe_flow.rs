@@ -105,41 +105,11 @@ fn joint_oe_flow_training_lowers_the_flow_nll_and_the_flow_round_trips() {
 
 #[test]
 fn oe_flow_system_scores_through_the_contract_and_reloads_to_the_same_scores() {
-    use hark::audio::dataset::read_dataset;
-    use hark::audio::synth::{generate, MachineType, SynthConfig};
     use hark::detect::contract::run_system;
-    use hark::models::oe::{oe_flow_checkpoint_path, OeConfig, OeFlowConfig, OeSystem};
+    use hark::models::oe::{oe_flow_checkpoint_path, OeSystem};
     let Some(ctx) = test_context() else { return };
     let root = std::env::temp_dir().join(format!("hark_oe_flow_sys_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    generate(&SynthConfig {
-        out: root.join("data"),
-        machines: vec![MachineType::Valve, MachineType::Fan],
-        sections: 1,
-        train_clips: 6,
-        test_clips: 8,
-        seed: 4,
-        clip_seconds: 1.0,
-        stems: false,
-        threads: 1,
-        progress: false,
-        ..SynthConfig::default()
-    })
-    .unwrap();
-    let dataset = read_dataset(&root.join("data")).unwrap();
-    let mut config = OeConfig::new(OeNetConfig {
-        mels: 16,
-        frames: 16,
-        channels: vec![4, 8],
-        blocks: 1,
-        embedding: 8,
-    });
-    config.train.epochs = 2;
-    config.train.batch_size = 8;
-    config.flow = Some(OeFlowConfig {
-        blocks: 2,
-        hidden: 16,
-    });
+    let (dataset, mut config) = tiny_system(&root);
     let models = root.join("models");
     std::fs::create_dir_all(&models).unwrap();
     let mut system = OeSystem::new(&ctx, config.clone(), &dataset).unwrap();
@@ -370,41 +340,11 @@ fn dflow_loss_moves_z_d_to_k_v_of_each_rows_segment() {
 
 #[test]
 fn oe_dflow_system_scores_reloads_to_the_same_scores_and_refuses_oe_flow_checkpoints() {
-    use hark::audio::dataset::read_dataset;
-    use hark::audio::synth::{generate, MachineType, SynthConfig};
     use hark::detect::contract::run_system;
-    use hark::models::oe::{OeConfig, OeFlowConfig, OeFlowVariant, OeSystem, ParameterSource};
+    use hark::models::oe::{OeFlowVariant, OeSystem, ParameterSource};
     let Some(ctx) = test_context() else { return };
     let root = std::env::temp_dir().join(format!("hark_oe_dflow_sys_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    generate(&SynthConfig {
-        out: root.join("data"),
-        machines: vec![MachineType::Valve, MachineType::Fan],
-        sections: 1,
-        train_clips: 6,
-        test_clips: 8,
-        seed: 4,
-        clip_seconds: 1.0,
-        stems: false,
-        threads: 1,
-        progress: false,
-        ..SynthConfig::default()
-    })
-    .unwrap();
-    let dataset = read_dataset(&root.join("data")).unwrap();
-    let mut config = OeConfig::new(OeNetConfig {
-        mels: 16,
-        frames: 16,
-        channels: vec![4, 8],
-        blocks: 1,
-        embedding: 8,
-    });
-    config.train.epochs = 2;
-    config.train.batch_size = 8;
-    config.flow = Some(OeFlowConfig {
-        blocks: 2,
-        hidden: 16,
-    });
+    let (dataset, mut config) = tiny_system(&root);
     config.flow_variant = OeFlowVariant::DFlow { domain_channels: 2 };
     let models = root.join("models");
     std::fs::create_dir_all(&models).unwrap();
@@ -461,4 +401,43 @@ fn oe_dflow_system_scores_reloads_to_the_same_scores_and_refuses_oe_flow_checkpo
         "{error}"
     );
     let _ = std::fs::remove_dir_all(root);
+}
+
+/// A tiny synthetic dataset under `root` (valve and fan, one section, 6 + 8 clips of 1 s) and an
+/// OE-Flow configuration small enough to train on it in seconds.
+fn tiny_system(
+    root: &std::path::Path,
+) -> (hark::audio::dataset::Dataset, hark::models::oe::OeConfig) {
+    use hark::audio::synth::{generate, MachineType, SynthConfig};
+    use hark::models::oe::{OeConfig, OeFlowConfig};
+    let _ = std::fs::remove_dir_all(root);
+    generate(&SynthConfig {
+        out: root.join("data"),
+        machines: vec![MachineType::Valve, MachineType::Fan],
+        sections: 1,
+        train_clips: 6,
+        test_clips: 8,
+        seed: 4,
+        clip_seconds: 1.0,
+        stems: false,
+        threads: 1,
+        progress: false,
+        ..SynthConfig::default()
+    })
+    .unwrap();
+    let dataset = hark::audio::dataset::read_dataset(&root.join("data")).unwrap();
+    let mut config = OeConfig::new(OeNetConfig {
+        mels: 16,
+        frames: 16,
+        channels: vec![4, 8],
+        blocks: 1,
+        embedding: 8,
+    });
+    config.train.epochs = 2;
+    config.train.batch_size = 8;
+    config.flow = Some(OeFlowConfig {
+        blocks: 2,
+        hidden: 16,
+    });
+    (dataset, config)
 }
