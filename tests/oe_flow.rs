@@ -109,7 +109,7 @@ fn oe_flow_system_scores_through_the_contract_and_reloads_to_the_same_scores() {
     use hark::models::oe::{oe_flow_checkpoint_path, OeSystem};
     let Some(ctx) = test_context() else { return };
     let root = std::env::temp_dir().join(format!("hark_oe_flow_sys_{}", std::process::id()));
-    let (dataset, mut config) = tiny_system(&root);
+    let (dataset, config) = tiny_system(&root);
     let models = root.join("models");
     std::fs::create_dir_all(&models).unwrap();
     let mut system = OeSystem::new(&ctx, config.clone(), &dataset).unwrap();
