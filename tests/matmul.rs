@@ -1,9 +1,10 @@
 //! GPU vs CPU for the tiled matmul: purposeful shapes (1, primes, non-multiples of every tile,
 //! the model shapes), both tile configurations, every transpose combination, batch broadcast,
-//! the bias + activation epilogue, and the error cases.
+//! the bias + activation epilogue, split K (forced, and forced by the loop budget of software
+//! drivers), and the error cases.
 
 use hark::cpu::matmul::{self as cpu_matmul, MatmulShape};
-use hark::kernels::matmul::{matmul, Activation, MatmulOptions, MatmulTiles};
+use hark::kernels::matmul::{matmul, splits_used, Activation, MatmulOptions, MatmulTiles};
 use hark::testing::{assert_close, test_context, SeededRng};
 use hark::{Context, DType, Recorder, Tensor};
 
@@ -36,6 +37,7 @@ struct Case {
     b: Vec<f32>,
     bias: Option<Vec<f32>>,
     activation: Activation,
+    k_splits: Option<usize>,
 }
 
 impl Case {
@@ -47,6 +49,7 @@ impl Case {
             b: rng.vec(b_items * shape.k * shape.n, -1.0, 1.0),
             bias: None,
             activation: Activation::None,
+            k_splits: None,
             shape,
         }
     }
@@ -80,6 +83,7 @@ impl Case {
             activation: self.activation,
             tiles,
             bias_per_row: false,
+            k_splits: self.k_splits,
         };
         matmul(&mut rec, &a, &b, &out, &options).unwrap();
         rec.submit().unwrap();
@@ -115,7 +119,7 @@ fn matches_cpu_on_purposeful_shapes_tiles_and_transposes() {
     let Some(ctx) = test_context() else { return };
     let mut rng = SeededRng::new(11);
     for &(batch, m, n, k) in SHAPES {
-        for tiles in [MatmulTiles::SMALL, MatmulTiles::LARGE] {
+        for tiles in [MatmulTiles::SMALL, MatmulTiles::LARGE, MatmulTiles::THIN] {
             for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
                 let case = Case::new(&mut rng, shape(batch, m, n, k, trans_a, trans_b));
                 let (rel, abs) = tolerance(k);
@@ -140,6 +144,78 @@ fn default_tile_choice_is_correct_on_a_large_problem() {
     let case = Case::new(&mut rng, shape(1, 1500, 1400, 37, false, true));
     let (rel, abs) = tolerance(37);
     assert_close(&case.run(&ctx, None), &case.expected(), rel, abs);
+}
+
+#[test]
+fn thin_products_get_thin_tiles() {
+    let tile = |m, n| {
+        let t = MatmulTiles::for_shape(1, m, n);
+        (t.bm, t.bn)
+    };
+    // The embedding system's convolutions: 16 and 32 output channels over batch x positions.
+    assert_eq!(tile(16, 15360), (16, 128));
+    assert_eq!(tile(32, 4096), (32, 128));
+    assert_eq!(tile(16, 144), (16, 64));
+    assert_eq!(tile(2048, 16), (128, 16));
+    assert_eq!(tile(1, 1), (16, 64));
+    assert_eq!(tile(33, 33), (64, 64));
+}
+
+#[test]
+fn split_k_matches_cpu_with_bias_activation_transposes_and_sharing() {
+    let Some(ctx) = test_context() else { return };
+    let mut rng = SeededRng::new(16);
+    for splits in [2, 3, 7] {
+        for (trans_a, trans_b) in [(false, false), (true, true)] {
+            for shared_b in [false, true] {
+                let mut s = shape(3, 13, 37, 101, trans_a, trans_b);
+                s.shared_b = shared_b;
+                let mut case = Case::new(&mut rng, s);
+                case.bias = Some(rng.vec(37, -1.0, 1.0));
+                case.activation = Activation::Relu;
+                case.k_splits = Some(splits);
+                let (rel, abs) = tolerance(101);
+                let got = case.run(&ctx, None);
+                if let Err(report) = hark::testing::compare(&got, &case.expected(), rel, abs) {
+                    panic!(
+                        "splits {splits} ta={trans_a} tb={trans_b} shared_b={shared_b}: {report}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn k_beyond_one_workgroups_loop_budget_is_split_and_exact() {
+    let Some(ctx) = test_context() else { return };
+    let mut rng = SeededRng::new(17);
+    // One output tile and 40,000 K: one workgroup alone would run about 2,500 x 27 loop
+    // iterations per invocation, past lavapipe's 65,535 (it then silently ends every loop: this
+    // shape gave errors of the size of the result before K was split). Splitting is not
+    // optional: asking for one slice still gets as many as the budget needs.
+    let k = 40_000;
+    for tiles in [MatmulTiles::SMALL, MatmulTiles::THIN] {
+        assert!(splits_used(&tiles, Some(1), 1, 16, 16, k) >= 3, "{tiles:?}");
+        let mut case = Case::new(&mut rng, shape(1, 16, 16, k, false, true));
+        case.k_splits = Some(1);
+        let (rel, abs) = tolerance(k);
+        assert_close(&case.run(&ctx, Some(tiles)), &case.expected(), rel, abs);
+    }
+}
+
+#[test]
+fn few_output_tiles_split_k_for_occupancy_and_large_outputs_do_not() {
+    let thin = MatmulTiles::for_shape(1, 16, 144);
+    // The embedding stem's weight gradient: 3 tiles, K = batch x positions.
+    assert!(splits_used(&thin, None, 1, 16, 144, 15_360) > 8);
+    // Short K is never split for occupancy (at least 512 per slice).
+    assert_eq!(splits_used(&thin, None, 1, 16, 144, 600), 1);
+    // Enough tiles to fill a GPU: no split.
+    assert_eq!(
+        splits_used(&MatmulTiles::LARGE, None, 1, 2048, 2048, 4096),
+        1
+    );
 }
 
 #[test]

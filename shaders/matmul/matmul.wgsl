@@ -9,6 +9,14 @@
 // a shape per problem without a new shader. TM and TN are at most 8 (the register arrays below);
 // every loop bound is an override constant, so after specialisation the driver sees constant trip
 // counts and can unroll and keep the arrays in registers.
+//
+// Split K: with `splits` > 1 the grid's z is batch x splits and each workgroup accumulates only
+// its `k_chunk` slice of K into `out` laid out [batch, splits, M, N] (no epilogue); the second
+// entry point, `reduce_splits`, sums the slices in split order (deterministic) and applies bias
+// and activation. The launcher splits K when few tiles would leave the GPU idle (thin weight
+// gradients: M x N small, K = batch x positions) and always when one workgroup's K loop would
+// exceed the loop budget of software drivers (lavapipe ends every loop of an invocation after
+// 65,535 iterations in total, silently).
 // CPU twin: src/cpu/matmul/matmul.rs.
 
 // Keep in sync with MatmulParams in src/kernels/matmul/matmul.rs.
@@ -25,6 +33,12 @@ struct Params {
     alpha: f32,
     // 0 none, 1 bias[col] (length N), 2 bias[row] (length M).
     has_bias: u32,
+    // K elements per split and the number of splits (1: no split, epilogue in `main`).
+    k_chunk: u32,
+    splits: u32,
+    // Batch items of the output (bounds `reduce_splits`' grid).
+    batch: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -87,7 +101,9 @@ fn main(
     @builtin(local_invocation_index) tid: u32,
 ) {
     let threads = (BM / TM) * (BN / TN);
-    let batch = wid.z;
+    let batch = wid.z / params.splits;
+    let k_begin = (wid.z % params.splits) * params.k_chunk;
+    let k_end = min(params.k, k_begin + params.k_chunk);
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
     let base_a = batch * params.batch_stride_a;
@@ -103,7 +119,7 @@ fn main(
     var reg_a: array<f32, MAX_T>;
     var reg_b: array<f32, MAX_T>;
 
-    for (var k0 = 0u; k0 < k; k0 += BK) {
+    for (var k0 = k_begin; k0 < k_end; k0 += BK) {
         // Stage A: consecutive threads take consecutive addresses of global memory
         // (along k for [M, K], along m for [K, M]).
         for (var e = tid; e < BM * BK; e += threads) {
@@ -119,7 +135,7 @@ fn main(
             let row = row0 + mm;
             let kg = k0 + kk;
             var v = 0.0;
-            if row < m && kg < k {
+            if row < m && kg < k_end {
                 if TRANS_A {
                     v = a[base_a + kg * m + row];
                 } else {
@@ -142,7 +158,7 @@ fn main(
             let col = col0 + nn;
             let kg = k0 + kk;
             var v = 0.0;
-            if col < n && kg < k {
+            if col < n && kg < k_end {
                 if TRANS_B {
                     v = b[base_b + col * k + kg];
                 } else {
@@ -171,7 +187,9 @@ fn main(
         workgroupBarrier();
     }
 
-    let base_out = batch * m * n;
+    // Split K: this workgroup's raw partial sums, slice wid.z of [batch, splits, M, N].
+    let split_mode = params.splits > 1u;
+    let base_out = select(batch * m * n, wid.z * m * n, split_mode);
     for (var i = 0u; i < TM; i++) {
         let row = row0 + lid.y + i * (BM / TM);
         if row >= m {
@@ -180,14 +198,45 @@ fn main(
         for (var j = 0u; j < TN; j++) {
             let col = col0 + lid.x + j * (BN / TN);
             if col < n {
-                var v = acc[i * TN + j];
-                if params.has_bias == 1u {
-                    v += bias[col];
-                } else if params.has_bias == 2u {
-                    v += bias[row];
+                let v = acc[i * TN + j];
+                if split_mode {
+                    out[base_out + row * n + col] = v;
+                } else {
+                    out[base_out + row * n + col] = epilogue(v, row, col);
                 }
-                out[base_out + row * n + col] = activate(v);
             }
         }
     }
+}
+
+fn epilogue(x: f32, row: u32, col: u32) -> f32 {
+    var v = x;
+    if params.has_bias == 1u {
+        v += bias[col];
+    } else if params.has_bias == 2u {
+        v += bias[row];
+    }
+    return activate(v);
+}
+
+// Sums the split slices of `a` ([batch, splits, M, N]) into `out` ([batch, M, N]) with the
+// epilogue; one thread per output element, the grid spread over x and y.
+@compute @workgroup_size(256, 1, 1)
+fn reduce_splits(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    let mn = params.m * params.n;
+    let index = (wid.y * groups.x + wid.x) * 256u + tid;
+    if index >= params.batch * mn {
+        return;
+    }
+    let batch = index / mn;
+    let within = index % mn;
+    var sum = 0.0;
+    for (var s = 0u; s < params.splits; s++) {
+        sum += a[(batch * params.splits + s) * mn + within];
+    }
+    out[index] = epilogue(sum, within / params.n, within % params.n);
 }

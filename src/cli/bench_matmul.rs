@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::Args;
 use hark::cpu::matmul::sgemm_matrixmultiply;
-use hark::kernels::matmul::{matmul, matmul_flops, MatmulOptions, MatmulTiles};
+use hark::kernels::matmul::{matmul, matmul_flops, splits_used, MatmulOptions, MatmulTiles};
 use hark::profiler::{profile, TimingMethod};
 use hark::testing::SeededRng;
 use hark::{Context, DType, HarkError, Tensor};
@@ -26,16 +26,45 @@ pub struct BenchMatmulArgs {
     /// Skip the CPU SGEMM comparison.
     #[arg(long)]
     no_cpu: bool,
-    /// Tile configuration: auto (by shape), large (128x128, 8x8 per thread) or small (64x64, 4x4).
-    #[arg(long, value_enum, default_value_t = TileChoice::Auto)]
+    /// Tile configuration: auto (by shape), large (128x128, 8x8 per thread), small (64x64, 4x4),
+    /// thin (16x128, 2x8; for outputs of at most 16 rows) or a custom BMxBNxBKxTMxTN.
+    #[arg(long, default_value = "auto", value_parser = parse_tiles)]
     tiles: TileChoice,
+    /// Force at least this many K slices (default: the launcher's choice).
+    #[arg(long)]
+    k_splits: Option<usize>,
 }
 
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug)]
 enum TileChoice {
     Auto,
-    Large,
-    Small,
+    Fixed(MatmulTiles),
+}
+
+fn parse_tiles(text: &str) -> Result<TileChoice, String> {
+    let fixed = |t| Ok(TileChoice::Fixed(t));
+    match text {
+        "auto" => Ok(TileChoice::Auto),
+        "large" => fixed(MatmulTiles::LARGE),
+        "small" => fixed(MatmulTiles::SMALL),
+        "thin" => fixed(MatmulTiles::THIN),
+        _ => {
+            let dims: Vec<u32> = text
+                .split(['x', 'X'])
+                .map(|d| {
+                    d.trim()
+                        .parse::<u32>()
+                        .map_err(|e| format!("{text:?}: {e}"))
+                })
+                .collect::<Result<_, _>>()?;
+            match dims[..] {
+                [bm, bn, bk, tm, tn] => fixed(MatmulTiles { bm, bn, bk, tm, tn }),
+                _ => Err(format!(
+                    "{text:?}: expected auto, large, small, thin or BMxBNxBKxTMxTN"
+                )),
+            }
+        }
+    }
 }
 
 fn parse_shape(text: &str) -> Result<(usize, usize, usize), String> {
@@ -78,7 +107,7 @@ pub fn run(args: &BenchMatmulArgs) -> hark::Result<()> {
         println!("note: a software adapter runs WGSL on the CPU; read GPU figures as ratios only");
     }
     println!(
-        "{:>16} {:>10} {:>10} {:>11} {:>11} {:>11} {:>8} {:>9}",
+        "{:>16} {:>16} {:>10} {:>11} {:>11} {:>11} {:>8} {:>9}",
         "M x N x K",
         "tiles",
         "gpu ms",
@@ -99,7 +128,7 @@ pub fn run(args: &BenchMatmulArgs) -> hark::Result<()> {
             .cpu_gflops
             .map_or("-".to_string(), |g| format!("{:.3}", row.gflops / g));
         println!(
-            "{:>16} {:>10} {:>10.3} {:>11.1} {:>11.1} {:>11} {:>8} {:>9.1e}",
+            "{:>16} {:>16} {:>10.3} {:>11.1} {:>11.1} {:>11} {:>8} {:>9.1e}",
             format!("{m}x{n}x{k}"),
             row.tiles,
             row.mean_s * 1e3,
@@ -123,7 +152,7 @@ pub fn run(args: &BenchMatmulArgs) -> hark::Result<()> {
 }
 
 struct Row {
-    tiles: &'static str,
+    tiles: String,
     mean_s: f64,
     gflops: f64,
     best_gflops: f64,
@@ -147,13 +176,14 @@ fn bench_shape(
     let out = Tensor::zeros(ctx, &[m, n], DType::F32)?;
     let tiles = match args.tiles {
         TileChoice::Auto => MatmulTiles::for_shape(1, m, n),
-        TileChoice::Large => MatmulTiles::LARGE,
-        TileChoice::Small => MatmulTiles::SMALL,
+        TileChoice::Fixed(t) => t,
     };
     let options = MatmulOptions {
         tiles: Some(tiles),
+        k_splits: args.k_splits,
         ..Default::default()
     };
+    let splits = splits_used(&tiles, args.k_splits, 1, m, n, k);
     let prof = profile(ctx, args.iters, args.wall_clock, |rec| {
         matmul(rec, &a, &b, &out, &options)
     })?;
@@ -192,11 +222,18 @@ fn bench_shape(
         .map(|(g, c)| f64::from((g - c).abs()) / scale)
         .fold(0.0, f64::max);
     Ok(Row {
-        tiles: if tiles == MatmulTiles::LARGE {
-            "128x128"
-        } else {
-            "64x64"
-        },
+        tiles: format!(
+            "{}x{}/{}x{}{}",
+            tiles.bm,
+            tiles.bn,
+            tiles.tm,
+            tiles.tn,
+            if splits > 1 {
+                format!(" k/{splits}")
+            } else {
+                String::new()
+            }
+        ),
         mean_s,
         gflops: flops / mean_s / 1e9,
         best_gflops: flops / best_s / 1e9,

@@ -4,4 +4,7 @@
 #[allow(clippy::module_inception)]
 mod matmul;
 
-pub use matmul::{matmul, matmul_flops, Activation, MatmulOptions, MatmulTiles};
+pub use matmul::{
+    k_splits, matmul, matmul_flops, splits_used, Activation, MatmulOptions, MatmulTiles,
+    LOOP_BUDGET,
+};
