@@ -17,6 +17,7 @@ mod evaluate;
 mod features;
 mod info;
 mod knn;
+mod progress;
 mod separate;
 mod synth;
 mod train;

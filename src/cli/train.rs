@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use super::progress::TrainProgress;
 use clap::{Args, ValueEnum};
 use hark::audio::dataset::{read_dataset, Split};
 use hark::detect::contract::{run_system, AnomalyScorer, SectionReport};
@@ -12,7 +13,6 @@ use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::kernels::fft::FftPath;
 use hark::models::autoencoder::{checkpoint_path, AutoencoderConfig, AutoencoderSystem};
 use hark::{Context, HarkError};
-use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum System {
@@ -214,15 +214,10 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
     let mut system = AutoencoderSystem::new(&ctx, config)?;
     system.save_to = Some(args.models.clone());
     system.resume = args.resume;
-    let bar = ProgressBar::new((dataset.machines.len() * epochs) as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} epochs  {elapsed} (eta {eta})  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = TrainProgress::new((dataset.machines.len() * epochs) as u64, "epochs");
     let shown = bar.clone();
     system.on_epoch = Some(Box::new(move |machine, report| {
-        shown.inc(1);
-        shown.set_message(format!("{machine}: loss {:.4}", report.loss));
+        shown.step(format!("{machine}: loss {:.4}", report.loss), true);
     }));
     for machine in &dataset.machines {
         let clips: Vec<_> = machine.split(Split::Train).collect();
@@ -240,7 +235,7 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
             checkpoint_path(&args.models, &machine.machine).display()
         ));
     }
-    bar.finish_and_clear();
+    bar.finish();
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::progress::TrainProgress;
 use clap::{Args, ValueEnum};
 use hark::audio::dataset::{read_dataset, Split};
 use hark::detect::contract::AnomalyScorer;
@@ -11,7 +12,6 @@ use hark::models::embedding::{
     checkpoint_path, Branches, EmbedTrainConfig, EmbeddingConfig, EmbeddingSystem,
 };
 use hark::{Context, HarkError};
-use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum BranchArg {
@@ -111,18 +111,19 @@ pub fn train(run: &EmbedRun, args: &EmbedArgs) -> hark::Result<()> {
         path: run.models.display().to_string(),
         source,
     })?;
-    let bar = ProgressBar::new((dataset.machines.len() * args.ensemble * run.epochs) as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} epochs  {elapsed} (eta {eta})  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = TrainProgress::new(
+        (dataset.machines.len() * args.ensemble * run.epochs) as u64,
+        "epochs",
     );
     let shown = bar.clone();
     system.on_epoch = Some(Box::new(move |machine, member, report| {
-        shown.inc(1);
-        shown.set_message(format!(
-            "{machine} #{member}: loss {:.4}, scale {:.2}",
-            report.loss, report.scale
-        ));
+        shown.step(
+            format!(
+                "{machine} #{member}: loss {:.4}, scale {:.2}",
+                report.loss, report.scale
+            ),
+            true,
+        );
     }));
     for machine in &dataset.machines {
         let clips: Vec<_> = machine.split(Split::Train).collect();
@@ -141,6 +142,6 @@ pub fn train(run: &EmbedRun, args: &EmbedArgs) -> hark::Result<()> {
             args.ensemble
         ));
     }
-    bar.finish_and_clear();
+    bar.finish();
     Ok(())
 }

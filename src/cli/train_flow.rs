@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
+use super::progress::TrainProgress;
 use hark::audio::dataset::{read_dataset, Split};
 use hark::detect::contract::AnomalyScorer;
 use hark::features::pipeline::FeatureSpec;
 use hark::models::flow::{checkpoint_path, FlowSystem, FlowSystemConfig, FlowTrainConfig};
 use hark::{Context, HarkError};
-use indicatif::{ProgressBar, ProgressStyle};
 
 /// The `hark train` options the flow reads.
 /// Settings of `--system flow` (ignored by the other systems).
@@ -52,15 +52,10 @@ pub fn train(args: &FlowTrainArgs) -> hark::Result<()> {
     };
     let mut system = FlowSystem::new(&ctx, config)?;
     system.save_to = Some(args.models.clone());
-    let bar = ProgressBar::new((dataset.machines.len() * args.epochs) as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} epochs  {elapsed} (eta {eta})  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = TrainProgress::new((dataset.machines.len() * args.epochs) as u64, "epochs");
     let shown = bar.clone();
     system.on_epoch = Some(Box::new(move |machine, report| {
-        shown.inc(1);
-        shown.set_message(format!("{machine}: NLL/dim {:.4}", report.loss));
+        shown.step(format!("{machine}: NLL/dim {:.4}", report.loss), true);
     }));
     for machine in &dataset.machines {
         let clips: Vec<_> = machine.split(Split::Train).collect();
@@ -78,7 +73,7 @@ pub fn train(args: &FlowTrainArgs) -> hark::Result<()> {
             checkpoint_path(args.models, &machine.machine).display()
         ));
     }
-    bar.finish_and_clear();
+    bar.finish();
     Ok(())
 }
 

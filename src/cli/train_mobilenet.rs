@@ -4,13 +4,13 @@
 
 use std::path::Path;
 
+use super::progress::TrainProgress;
 use clap::Args;
 use hark::audio::dataset::{read_dataset, Split};
 use hark::detect::contract::AnomalyScorer;
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::models::mobilenet::{checkpoint_path, MobileNetConfig, MobileNetSystem};
 use hark::{Context, HarkError};
-use indicatif::{ProgressBar, ProgressStyle};
 
 /// The MobileNetV2 system's own settings (ignored by the other systems).
 #[derive(Debug, Args)]
@@ -82,23 +82,20 @@ pub fn train(run: &TrainRun, args: &MobileNetArgs) -> hark::Result<()> {
     };
     let mut system = MobileNetSystem::new(&ctx, config)?;
     system.save_to = Some(run.models.to_path_buf());
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} batches  {elapsed} (eta {eta})  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = TrainProgress::new(0, "batches");
     let shown = bar.clone();
     system.on_step = Some(Box::new(move |machine, r| {
         if r.epoch == 1 && r.batch == 1 {
-            shown.set_position(0);
-            shown.set_length((r.epochs * r.batches) as u64);
+            shown.restart((r.epochs * r.batches) as u64);
         }
-        shown.inc(1);
         let loss = r.loss.map_or("-".to_string(), |l| format!("{l:.4}"));
-        shown.set_message(format!(
-            "{machine}: epoch {}/{} ({} patches) loss {loss}",
-            r.epoch, r.epochs, r.patches
-        ));
+        shown.step(
+            format!(
+                "{machine}: epoch {}/{} ({} patches) loss {loss}",
+                r.epoch, r.epochs, r.patches
+            ),
+            r.batch == r.batches,
+        );
     }));
     for machine in &dataset.machines {
         let clips: Vec<_> = machine.split(Split::Train).collect();
@@ -116,6 +113,6 @@ pub fn train(run: &TrainRun, args: &MobileNetArgs) -> hark::Result<()> {
             checkpoint_path(run.models, &machine.machine).display()
         ));
     }
-    bar.finish_and_clear();
+    bar.finish();
     Ok(())
 }

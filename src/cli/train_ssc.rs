@@ -4,13 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use super::progress::TrainProgress;
 use clap::{Args, ValueEnum};
 use hark::audio::dataset::{read_dataset, Split};
 use hark::detect::contract::AnomalyScorer;
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::models::ssc::{checkpoint_path, SscConfig, SscScore, SscSystem};
 use hark::{Context, HarkError};
-use indicatif::{ProgressBar, ProgressStyle};
 
 /// `--score`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -106,18 +106,16 @@ pub fn train(run: &Run, args: &SscTrainArgs) -> hark::Result<()> {
         path: run.models.display().to_string(),
         source,
     })?;
-    let bar = ProgressBar::new((dataset.machines.len() * run.epochs) as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} epochs  {elapsed} (eta {eta})  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = TrainProgress::new((dataset.machines.len() * run.epochs) as u64, "epochs");
     let shown = bar.clone();
     system.on_epoch = Some(Box::new(move |machine, r| {
-        shown.inc(1);
-        shown.set_message(format!(
-            "{machine}: loss {:.4} (section {:.3}, triplet {:.3}, attribute {:.3})",
-            r.loss, r.section_loss, r.triplet_loss, r.attribute_loss
-        ));
+        shown.step(
+            format!(
+                "{machine}: loss {:.4} (section {:.3}, triplet {:.3}, attribute {:.3})",
+                r.loss, r.section_loss, r.triplet_loss, r.attribute_loss
+            ),
+            true,
+        );
     }));
     for machine in &dataset.machines {
         let clips: Vec<_> = machine.split(Split::Train).collect();
@@ -135,7 +133,7 @@ pub fn train(run: &Run, args: &SscTrainArgs) -> hark::Result<()> {
             checkpoint_path(run.models, &machine.machine).display()
         ));
     }
-    bar.finish_and_clear();
+    bar.finish();
     Ok(())
 }
 

@@ -1,0 +1,68 @@
+//! Progress of long training runs: a bar on a terminal, and plain lines on stderr when stderr is
+//! not a terminal (a log file, a script, CI), where indicatif hides the bar and everything
+//! printed through it. Each finished epoch then leaves one line with its losses, so a batch
+//! run's log shows the training curve.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A progress bar over `unit`s (epochs, batches) that degrades to log lines.
+#[derive(Clone)]
+pub struct TrainProgress {
+    bar: ProgressBar,
+    lines: bool,
+    unit: &'static str,
+}
+
+impl TrainProgress {
+    pub fn new(len: u64, unit: &'static str) -> Self {
+        let bar = ProgressBar::new(len);
+        let template =
+            format!("{{bar:40}} {{pos}}/{{len}} {unit}  {{elapsed}} (eta {{eta}})  {{msg}}");
+        bar.set_style(
+            ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Self {
+            bar,
+            lines: !std::io::stderr().is_terminal(),
+            unit,
+        }
+    }
+
+    /// One unit done; `message` is its status (losses). In line mode it is printed when
+    /// `log_line` holds (e.g. only at the end of an epoch for a per-batch bar).
+    pub fn step(&self, message: String, log_line: bool) {
+        self.bar.inc(1);
+        if self.lines && log_line {
+            let len = self.bar.length().unwrap_or(0);
+            let elapsed = self.bar.elapsed().as_secs_f64();
+            eprintln!(
+                "[{}/{len} {} {elapsed:.0} s] {message}",
+                self.bar.position(),
+                self.unit
+            );
+        }
+        self.bar.set_message(message);
+    }
+
+    /// Restarts the count at 0 of `len` units.
+    pub fn restart(&self, len: u64) {
+        self.bar.set_position(0);
+        self.bar.set_length(len);
+    }
+
+    /// A line above the bar (on stdout in line mode).
+    pub fn println(&self, line: String) {
+        if self.lines {
+            println!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
