@@ -94,6 +94,8 @@ pub(crate) struct ContextInner {
     pub(crate) pipelines: PipelineCache,
     pub(crate) bind_groups: BindGroupCache,
     pub(crate) params: Arc<Mutex<ParamPool>>,
+    /// Kernels' temporaries by name, kept and grown across launches (see [`Context::scratch`]).
+    pub(crate) scratch: Mutex<std::collections::HashMap<&'static str, crate::tensor::Tensor>>,
 }
 
 /// A GPU device and queue with hark's caches. Clone it freely.
@@ -188,6 +190,7 @@ impl Context {
                 pipelines: PipelineCache::default(),
                 bind_groups: BindGroupCache::default(),
                 params,
+                scratch: Mutex::default(),
             }),
         }
     }
@@ -276,6 +279,27 @@ impl Context {
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| HarkError::DeviceLost(e.to_string()))?;
         self.take_error("wait")
+    }
+
+    /// A 1-D f32 scratch tensor named `key` with at least `len` elements, reused by every launch
+    /// that asks for the same key (a kernel's temporaries: split-K partial sums). Reuse keeps
+    /// recording cheap (one buffer and cached bind groups instead of new ones per launch); it is
+    /// safe because dispatches on one queue run in order, with barriers between users. Grown
+    /// (replaced) when a launch needs more; recordings holding the old one keep it alive.
+    pub(crate) fn scratch(
+        &self,
+        key: &'static str,
+        len: usize,
+    ) -> crate::Result<crate::tensor::Tensor> {
+        let mut slots = lock(&self.inner.scratch);
+        if let Some(t) = slots.get(key) {
+            if t.numel() >= len {
+                return Ok(t.clone());
+            }
+        }
+        let t = crate::tensor::Tensor::zeros(self, &[len.max(1)], crate::tensor::DType::F32)?;
+        slots.insert(key, t.clone());
+        Ok(t)
     }
 
     /// Drops cached bind groups (they keep their buffers alive until evicted).

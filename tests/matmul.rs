@@ -389,3 +389,41 @@ fn bias_per_row_adds_one_value_per_output_row() {
     };
     assert!(matmul(&mut rec, &tw, &tx, &out, &options).is_err());
 }
+
+#[test]
+fn split_products_recorded_back_to_back_share_the_scratch_correctly() {
+    let Some(ctx) = test_context() else { return };
+    let mut rng = SeededRng::new(18);
+    // The second product needs more partial sums than the first (the scratch grows between
+    // them), the third fewer (it reuses the grown one); all in one submission.
+    let shapes = [(5, 7, 300, 3), (9, 40, 500, 6), (4, 3, 200, 2)];
+    let cases: Vec<_> = shapes
+        .iter()
+        .map(|&(m, n, k, _)| (rng.vec(m * k, -1.0, 1.0), rng.vec(k * n, -1.0, 1.0)))
+        .collect();
+    let mut rec = Recorder::new(&ctx);
+    let mut outs = Vec::new();
+    for (&(m, n, k, splits), (a, b)) in shapes.iter().zip(&cases) {
+        let a_t = Tensor::from_slice(&ctx, &[m, k], a).unwrap();
+        let b_t = Tensor::from_slice(&ctx, &[k, n], b).unwrap();
+        let out = Tensor::zeros(&ctx, &[m, n], DType::F32).unwrap();
+        let options = MatmulOptions {
+            k_splits: Some(splits),
+            ..Default::default()
+        };
+        matmul(&mut rec, &a_t, &b_t, &out, &options).unwrap();
+        outs.push((out, a_t, b_t));
+    }
+    rec.submit().unwrap();
+    for ((&(m, n, k, _), (a, b)), (out, _, _)) in shapes.iter().zip(&cases).zip(&outs) {
+        let expected = cpu_matmul::matmul(
+            shape(1, m, n, k, false, false),
+            a,
+            b,
+            None,
+            Activation::None,
+        );
+        let (rel, abs) = tolerance(k);
+        assert_close(&out.to_vec(&ctx).unwrap(), &expected, rel, abs);
+    }
+}

@@ -440,7 +440,9 @@ pub fn matmul(
     let partial_len = splits * batch * m * n;
     rec.context()
         .check_binding_size("matmul split-K partial sums", 4 * partial_len as u64)?;
-    let partials = Tensor::zeros(rec.context(), &[splits * batch, m, n], DType::F32)?;
+    let partials = rec
+        .context()
+        .scratch("matmul split-K partials", partial_len)?;
     rec.dispatch(Launch {
         kernel: &KERNEL,
         constants,
