@@ -27,3 +27,9 @@ use crate::error::{HarkError, Result};
 pub(crate) fn to_u32(kernel: &'static str, value: usize) -> Result<u32> {
     u32::try_from(value).map_err(|_| HarkError::invalid(kernel, format!("{value} exceeds u32")))
 }
+
+/// Loop iterations one shader invocation may run in total, over all its loops (nested inner
+/// iterations count). Mesa's llvmpipe/lavapipe ends every loop of an invocation once it has
+/// run 65,535 iterations in all, silently; kernels split their work so that no invocation
+/// comes near that (README, "Portability: loop budget per invocation").
+pub const LOOP_BUDGET: usize = 16_384;
