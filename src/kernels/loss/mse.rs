@@ -1,8 +1,12 @@
 //! Launchers for `shaders/loss/mse.wgsl`: per-row MSE and the gradient of the mean MSE.
+//! Rows of up to [`SERIAL_MAX_COLS`] values are summed by one thread each, longer ones by one
+//! workgroup each (the per-invocation loop budget; README, "Portability: loop budget per
+//! invocation").
 
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{HarkError, Result};
+use crate::kernels::LOOP_BUDGET;
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
@@ -22,6 +26,19 @@ static ROWS: Kernel = Kernel {
     entry: "rows",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite],
 };
+
+static ROWS_WIDE: Kernel = Kernel {
+    name: "mse_rows_wide",
+    shader: Shader::LossMse,
+    entry: "rows_wide",
+    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+};
+
+/// The longest row one thread sums (`rows`); longer rows get a workgroup each (`rows_wide`).
+pub const SERIAL_MAX_COLS: usize = 4096;
+
+/// Threads per workgroup (`WG` in the shader).
+const WG: usize = 256;
 
 static BACKWARD: Kernel = Kernel {
     name: "mse_backward",
@@ -45,7 +62,9 @@ fn rows_cols(kernel: &'static str, p: &Tensor, t: &Tensor) -> Result<(u32, u32)>
     Ok((to_u32(rows)?, to_u32(cols)?))
 }
 
-/// `out[r] = mean_j (p[r, j] - t[r, j])^2` over the last axis.
+/// `out[r] = mean_j (p[r, j] - t[r, j])^2` over the last axis. Rows of more than
+/// `LOOP_BUDGET * 256` = 4,194,304 values are an invalid-argument error (one workgroup walks a
+/// row; lavapipe ends an invocation's loops after 65,535 iterations).
 pub fn mse_rows(
     rec: &mut Recorder,
     prediction: &Tensor,
@@ -64,12 +83,27 @@ pub fn mse_rows(
         cols,
         scale: 1.0,
     };
+    let cols = cols as usize;
+    if cols.div_ceil(WG) > LOOP_BUDGET {
+        return Err(HarkError::invalid(
+            ROWS.name,
+            format!(
+                "rows of {cols} values: at most {} (the per-invocation loop budget)",
+                LOOP_BUDGET * WG
+            ),
+        ));
+    }
+    let (kernel, workgroups) = if cols <= SERIAL_MAX_COLS {
+        (&ROWS, grid_1d(rows.div_ceil(WG as u32)))
+    } else {
+        (&ROWS_WIDE, grid_1d(rows))
+    };
     rec.dispatch(Launch {
-        kernel: &ROWS,
+        kernel,
         constants: Vec::new(),
         params: bytemuck::bytes_of(&params),
         tensors: &[prediction, target, out],
-        workgroups: grid_1d(rows.div_ceil(256)),
+        workgroups,
     })
 }
 
