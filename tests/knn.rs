@@ -657,3 +657,26 @@ fn knn_topk_single_query_over_a_long_database_crosses_the_loop_budget() {
     assert_eq!(download_indices(&ctx, &best_idx).unwrap(), cpu_idx);
     assert_eq!(best.to_vec(&ctx).unwrap(), cpu_scores);
 }
+
+/// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
+/// iterations in total (README, "Portability: loop budget per invocation"): a score over dim
+/// 40,000 was cut at dim 37,445 there (measured). The score kernel refuses dims past the
+/// budget (9,344) instead.
+#[test]
+fn similarity_refuses_dims_past_the_loop_budget() {
+    let Some(ctx) = test_context() else { return };
+    let dim = 40_000usize;
+    let q = Tensor::zeros(&ctx, &[1, dim], DType::F32).unwrap();
+    let out = Tensor::zeros(&ctx, &[1, 1], DType::F32).unwrap();
+    let tile = ScoreTile {
+        q0: 0,
+        rows: 1,
+        j0: 0,
+        cols: 1,
+    };
+    let mut rec = Recorder::new(&ctx);
+    let err = knn::similarity(&mut rec, &q, &q, &out, tile, Metric::Dot).unwrap_err();
+    assert!(err.to_string().contains("loop iterations"), "{err}");
+    let ok = Tensor::zeros(&ctx, &[1, 9_344], DType::F32).unwrap();
+    knn::similarity(&mut rec, &ok, &ok, &out, tile, Metric::Dot).unwrap();
+}
