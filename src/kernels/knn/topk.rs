@@ -98,6 +98,12 @@ pub fn knn_topk(
         Some(cols) => cols,
         None => (SCORE_TILE_BYTES / (4 * block)).max(64) / 64 * 64,
     };
+    if super::max_select_cols(k) == 0 {
+        return Err(HarkError::invalid(
+            name,
+            format!("k = {k}: one selection round alone passes the per-invocation loop budget"),
+        ));
+    }
     let largest_chunk = database.iter().map(|c| c.shape()[0]).max().unwrap_or(0);
     // A select walks a whole tile row in one workgroup: keep it within the loop budget.
     let tile_cols = tile_cols

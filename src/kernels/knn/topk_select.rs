@@ -82,7 +82,7 @@ fn round_iterations(k: usize) -> usize {
 pub fn max_select_cols(k: usize) -> usize {
     let (_, sort_n) = sort_sizes(k);
     let fixed = sort_n.div_ceil(WG) + k.div_ceil(WG);
-    (LOOP_BUDGET - fixed) / round_iterations(k) * WG
+    LOOP_BUDGET.saturating_sub(fixed) / round_iterations(k) * WG
 }
 
 /// Merges the `rows x cols` score tile `scores` (row-major, `cols` per row) into the running

@@ -6,7 +6,6 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{HarkError, Result};
-use crate::kernels::LOOP_BUDGET;
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
@@ -62,9 +61,9 @@ fn rows_cols(kernel: &'static str, p: &Tensor, t: &Tensor) -> Result<(u32, u32)>
     Ok((to_u32(rows)?, to_u32(cols)?))
 }
 
-/// `out[r] = mean_j (p[r, j] - t[r, j])^2` over the last axis. Rows of more than
-/// `LOOP_BUDGET * 256` = 4,194,304 values are an invalid-argument error (one workgroup walks a
-/// row; lavapipe ends an invocation's loops after 65,535 iterations).
+/// `out[r] = mean_j (p[r, j] - t[r, j])^2` over the last axis. Rows of more than 4,192,256
+/// values are an invalid-argument error (one workgroup walks a row; the per-invocation loop
+/// budget: lavapipe ends an invocation's loops after 65,535 iterations).
 pub fn mse_rows(
     rec: &mut Recorder,
     prediction: &Tensor,
@@ -84,15 +83,12 @@ pub fn mse_rows(
         scale: 1.0,
     };
     let cols = cols as usize;
-    if cols.div_ceil(WG) > LOOP_BUDGET {
-        return Err(HarkError::invalid(
-            ROWS.name,
-            format!(
-                "rows of {cols} values: at most {} (the per-invocation loop budget)",
-                LOOP_BUDGET * WG
-            ),
-        ));
-    }
+    // rows_wide: WG-strided steps, then an 8-level tree.
+    crate::kernels::check_loop_budget(
+        ROWS.name,
+        cols.div_ceil(WG) + 8,
+        &format!("rows of {cols} values"),
+    )?;
     let (kernel, workgroups) = if cols <= SERIAL_MAX_COLS {
         (&ROWS, grid_1d(rows.div_ceil(WG as u32)))
     } else {
