@@ -18,7 +18,8 @@ pub use centroid_update::centroid_update;
 pub use normalize_rows::normalize_rows;
 pub use similarity::{similarity, similarity_flops, Metric, ScoreTile};
 pub use topk::{cosine_topk, knn_topk, TopkOptions};
-pub use topk_select::{max_k, max_select_cols, topk_select, SelectTile};
+pub use topk_select::max_select_cols;
+pub use topk_select::{max_k, topk_select, SelectTile};
 
 use crate::context::Context;
 use crate::error::Result;
