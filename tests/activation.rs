@@ -294,3 +294,30 @@ fn prelu_backward_matches_cpu_and_finite_differences() {
     let err = activation::prelu_backward_weight(&mut Recorder::new(&ctx), &x, &x, &gw).unwrap_err();
     assert!(err.to_string().contains("need 1 or 5"), "{err}");
 }
+
+/// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
+/// iterations in total (README, "Portability: loop budget per invocation"). One shared slope
+/// over 17,000,000 values (Conv-TasNet's PReLU on a long batch): the old weight gradient strode
+/// one workgroup over all of them (66,407 steps per invocation) and dropped the tail.
+#[test]
+fn prelu_weight_grad_over_a_long_tensor_crosses_the_loop_budget() {
+    let Some(ctx) = test_context() else { return };
+    let shape = [1usize, 1, 17_000_000];
+    let n: usize = shape.iter().product();
+    let mut rng = SeededRng::new(65);
+    let mut x = away_from_zero(&mut rng, n);
+    // The tail is all negative (it carries the gradient): dropping it changes the sum a lot.
+    for v in &mut x[n - 1_000_000..] {
+        *v = -v.abs();
+    }
+    let g = vec![1.0f32; n];
+    let (xt, gt) = (upload(&ctx, &shape, &x), upload(&ctx, &shape, &g));
+    let gw = zeros(&ctx, &[1]);
+    let mut rec = Recorder::new(&ctx);
+    activation::prelu_backward_weight(&mut rec, &xt, &gt, &gw).unwrap();
+    rec.submit().unwrap();
+    let (x64, g64) = (to_f64(&x), to_f64(&g));
+    let (_, cw) = cpu::activation::prelu_backward(&x64, &[0.25], &g64, 1, n);
+    // A sum of ~9.5 M terms of size <= 2 in f32 (chunks, then partial sums): ~1e-5 relative.
+    assert_close(&gw.to_vec(&ctx).unwrap(), &to_f32(&cw), 1e-4, 1e-2);
+}

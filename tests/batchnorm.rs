@@ -177,3 +177,67 @@ fn backward_matches_finite_differences() {
         assert_close(&down(&ctx, &tdb), &fd_beta, 1e-3, 1e-4);
     }
 }
+
+/// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
+/// iterations in total (README, "Portability: loop budget per invocation"). One channel of
+/// 9,000,000 values (a long BatchNorm2d plane, N * H * W): the old kernels strode one
+/// workgroup over the whole channel (3 passes of 35,157 steps forward, 2 backward), so the
+/// tails of y and dx were never written. Long channels must be split over many workgroups.
+#[test]
+fn long_channel_crosses_the_loop_budget() {
+    let Some(ctx) = test_context() else { return };
+    let (n, c, l) = (1usize, 1usize, 9_000_000usize);
+    let shape = [n, c, l];
+    let config = BatchNormConfig {
+        eps: 1e-3,
+        momentum: 0.01,
+        relu: true,
+    };
+    let mut rng = SeededRng::new(42);
+    let x: Vec<f64> = rng.vec(l, 2.0, 4.0).iter().map(|&v| f64::from(v)).collect();
+    let dy: Vec<f64> = rng
+        .vec(l, -1.0, 1.0)
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    let (gamma, beta, rm, rv) = (vec![1.3], vec![-0.2], vec![0.05], vec![1.02]);
+    let (y_ref, mean, rstd, rm_ref, rv_ref) =
+        cpu_bn::batchnorm_train(&x, n, c, l, &gamma, &beta, &rm, &rv, 1e-3, 0.01, true);
+    let tx = up(&ctx, &shape, &x);
+    let (tg, tb) = (up(&ctx, &[c], &gamma), up(&ctx, &[c], &beta));
+    let (trm, trv) = (up(&ctx, &[c], &rm), up(&ctx, &[c], &rv));
+    let ty = Tensor::zeros(&ctx, &shape, DType::F32).unwrap();
+    let saved = Tensor::zeros(&ctx, &[c, 2], DType::F32).unwrap();
+    let state = BatchNormState {
+        gamma: &tg,
+        beta: &tb,
+        running_mean: &trm,
+        running_var: &trv,
+    };
+    let tdy = up(&ctx, &shape, &dy);
+    let tdx = Tensor::zeros(&ctx, &shape, DType::F32).unwrap();
+    let (tdg, tdb) = (
+        Tensor::zeros(&ctx, &[c], DType::F32).unwrap(),
+        Tensor::zeros(&ctx, &[c], DType::F32).unwrap(),
+    );
+    let mut rec = Recorder::new(&ctx);
+    batchnorm(&mut rec, &tx, &state, &config, true, &ty, &saved).unwrap();
+    batchnorm_backward(
+        &mut rec, &tx, &ty, &tdy, &tg, &saved, &config, &tdx, &tdg, &tdb,
+    )
+    .unwrap();
+    rec.submit().unwrap();
+    // 9 M values in chunks of 4,096 merged in order: ~1e-5 relative on the statistics.
+    assert_close(&down(&ctx, &ty), &f32s(&y_ref), 1e-4, 1e-4);
+    assert_close(&down(&ctx, &trm), &f32s(&rm_ref), 1e-5, 1e-6);
+    assert_close(&down(&ctx, &trv), &f32s(&rv_ref), 1e-4, 1e-6);
+    // The ReLU mask from the GPU's own y: among 9 M values a few sit within f32 rounding of
+    // the kink, where the two sides may legitimately disagree.
+    let y_gpu: Vec<f64> = down(&ctx, &ty).iter().map(|&v| f64::from(v)).collect();
+    let (dx_ref, dg_ref, db_ref) =
+        cpu_bn::batchnorm_backward(&x, &y_gpu, &dy, n, c, l, &gamma, &mean, &rstd, true);
+    assert_close(&down(&ctx, &tdx), &f32s(&dx_ref), 1e-3, 1e-3);
+    // Sums of ~4.5 M terms of size ~1 (totals ~1,000): f32 rounding ~1e-2 absolute.
+    assert_close(&down(&ctx, &tdg), &f32s(&dg_ref), 1e-3, 5e-2);
+    assert_close(&down(&ctx, &tdb), &f32s(&db_ref), 1e-3, 5e-2);
+}

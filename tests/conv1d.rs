@@ -467,3 +467,38 @@ fn bad_shapes_are_typed_errors() {
     assert!(err.to_string().contains("output_padding"), "{err}");
     assert_eq!(rec.dispatch_count(), 0);
 }
+
+/// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
+/// iterations in total (README, "Portability: loop budget per invocation"). Two channels of
+/// 4,300,000 output positions: the old bias gradient strode one 64-thread workgroup over each
+/// channel (67,188 steps per thread) and dropped the tail (which carries most of the sum here).
+/// The weight gradient's direct kernel reduces one weight element in one workgroup: past the
+/// budget it must refuse instead of computing a wrong sum.
+#[test]
+fn long_channels_cross_the_loop_budget() {
+    let Some(ctx) = test_context() else { return };
+    let (batch, channels, len) = (1usize, 2usize, 4_300_000usize);
+    let mut rng = SeededRng::new(91);
+    let mut g = rng.vec(batch * channels * len, -1.0, 1.0);
+    for row in g.chunks_mut(len) {
+        for v in &mut row[len - 100_000..] {
+            *v += 1.0;
+        }
+    }
+    let tg = upload(&ctx, &[batch, channels, len], &g);
+    let gb = Tensor::zeros(&ctx, &[channels], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    conv::conv1d_backward_bias(&mut rec, &tg, &gb).unwrap();
+    rec.submit().unwrap();
+    let want = cpu::conv1d_backward_bias(&g, batch, channels, len);
+    // Sums of 4.3 M values in f32 (rows strided by 256 threads, then a tree): ~1e-5 relative
+    // of the ~1e5 total.
+    assert_close(&gb.to_vec(&ctx).unwrap(), &want, 1e-4, 1e-1);
+
+    let x = upload(&ctx, &[batch, 1, len], &g[..len]);
+    let gy = upload(&ctx, &[batch, 1, len], &g[len..]);
+    let gw = Tensor::zeros(&ctx, &[1, 1, 1], DType::F32).unwrap();
+    let p = Conv1dParams::default();
+    let err = conv::conv1d_backward_weight(&mut Recorder::new(&ctx), &x, &gy, &p, &gw).unwrap_err();
+    assert!(err.to_string().contains("loop iterations"), "{err}");
+}

@@ -246,3 +246,38 @@ fn conv2d_rejects_bad_shapes() {
     assert!(conv2d::conv2d_backward_bias(&mut rec, &t(&[1, 2, 3, 3]), &t(&[3])).is_err());
     assert_eq!(rec.dispatch_count(), 0);
 }
+
+/// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
+/// iterations in total (README, "Portability: loop budget per invocation"). One 4200 x 4200
+/// output plane: the old bias gradient strode one workgroup over its 17.6 M values (68,907
+/// steps per thread) and dropped the tail (which carries most of the sum here). The direct
+/// weight gradient reduces one weight element in one workgroup: past the budget (2100 x 2100
+/// positions here) it must refuse instead of risking a wrong sum.
+#[test]
+fn long_planes_cross_the_loop_budget() {
+    let Some(ctx) = test_context() else { return };
+    let side = 4200usize;
+    let mut rng = SeededRng::new(92);
+    let mut g = rng.vec(side * side, -1.0, 1.0);
+    for v in &mut g[side * side - 200_000..] {
+        *v += 1.0;
+    }
+    let tg = Tensor::from_slice(&ctx, &[1, 1, side, side], &g).unwrap();
+    let gb = Tensor::zeros(&ctx, &[1], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    conv2d::conv2d_backward_bias(&mut rec, &tg, &gb).unwrap();
+    rec.submit().unwrap();
+    let want = cpu::conv2d::conv2d_backward_bias(&g, 1, 1, side * side);
+    // A sum of 17.6 M values in f32 (strided by 256 threads, then trees): ~1e-5 relative of
+    // the ~2e5 total.
+    assert_close(&gb.to_vec(&ctx).unwrap(), &want, 1e-4, 1e-1);
+
+    let half = side / 2;
+    let x = Tensor::from_slice(&ctx, &[1, 1, half, half], &g[..half * half]).unwrap();
+    let gy = Tensor::from_slice(&ctx, &[1, 1, half, half], &g[..half * half]).unwrap();
+    let gw = Tensor::zeros(&ctx, &[1, 1, 1, 1], DType::F32).unwrap();
+    let params = p((1, 1), (0, 0), 1);
+    let err = conv2d::conv2d_backward_weight(&mut Recorder::new(&ctx), &gy, &x, &gw, &params)
+        .unwrap_err();
+    assert!(err.to_string().contains("loop iterations"), "{err}");
+}

@@ -189,3 +189,21 @@ fn gpu_mel_and_dcase_log_match_librosa() {
         assert!(strong.len() >= 2000, "{name}: too few bands compared");
     }
 }
+
+/// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
+/// iterations in total (README, "Portability: loop budget per invocation"). `mean_normalize`
+/// walks a bin's frames twice in one thread: 32,800 frames are 65,600 iterations, past that
+/// limit (the old launcher accepted them); the launcher refuses more than 8,192 frames.
+#[test]
+fn mean_normalize_refuses_clips_past_the_loop_budget() {
+    let Some(ctx) = test_context() else { return };
+    let x = Tensor::zeros(&ctx, &[1, 32_800, 2], DType::F32).unwrap();
+    let out = Tensor::zeros(&ctx, &[1, 32_800, 2], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    let err = features::mean_normalize(&mut rec, &x, &out).unwrap_err();
+    assert!(err.to_string().contains("loop iterations"), "{err}");
+    // The limit itself still runs.
+    let x = Tensor::zeros(&ctx, &[1, 8_192, 2], DType::F32).unwrap();
+    let out = Tensor::zeros(&ctx, &[1, 8_192, 2], DType::F32).unwrap();
+    features::mean_normalize(&mut rec, &x, &out).unwrap();
+}

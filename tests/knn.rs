@@ -602,3 +602,81 @@ fn mahalanobis_matches_cpu() {
     let err = MahalanobisIndex::from_slice(&ctx, &database[..dim], dim, 0.0, options).unwrap_err();
     assert!(err.to_string().contains("at least 2 rows"), "{err}");
 }
+
+/// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
+/// iterations in total (README, "Portability: loop budget per invocation"). 70,001 points of
+/// dim 2 in 3 clusters: the old kernel looped over every point in one invocation per
+/// (cluster, dim), so the tail was dropped. The last points are far from the rest so that a
+/// dropped tail moves the means visibly.
+#[test]
+fn centroid_update_crosses_the_loop_budget() {
+    let Some(ctx) = test_context() else { return };
+    let (n, dim, clusters) = (70_001usize, 2usize, 3usize);
+    let mut rng = SeededRng::new(80);
+    let mut points = rng.vec(n * dim, -1.0, 1.0);
+    for v in &mut points[(n - 3_000) * dim..] {
+        *v += 50.0;
+    }
+    // Cluster 2 stays empty (keeps its centroid); 0 and 1 alternate.
+    let assign: Vec<u32> = (0..n).map(|i| (i % 2) as u32).collect();
+    let centroids = rng.vec(clusters * dim, -1.0, 1.0);
+    let words: Vec<f32> = assign.iter().map(|&a| f32::from_bits(a)).collect();
+    let pt = Tensor::from_slice(&ctx, &[n, dim], &points).unwrap();
+    let at = Tensor::from_slice(&ctx, &[n, 1], &words).unwrap();
+    let ct = Tensor::from_slice(&ctx, &[clusters, dim], &centroids).unwrap();
+    let out = Tensor::zeros(&ctx, &[clusters, dim], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    knn::centroid_update(&mut rec, &pt, &at, &ct, &out).unwrap();
+    rec.submit().unwrap();
+    let expected = cpu::knn::centroid_update(&points, &assign, &centroids, dim);
+    // Means of 35,000 values of size <= 51 summed in f32 (4,096 per partial, then in order).
+    assert_close(&out.to_vec(&ctx).unwrap(), &expected, 1e-4, 1e-4);
+}
+
+/// One query against 400,000 rows with scores rising along the database: every 256-column
+/// step of the selection finds new top-k members and sorts, so a single select over the whole
+/// database ran ~1,500 sorts in one invocation, far past lavapipe's loop budget. The search
+/// must split the database into tiles that each stay within it.
+#[test]
+fn knn_topk_single_query_over_a_long_database_crosses_the_loop_budget() {
+    let Some(ctx) = test_context() else { return };
+    let (rows, k) = (400_000usize, 256usize);
+    // Scores i * 1.0: exact in f32, all distinct.
+    let database: Vec<f32> = (0..rows).map(|i| i as f32).collect();
+    let query = [1.0f32];
+    let q = Tensor::from_slice(&ctx, &[1, 1], &query).unwrap();
+    let x = Tensor::from_slice(&ctx, &[rows, 1], &database).unwrap();
+    let best = Tensor::zeros(&ctx, &[1, k], DType::F32).unwrap();
+    let best_idx = Tensor::zeros(&ctx, &[1, k], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    let opts = knn::TopkOptions::default();
+    knn::knn_topk(&mut rec, &q, &[&x], k, Metric::Dot, &best, &best_idx, &opts).unwrap();
+    rec.submit().unwrap();
+    let scores = cpu::knn::similarity(&query, &database, 1, Metric::Dot);
+    let (cpu_idx, cpu_scores) = cpu::knn::topk_select(&scores, rows, k);
+    assert_eq!(download_indices(&ctx, &best_idx).unwrap(), cpu_idx);
+    assert_eq!(best.to_vec(&ctx).unwrap(), cpu_scores);
+}
+
+/// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
+/// iterations in total (README, "Portability: loop budget per invocation"): a score over dim
+/// 40,000 was cut at dim 37,445 there (measured). The score kernel refuses dims past the
+/// budget (9,344) instead.
+#[test]
+fn similarity_refuses_dims_past_the_loop_budget() {
+    let Some(ctx) = test_context() else { return };
+    let dim = 40_000usize;
+    let q = Tensor::zeros(&ctx, &[1, dim], DType::F32).unwrap();
+    let out = Tensor::zeros(&ctx, &[1, 1], DType::F32).unwrap();
+    let tile = ScoreTile {
+        q0: 0,
+        rows: 1,
+        j0: 0,
+        cols: 1,
+    };
+    let mut rec = Recorder::new(&ctx);
+    let err = knn::similarity(&mut rec, &q, &q, &out, tile, Metric::Dot).unwrap_err();
+    assert!(err.to_string().contains("loop iterations"), "{err}");
+    let ok = Tensor::zeros(&ctx, &[1, 9_344], DType::F32).unwrap();
+    knn::similarity(&mut rec, &ok, &ok, &out, tile, Metric::Dot).unwrap();
+}

@@ -292,3 +292,26 @@ fn si_sdr_of_a_known_mixture_is_20_db_at_any_scale_and_offset() {
     assert_close(&rows, &[20.0, 20.0], 0.0, 1e-3);
     assert_close(&[value], &[-20.0], 0.0, 1e-3);
 }
+
+/// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
+/// iterations in total (README, "Portability: loop budget per invocation"). SI-SDR's backward
+/// walks a row four times in one workgroup: rows of 4,200,000 samples are 65,628 strided steps
+/// per thread, past that limit (the old launchers accepted them); the launchers refuse rows
+/// past the budget.
+#[test]
+fn row_losses_refuse_rows_past_the_loop_budget() {
+    let Some(ctx) = test_context() else { return };
+    let cols = 4_200_000usize;
+    let p = Tensor::zeros(&ctx, &[1, cols], DType::F32).unwrap();
+    let grad = Tensor::zeros(&ctx, &[1, cols], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    let err = loss::si_sdr_loss_backward(&mut rec, &p, &p, 1.0, &grad).unwrap_err();
+    assert!(err.to_string().contains("loop iterations"), "{err}");
+    let (rows, value) = (
+        Tensor::zeros(&ctx, &[1], DType::F32).unwrap(),
+        Tensor::zeros(&ctx, &[1], DType::F32).unwrap(),
+    );
+    let err = loss::si_sdr_loss(&mut rec, &p, &p, &rows, &value).unwrap_err();
+    assert!(err.to_string().contains("loop iterations"), "{err}");
+    assert_eq!(rec.dispatch_count(), 0);
+}

@@ -535,3 +535,43 @@ fn fused_prelu_group_norm_rejects_bad_arguments() {
     assert!(norm::prelu_group_norm(&mut rec, &args, &outputs).is_err());
     assert!(norm::partials_len(&[2, 6, 5], 1, 0).is_err());
 }
+
+/// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
+/// iterations in total (README, "Portability: loop budget per invocation"). A gLN block of
+/// 2 x 4,300,000 values: the old kernels strode one workgroup over the whole block (3 passes
+/// of 33,594 steps forward, 2 backward), so the tail of `out` and `grad_in` was never
+/// written. The kernels must split long blocks over many workgroups. Second case: two blocks
+/// of 2,800,000 (chunked too), no affine parameters.
+#[test]
+fn group_norm_long_block_crosses_the_loop_budget() {
+    let Some(ctx) = test_context() else { return };
+    let mut rng = SeededRng::new(54);
+    let cases: &[(&[usize], bool)] = &[(&[1, 2, 4_300_000], true), (&[2, 2, 1_400_000], false)];
+    for &(shape, affine) in cases {
+        let n: usize = shape.iter().product();
+        let x: Vec<f32> = rng.vec(n, 1.0, 5.0);
+        let w = rng.vec(2, 0.5, 1.5);
+        let b = rng.vec(2, -0.5, 0.5);
+        let g = rng.vec(n, -1.0, 1.0);
+        let (wo, bo) = (affine.then_some(&w[..]), affine.then_some(&b[..]));
+        let run = group_norm_gpu(&ctx, shape, 1, 1e-8, &x, wo, bo, &g);
+        let (w64, b64) = if affine {
+            (to_f64(&w), to_f64(&b))
+        } else {
+            (vec![], vec![])
+        };
+        let dims = ncs(shape);
+        let (out, mean, rstd) = cpu::norm::group_norm(&to_f64(&x), dims, 1, 1e-8, &w64, &b64);
+        // Millions of values summed in f32 (chunks of 4,096, then partial sums): ~1e-5
+        // relative.
+        assert_close(&run.mean, &to_f32(&mean), 1e-4, 1e-5);
+        assert_close(&run.rstd, &to_f32(&rstd), 1e-4, 1e-5);
+        assert_close(&run.out, &to_f32(&out), 1e-4, 1e-4);
+        let (gi, gw, gb) =
+            cpu::norm::group_norm_backward(&to_f64(&x), &to_f64(&g), dims, 1, &w64, &mean, &rstd);
+        assert_close(&run.grad_in, &to_f32(&gi), 1e-3, 1e-4);
+        // Sums of millions of terms of size ~1 (values ~2,000): f32 rounding ~1e-3 absolute.
+        assert_close(&run.grad_weight, &to_f32(&gw), 1e-3, 1e-1);
+        assert_close(&run.grad_bias, &to_f32(&gb), 1e-3, 1e-1);
+    }
+}

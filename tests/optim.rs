@@ -172,3 +172,35 @@ fn global_norm_clipping_scales_every_gradient_like_torch() {
     cpu::optim::adam_step(&config, 1, s, &grads[3], &mut p, &mut m, &mut v);
     assert_close(&tp.to_vec(&ctx).unwrap(), &p, 1e-5, 1e-6);
 }
+
+/// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
+/// iterations in total (README, "Portability: loop budget per invocation"). Rows of 70,001
+/// values (MSE on ~4.4 s of 16 kHz audio): one thread per row walked the whole row and dropped
+/// its tail; long rows must be shared by a workgroup. The tail carries large errors so that a
+/// dropped tail shows.
+#[test]
+fn mse_rows_over_long_rows_cross_the_loop_budget() {
+    let Some(ctx) = test_context() else { return };
+    let (rows, cols) = (3usize, 70_001usize);
+    let mut rng = SeededRng::new(53);
+    let p = rng.vec(rows * cols, -1.0, 1.0);
+    let mut t = rng.vec(rows * cols, -1.0, 1.0);
+    for row in t.chunks_mut(cols) {
+        for v in &mut row[cols - 5_000..] {
+            *v += 10.0;
+        }
+    }
+    let tp = Tensor::from_slice(&ctx, &[rows, cols], &p).unwrap();
+    let tt = Tensor::from_slice(&ctx, &[rows, cols], &t).unwrap();
+    let per_row = Tensor::zeros(&ctx, &[rows], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    mse_rows(&mut rec, &tp, &tt, &per_row).unwrap();
+    rec.submit().unwrap();
+    // 70,001 squares summed in f32 (274 per thread, then a tree): ~1e-6 relative.
+    assert_close(
+        &per_row.to_vec(&ctx).unwrap(),
+        &cpu::loss::mse_rows(&p, &t, cols),
+        1e-5,
+        1e-6,
+    );
+}

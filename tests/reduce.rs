@@ -305,3 +305,49 @@ fn reductions_reject_bad_axes_and_outputs() {
     assert!(matches!(err, HarkError::Shape { .. }), "{err}");
     assert_eq!(rec.dispatch_count(), 0);
 }
+
+/// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
+/// iterations in total (README, "Portability: loop budget per invocation"). One row of
+/// 17,000,000 values: one workgroup per row strode 66,407 steps per thread and dropped the
+/// tail (here it holds the maximum and much of the sum). Long axes are reduced in chunks by
+/// many workgroups, then over the chunks; also along a strided axis ([70,000, 2] over axis 0).
+#[test]
+fn reduce_over_a_long_axis_crosses_the_loop_budget() {
+    let Some(ctx) = test_context() else { return };
+    let mut rng = SeededRng::new(25);
+    let n = 17_000_000usize;
+    let mut x = rng.vec(n, -1.0, 1.0);
+    for v in &mut x[n - 500_000..] {
+        *v += 2.0;
+    }
+    let view = AxisView::new("test", &[n], 0).unwrap();
+    for op in OPS {
+        let gpu = run_reduce(&ctx, op, &[n], &x, 0);
+        let expected = cpu::reduce::reduce_axis(op, &x, view);
+        // Chunk partials summed in another order than the twin's: ~1e-6 relative of a sum
+        // of 17 M values of size ~1 (~1e6 in all), so 1e-5 relative plus 1e-1 absolute.
+        let (rel, abs) = if op == ReduceOp::Max {
+            (0.0, 0.0)
+        } else {
+            (1e-5, 1e-1)
+        };
+        if let Err(report) = compare(&gpu, &expected, rel, abs) {
+            panic!("{op:?} of {n} values: {report}");
+        }
+    }
+    let shape = [70_000usize, 2];
+    let x = rng.vec(shape[0] * shape[1], -1.0, 1.0);
+    let view = AxisView::new("test", &shape, 0).unwrap();
+    for op in OPS {
+        let gpu = run_reduce(&ctx, op, &shape, &x, 0);
+        let expected = cpu::reduce::reduce_axis(op, &x, view);
+        let (rel, abs) = if op == ReduceOp::Max {
+            (0.0, 0.0)
+        } else {
+            (1e-5, 1e-4)
+        };
+        if let Err(report) = compare(&gpu, &expected, rel, abs) {
+            panic!("{op:?} of {shape:?} along axis 0: {report}");
+        }
+    }
+}

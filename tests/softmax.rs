@@ -182,3 +182,20 @@ fn softmax_rejects_bad_axes_and_outputs() {
     assert!(err.to_string().contains("share one buffer"), "{err}");
     assert_eq!(rec.dispatch_count(), 0);
 }
+
+/// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
+/// iterations in total (README, "Portability: loop budget per invocation"). One row of
+/// 5,600,000 values takes one workgroup 3 x 21,875 strided steps per thread, past that limit
+/// (the old launcher accepted it); the launcher now refuses rows past the budget.
+#[test]
+fn softmax_refuses_rows_past_the_loop_budget() {
+    let Some(ctx) = test_context() else { return };
+    let n = 5_600_000usize;
+    let x = Tensor::zeros(&ctx, &[1, n], DType::F32).unwrap();
+    let out = Tensor::zeros(&ctx, &[1, n], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    let err = softmax::softmax(&mut rec, &x, 1, &out).unwrap_err();
+    assert!(matches!(err, HarkError::InvalidArgument { .. }), "{err}");
+    assert!(err.to_string().contains("loop iterations"), "{err}");
+    assert_eq!(rec.dispatch_count(), 0);
+}

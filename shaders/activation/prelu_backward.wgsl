@@ -3,6 +3,11 @@
 // (one thread per element). `weight_grad`: grad_weight[c] = sum of x * grad_out over the elements of
 // channel c with x <= 0, one workgroup per slope (a deterministic reduction, no float atomics).
 // One shared slope is channels = 1 with the whole tensor as one run.
+// Long channels (the launcher decides) are reduced in chunks instead, so that no invocation
+// passes lavapipe's loop budget (README, "Portability: loop budget per invocation") and many
+// workgroups share a long channel: `weight_partials` sums one chunk of one channel per workgroup
+// into `partials` [channels, chunks], and `weight_finish` (one thread per channel) adds a
+// channel's chunks in order.
 // CPU twin: src/cpu/activation/prelu_backward.rs.
 
 // Keep in sync with PreluBackwardParams in src/kernels/activation/prelu_backward.rs.
@@ -11,6 +16,9 @@ struct Params {
     outer: u32,
     channels: u32,
     inner: u32,
+    // Chunked weight gradient only: values per chunk and chunks per channel.
+    chunk: u32,
+    chunks: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -67,4 +75,60 @@ fn weight_grad(
     if lid == 0u {
         result[c] = partial[0];
     }
+}
+
+@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
+
+// x * grad_out over x <= 0 of channel c's k-th value (k in [0, outer * inner)).
+fn weight_term(c: u32, t: u32) -> f32 {
+    let k = ((t / params.inner) * params.channels + c) * params.inner + t % params.inner;
+    let v = x[k];
+    return select(v * grad_out[k], 0.0, v > 0.0);
+}
+
+// One chunk of one channel; grid [chunks, channels].
+@compute @workgroup_size(256)
+fn weight_partials(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let chunk = wid.x;
+    let c = wid.y;
+    if chunk >= params.chunks || c >= params.channels {
+        return;
+    }
+    let end = min((chunk + 1u) * params.chunk, params.outer * params.inner);
+    var sum = 0.0;
+    for (var t = chunk * params.chunk + lid; t < end; t += WG) {
+        sum += weight_term(c, t);
+    }
+    partial[lid] = sum;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+        if lid < stride {
+            partial[lid] += partial[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        partials[c * params.chunks + chunk] = partial[0];
+    }
+}
+
+// A channel's chunks added in order; one thread per channel.
+@compute @workgroup_size(256)
+fn weight_finish(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let c = (wid.y * groups.x + wid.x) * WG + lid;
+    if c >= params.channels {
+        return;
+    }
+    var sum = 0.0;
+    for (var chunk = 0u; chunk < params.chunks; chunk++) {
+        sum += partials[c * params.chunks + chunk];
+    }
+    result[c] = sum;
 }

@@ -1,7 +1,9 @@
 // conv1d weight gradient: grad_w [c_out, c_in/groups, kernel] = sum over batch items and output
 // positions of grad_out * the input under that tap. One workgroup per weight element reduces its
 // batch * l_out products in a fixed-order tree in workgroup memory: deterministic, no float
-// atomics, one dispatch for every channel and group.
+// atomics, one dispatch for every channel and group. 256 threads, so that a workgroup covers
+// up to 4,194,304 products within the per-invocation loop budget (README, "Portability: loop
+// budget per invocation"); the launcher rejects more.
 // CPU twin: src/cpu/conv1d/conv1d.rs (conv1d_backward_weight).
 
 // Keep in sync with Conv1dShaderParams in src/kernels/conv1d/mod.rs.
@@ -25,10 +27,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read> grad_out: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grad_w: array<f32>;
 
-const WG: u32 = 64u;
+const WG: u32 = 256u;
 var<workgroup> partial: array<f32, WG>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(256)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,

@@ -2,6 +2,9 @@
 //   rows:     out[r] = mean_j (p[r, j] - t[r, j])^2   (the autoencoder's per-vector score; the
 //             batch loss is the mean of these)
 //   backward: g[i] = scale * 2 (p[i] - t[i]) / (rows * cols)   (d mean-loss / d p)
+// `rows` walks a row in one thread (short rows, e.g. the autoencoder's 640); `rows_wide` gives
+// a long row one workgroup (strided partial sums, then a tree), so that no invocation passes
+// lavapipe's loop budget (README, "Portability: loop budget per invocation"); the launcher picks.
 // CPU twin: src/cpu/loss/mse.rs.
 
 // Keep in sync with MseParams in src/kernels/loss/mse.rs.
@@ -48,4 +51,34 @@ fn backward(
     }
     let n = f32(params.rows) * f32(params.cols);
     out[i] = params.scale * 2.0 * (prediction[i] - target_values[i]) / n;
+}
+
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(256)
+fn rows_wide(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let r = wid.y * groups.x + wid.x;
+    if r >= params.rows {
+        return;
+    }
+    var sum = 0.0;
+    for (var j = lid; j < params.cols; j += WG) {
+        let d = prediction[r * params.cols + j] - target_values[r * params.cols + j];
+        sum += d * d;
+    }
+    partial[lid] = sum;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+        if lid < stride {
+            partial[lid] += partial[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        out[r] = partial[0] / f32(params.cols);
+    }
 }

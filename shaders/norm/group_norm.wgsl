@@ -4,6 +4,14 @@
 // Conv-TasNet's gLN. Entries: `forward` (one workgroup per block; saves mean and rstd per block),
 // `backward_input` (one workgroup per block), `backward_params` (one workgroup per channel,
 // reducing over batch and spatial: deterministic, no float atomics).
+// Long reductions are split into chunks of `chunk` values so that no invocation passes
+// lavapipe's loop budget (README, "Portability: loop budget per invocation"); the launcher picks
+// the form. Long blocks: the forward pass runs the chunked prelu_group_norm kernels (no slope);
+// `backward_partials` sums one chunk of a block per workgroup into b7 = [blocks, chunks, 2], the
+// launcher sums those over chunks (reduce_axis) into [blocks, 2], and `backward_apply` (one
+// thread per element, those sums in b7) writes grad_in. Long channels: `params_partials` sums
+// one chunk of a channel per workgroup into b7 = [channels, chunks, 2] and `params_finish` (one
+// thread per channel, chunks in order) writes grad_weight and grad_bias.
 // CPU twin: src/cpu/norm/group_norm.rs.
 
 // Keep in sync with GroupNormParams in src/kernels/norm/group_norm.rs.
@@ -16,6 +24,9 @@ struct Params {
     // 1 when weight (or bias) is bound; otherwise its binding holds a placeholder.
     has_weight: u32,
     has_bias: u32,
+    // Chunked entries only: values per chunk and chunks per block (or channel).
+    chunk: u32,
+    chunks: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -28,6 +39,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+// Chunked entries only: partial sums, or (backward_apply) their totals per block.
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 
 const WG: u32 = 256u;
 var<workgroup> partial: array<vec2<f32>, WG>;
@@ -157,4 +170,113 @@ fn backward_params(
         b5[c] = totals.x;
         b6[c] = totals.y;
     }
+}
+
+// One chunk of one block of backward_input's two sums; grid [chunks, blocks].
+@compute @workgroup_size(256)
+fn backward_partials(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let chunk = wid.x;
+    let block = wid.y;
+    if chunk >= params.chunks || block >= params.batch * params.groups {
+        return;
+    }
+    let per_group = params.channels / params.groups;
+    let len = per_group * params.spatial;
+    let base = block * len;
+    let first_channel = (block % params.groups) * per_group;
+    let mean = b4[block];
+    let rstd = b5[block];
+    let end = min((chunk + 1u) * params.chunk, len);
+    var sums = vec2(0.0, 0.0);
+    for (var k = chunk * params.chunk + lid; k < end; k += WG) {
+        var gw = b2[base + k];
+        if params.has_weight != 0u {
+            gw *= b3[first_channel + k / params.spatial];
+        }
+        sums += vec2(gw, gw * (x[base + k] - mean) * rstd);
+    }
+    let totals = workgroup_sum2(lid, sums);
+    if lid == 0u {
+        let slot = 2u * (block * params.chunks + chunk);
+        b7[slot] = totals.x;
+        b7[slot + 1u] = totals.y;
+    }
+}
+
+// grad_in from the block sums in b7 ([blocks, 2]); one thread per element.
+@compute @workgroup_size(256)
+fn backward_apply(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = group_id(wid, groups) * WG + lid;
+    let per_group = params.channels / params.groups;
+    let len = per_group * params.spatial;
+    if i >= params.batch * params.groups * len {
+        return;
+    }
+    let block = i / len;
+    let k = i % len;
+    let means = vec2(b7[2u * block], b7[2u * block + 1u]) / f32(len);
+    var gw = b2[i];
+    if params.has_weight != 0u {
+        gw *= b3[(block % params.groups) * per_group + k / params.spatial];
+    }
+    let rstd = b5[block];
+    let xhat = (x[i] - b4[block]) * rstd;
+    b6[i] = rstd * (gw - means.x - xhat * means.y);
+}
+
+// One chunk of one channel of backward_params' two sums; grid [chunks, channels].
+@compute @workgroup_size(256)
+fn params_partials(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let chunk = wid.x;
+    let c = wid.y;
+    if chunk >= params.chunks || c >= params.channels {
+        return;
+    }
+    let g = c / (params.channels / params.groups);
+    let end = min((chunk + 1u) * params.chunk, params.batch * params.spatial);
+    var sums = vec2(0.0, 0.0);
+    for (var t = chunk * params.chunk + lid; t < end; t += WG) {
+        let n = t / params.spatial;
+        let k = (n * params.channels + c) * params.spatial + t % params.spatial;
+        let stat = n * params.groups + g;
+        let grad = b2[k];
+        sums += vec2(grad * (x[k] - b3[stat]) * b4[stat], grad);
+    }
+    let totals = workgroup_sum2(lid, sums);
+    if lid == 0u {
+        let slot = 2u * (c * params.chunks + chunk);
+        b7[slot] = totals.x;
+        b7[slot + 1u] = totals.y;
+    }
+}
+
+// grad_weight and grad_bias from params_partials' chunks, added in chunk order; one thread per
+// channel (the launcher keeps chunks within the loop budget).
+@compute @workgroup_size(256)
+fn params_finish(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let c = group_id(wid, groups) * WG + lid;
+    if c >= params.channels {
+        return;
+    }
+    var sums = vec2(0.0, 0.0);
+    for (var chunk = 0u; chunk < params.chunks; chunk++) {
+        let slot = 2u * (c * params.chunks + chunk);
+        sums += vec2(b7[slot], b7[slot + 1u]);
+    }
+    b5[c] = sums.x;
+    b6[c] = sums.y;
 }

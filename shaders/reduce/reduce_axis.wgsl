@@ -7,6 +7,11 @@
 // - `serial`, one thread per row, for short axes (sum over a batch of 32, a [70000, 3] tensor):
 //   a workgroup per row would leave most of its 256 threads idle and pay 8 barrier levels for a
 //   handful of values, and along an outer axis neighbouring threads read neighbouring addresses.
+// - `chunked`, for long axes: one workgroup per (row, chunk of `chunk` axis values) writes the
+//   chunk's sum (divided by axis_len for a mean) or max to `out` viewed as [outer, chunks,
+//   inner]; the launcher then reduces that over its chunks axis with `main` or `serial` (sum or
+//   max). Many workgroups share a long row, and no invocation passes lavapipe's loop budget
+//   (README, "Portability: loop budget per invocation").
 // CPU twin: src/cpu/reduce/reduce_axis.rs.
 
 // Keep in sync with ReduceParams in src/kernels/reduce/reduce_axis.rs.
@@ -16,6 +21,9 @@ struct Params {
     axis_len: u32,
     // Distance between consecutive axis elements (product of the dims after the axis).
     inner: u32,
+    // `chunked` only: axis values per chunk, chunks per row.
+    chunk: u32,
+    chunks: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -110,4 +118,44 @@ fn serial(
         acc = combine(acc, x[base + k * params.inner]);
     }
     out[row] = finish(acc);
+}
+
+@compute @workgroup_size(256)
+fn chunked(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let id = wid.y * groups.x + wid.x;
+    let chunk = id % params.chunks;
+    let row = id / params.chunks;
+    if row >= params.rows {
+        return;
+    }
+    let base = row_base(row);
+    let start = chunk * params.chunk;
+    let end = min(start + params.chunk, params.axis_len);
+    var acc = 0.0;
+    if OP == 2u {
+        acc = x[base + start * params.inner];
+    }
+    for (var k = start + lid; k < end; k += WG) {
+        acc = combine(acc, x[base + k * params.inner]);
+    }
+    partial[lid] = acc;
+    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+        workgroupBarrier();
+        if lid < stride {
+            partial[lid] = combine(partial[lid], partial[lid + stride]);
+        }
+    }
+    if lid == 0u {
+        var r = partial[0];
+        if OP == 1u {
+            r /= f32(params.axis_len);
+        }
+        let o = row / params.inner;
+        let i = row % params.inner;
+        out[(o * params.chunks + chunk) * params.inner + i] = r;
+    }
 }

@@ -27,3 +27,24 @@ use crate::error::{HarkError, Result};
 pub(crate) fn to_u32(kernel: &'static str, value: usize) -> Result<u32> {
     u32::try_from(value).map_err(|_| HarkError::invalid(kernel, format!("{value} exceeds u32")))
 }
+
+/// Loop iterations one shader invocation may run in total, over all its loops (nested inner
+/// iterations count). Mesa's llvmpipe/lavapipe ends every loop of an invocation once it has
+/// run 65,535 iterations in all, silently; kernels split their work so that no invocation
+/// comes near that (README, "Portability: loop budget per invocation").
+pub const LOOP_BUDGET: usize = 16_384;
+
+/// Errors unless `iterations`, the most loop iterations one invocation of `kernel` runs for the
+/// shapes at hand, stays within [`LOOP_BUDGET`]; `what` names the size that bounds it.
+pub(crate) fn check_loop_budget(kernel: &'static str, iterations: usize, what: &str) -> Result<()> {
+    if iterations > LOOP_BUDGET {
+        return Err(HarkError::invalid(
+            kernel,
+            format!(
+                "{what}: {iterations} loop iterations in one invocation exceed the budget of \
+                 {LOOP_BUDGET} (README, \"Portability: loop budget per invocation\")"
+            ),
+        ));
+    }
+    Ok(())
+}

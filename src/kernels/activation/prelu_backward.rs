@@ -1,12 +1,19 @@
 //! Launchers for `shaders/activation/prelu_backward.wgsl`: PReLU's input gradient and its slope
 //! gradient (one shared slope, or one per channel on axis 1 as torch).
+//!
+//! The slope gradient reduces a channel of up to [`ONE_WORKGROUP_CHANNEL`] values in one
+//! workgroup; longer channels (Conv-TasNet's shared slope over a whole batch) are reduced in
+//! chunks by many workgroups, then the chunks added in order: faster on a GPU, and within the
+//! per-invocation loop budget at every size (README, "Portability: loop budget per
+//! invocation"; lavapipe silently ends loops after 65,535 iterations per invocation).
 
 use bytemuck::{Pod, Zeroable};
 
 use super::same_numel;
 use crate::error::{HarkError, Result};
 use crate::kernels::elementwise::prelu_layout;
-use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
+use crate::kernels::LOOP_BUDGET;
+use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder, MAX_GROUPS_PER_DIM};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
 
@@ -18,7 +25,39 @@ struct PreluBackwardParams {
     outer: u32,
     channels: u32,
     inner: u32,
+    chunk: u32,
+    chunks: u32,
 }
+
+/// The most values one workgroup reduces for a slope (256 strided steps per thread); longer
+/// channels take the chunked form.
+pub const ONE_WORKGROUP_CHANNEL: usize = 65_536;
+
+/// Values per chunk of the chunked slope gradient, unless the channel needs longer chunks to
+/// keep `weight_finish`'s loop within [`LOOP_BUDGET`] chunks.
+const CHUNK: usize = 4096;
+
+const CHUNKED_BINDINGS: &[Access] = &[
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::ReadWrite,
+    Access::ReadWrite,
+];
+
+static WEIGHT_PARTIALS: Kernel = Kernel {
+    name: "prelu_backward_weight_partials",
+    shader: Shader::ActivationPreluBackward,
+    entry: "weight_partials",
+    bindings: CHUNKED_BINDINGS,
+};
+
+static WEIGHT_FINISH: Kernel = Kernel {
+    name: "prelu_backward_weight_finish",
+    shader: Shader::ActivationPreluBackward,
+    entry: "weight_finish",
+    bindings: CHUNKED_BINDINGS,
+};
 
 /// One thread per element in `input_grad`; 256 is the largest workgroup every device accepts.
 const WORKGROUP: u32 = 256;
@@ -51,6 +90,8 @@ fn layout(kernel: &'static str, x: &Tensor, slopes: usize) -> Result<PreluBackwa
             outer: 1,
             channels: 1,
             inner: n.max(1),
+            chunk: 0,
+            chunks: 0,
         });
     }
     if slopes != channels {
@@ -68,6 +109,8 @@ fn layout(kernel: &'static str, x: &Tensor, slopes: usize) -> Result<PreluBackwa
         outer: (x.numel() / (channels * inner).max(1)) as u32,
         channels: channels as u32,
         inner: inner.max(1) as u32,
+        chunk: 0,
+        chunks: 0,
     })
 }
 
@@ -94,7 +137,8 @@ pub fn prelu_backward_input(
 
 /// PReLU slope gradient: `grad_weight[c]` = sum of `x * grad_out` over channel `c`'s elements
 /// with `x <= 0` (overwritten, not accumulated). `grad_weight` holds 1 value (shared slope) or
-/// one per channel.
+/// one per channel. Channels longer than [`ONE_WORKGROUP_CHANNEL`] values are reduced in
+/// chunks (two dispatches and a scratch of `channels * chunks` floats).
 pub fn prelu_backward_weight(
     rec: &mut Recorder,
     x: &Tensor,
@@ -104,6 +148,46 @@ pub fn prelu_backward_weight(
     same_numel(WEIGHT.name, x, &[grad_out])?;
     grad_weight.expect_dtype(WEIGHT.name, DType::F32)?;
     let params = layout(WEIGHT.name, x, grad_weight.numel())?;
+    let per_channel = params.outer as usize * params.inner as usize;
+    if per_channel > ONE_WORKGROUP_CHANNEL {
+        let channels = params.channels as usize;
+        let max_grid = MAX_GROUPS_PER_DIM as usize;
+        if channels > max_grid {
+            return Err(HarkError::invalid(
+                WEIGHT.name,
+                format!("{channels} slopes of {per_channel} values: at most {max_grid} slopes"),
+            ));
+        }
+        // weight_finish walks a channel's chunks in one thread.
+        let most = LOOP_BUDGET.min(max_grid);
+        let chunk = CHUNK.max(
+            per_channel
+                .div_ceil(most)
+                .next_multiple_of(WORKGROUP as usize),
+        );
+        let chunks = per_channel.div_ceil(chunk);
+        let params = PreluBackwardParams {
+            chunk: chunk as u32,
+            chunks: chunks as u32,
+            ..params
+        };
+        let partials = Tensor::zeros(rec.context(), &[channels, chunks], DType::F32)?;
+        let tensors = [x, x, grad_out, grad_weight, &partials];
+        rec.dispatch(Launch {
+            kernel: &WEIGHT_PARTIALS,
+            constants: Vec::new(),
+            params: bytemuck::bytes_of(&params),
+            tensors: &tensors,
+            workgroups: [chunks as u32, params.channels, 1],
+        })?;
+        return rec.dispatch(Launch {
+            kernel: &WEIGHT_FINISH,
+            constants: Vec::new(),
+            params: bytemuck::bytes_of(&params),
+            tensors: &tensors,
+            workgroups: grid_1d(params.channels.div_ceil(WORKGROUP)),
+        });
+    }
     rec.dispatch(Launch {
         kernel: &WEIGHT,
         constants: Vec::new(),

@@ -3,6 +3,7 @@
 
 use super::{ncl, to_u32, Conv1dShaderParams};
 use crate::error::{HarkError, Result};
+use crate::kernels::{reduce, LOOP_BUDGET};
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
@@ -14,8 +15,14 @@ static KERNEL: Kernel = Kernel {
     bindings: &[Access::Read, Access::ReadWrite],
 };
 
+/// Threads per workgroup of the shader (`WG`).
+const WG: usize = 64;
+
 /// Records `grad_bias [C_out]` = the sum of `grad_output [N, C_out, L_out]` over N and L_out
-/// (overwritten, not accumulated).
+/// (overwritten, not accumulated). One workgroup per channel sums up to `LOOP_BUDGET * 64`
+/// values; longer channels are summed over L_out, then over N, by [`reduce::sum`] (many
+/// workgroups, fixed order; within the per-invocation loop budget up to 4,194,304 positions and
+/// batch items, beyond which `reduce::sum` returns an invalid-argument error).
 pub fn conv1d_backward_bias(
     rec: &mut Recorder,
     grad_output: &Tensor,
@@ -37,6 +44,11 @@ pub fn conv1d_backward_bias(
         return Ok(());
     }
     to_u32(KERNEL.name, "grad_output elements", grad_output.numel())?;
+    if (batch * len).div_ceil(WG) > LOOP_BUDGET {
+        let per_item = Tensor::zeros(rec.context(), &[batch, channels], DType::F32)?;
+        reduce::sum(rec, grad_output, 2, &per_item)?;
+        return reduce::sum(rec, &per_item, 0, grad_bias);
+    }
     let shader_params = Conv1dShaderParams {
         batch: to_u32(KERNEL.name, "batch", batch)?,
         c_out: to_u32(KERNEL.name, "channels", channels)?,

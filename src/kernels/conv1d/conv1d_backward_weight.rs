@@ -33,7 +33,10 @@ pub fn conv1d_backward_weight(
     record(rec, &geo, x, grad_output, grad_weight)
 }
 
-/// Records the shader for an already checked geometry: one workgroup per weight element.
+/// Records the shader for an already checked geometry: one workgroup per weight element. More
+/// than 4,192,256 (batch x output positions) products per weight element are an
+/// invalid-argument error (the per-invocation loop budget; README, "Portability: loop budget
+/// per invocation").
 pub(super) fn record(
     rec: &mut Recorder,
     geo: &Geometry,
@@ -42,6 +45,12 @@ pub(super) fn record(
     grad_weight: &Tensor,
 ) -> Result<()> {
     let shader_params = geo.shader_params(KERNEL.name, false)?;
+    // 256 threads stride over batch * l_out products, then an 8-level tree.
+    crate::kernels::check_loop_budget(
+        KERNEL.name,
+        (geo.batch * geo.l_out).div_ceil(256) + 8,
+        &format!("{} batch items x {} output positions", geo.batch, geo.l_out),
+    )?;
     let groups = geo.c_out * (geo.c_in / geo.params.groups) * geo.kernel;
     rec.dispatch(Launch {
         kernel: &KERNEL,

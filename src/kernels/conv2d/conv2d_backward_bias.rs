@@ -4,6 +4,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::to_u32;
 use crate::error::{HarkError, Result};
+use crate::kernels::{reduce, LOOP_BUDGET};
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
@@ -25,7 +26,11 @@ static KERNEL: Kernel = Kernel {
 };
 
 /// Records `grad_bias[c] = sum over n, oy, ox of grad_out[n, c, oy, ox]`: `grad_out`
-/// `[N, C_out, OH, OW]`, `grad_bias` `[C_out]`. It overwrites `grad_bias`.
+/// `[N, C_out, OH, OW]`, `grad_bias` `[C_out]`. It overwrites `grad_bias`. One workgroup per
+/// channel sums up to `LOOP_BUDGET * 256` values; longer channels are summed over the plane,
+/// then over N, by [`reduce::sum`] (many workgroups, fixed order; within the per-invocation
+/// loop budget up to 4,194,304 plane positions and batch items, beyond which `reduce::sum`
+/// returns an invalid-argument error).
 pub fn conv2d_backward_bias(
     rec: &mut Recorder,
     grad_out: &Tensor,
@@ -55,6 +60,12 @@ pub fn conv2d_backward_bias(
         return Ok(());
     }
     to_u32(KERNEL.name, grad_out.numel())?;
+    if (n * oh * ow).div_ceil(256) > LOOP_BUDGET {
+        let planes = grad_out.reshape(&[n, c_out, oh * ow])?;
+        let per_item = Tensor::zeros(rec.context(), &[n, c_out], DType::F32)?;
+        reduce::sum(rec, &planes, 2, &per_item)?;
+        return reduce::sum(rec, &per_item, 0, grad_bias);
+    }
     let params = BiasGradParams {
         n: to_u32(KERNEL.name, n)?,
         c_out: to_u32(KERNEL.name, c_out)?,

@@ -16,7 +16,9 @@ static KERNEL: Kernel = Kernel {
 /// Records `grad_weight = d(sum(conv2d(x, weight) * grad_out)) / dweight`, summed over the
 /// batch: `grad_out` `[N, C_out, OH, OW]`, `x` `[N, C_in, H, W]`, `grad_weight` with the weight's
 /// shape `[C_out, C_in / groups, KH, KW]`. It overwrites `grad_weight` (callers accumulating
-/// over micro-batches add it themselves).
+/// over micro-batches add it themselves). More than 4,192,256 (N x OH x OW) products per weight
+/// element are an invalid-argument error: one workgroup reduces them (the per-invocation loop
+/// budget; README, "Portability: loop budget per invocation").
 pub fn conv2d_backward_weight(
     rec: &mut Recorder,
     grad_out: &Tensor,
@@ -33,7 +35,15 @@ pub fn conv2d_backward_weight(
     if weights == 0 {
         return Ok(());
     }
-    // One workgroup per weight element.
+    // One workgroup per weight element: 256 threads stride over N * OH * OW, then a tree.
+    crate::kernels::check_loop_budget(
+        KERNEL.name,
+        (dims.n * dims.oh * dims.ow).div_ceil(256) + 8,
+        &format!(
+            "{} batch items x {}x{} output positions",
+            dims.n, dims.oh, dims.ow
+        ),
+    )?;
     let kp = dims.kernel_params(KERNEL.name, params, false, weights)?;
     rec.dispatch(Launch {
         kernel: &KERNEL,

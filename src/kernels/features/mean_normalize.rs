@@ -25,7 +25,7 @@ static KERNEL: Kernel = Kernel {
 };
 
 /// Subtracts each bin's mean over the frames: `x`, `out` are `[batch, frames, bins]` (or
-/// `[frames, bins]`).
+/// `[frames, bins]`). At most 8,192 frames (the per-invocation loop budget).
 pub fn mean_normalize(rec: &mut Recorder, x: &Tensor, out: &Tensor) -> Result<()> {
     x.expect_dtype(KERNEL.name, DType::F32)?;
     out.expect_dtype(KERNEL.name, DType::F32)?;
@@ -39,6 +39,9 @@ pub fn mean_normalize(rec: &mut Recorder, x: &Tensor, out: &Tensor) -> Result<()
     if frames == 0 {
         return Err(HarkError::invalid(KERNEL.name, "no frames to average"));
     }
+    // One thread per (item, bin) walks the frames twice (README, "Portability: loop budget per
+    // invocation"): more than 8,192 frames are an invalid-argument error.
+    crate::kernels::check_loop_budget(KERNEL.name, 2 * frames, &format!("{frames} frames"))?;
     let params = MeanNormParams {
         batch: to_u32(KERNEL.name, batch)?,
         frames: to_u32(KERNEL.name, frames)?,

@@ -28,7 +28,8 @@ static KERNEL: Kernel = Kernel {
 pub const STD_FLOOR: f32 = 1e-12;
 
 /// Each row of `x` (`[clips, samples]`, or one clip `[samples]`) to zero mean and unit
-/// (biased) variance.
+/// (biased) variance. Rows of at most 1,398,016 samples (one workgroup walks a row three times;
+/// the per-invocation loop budget).
 pub fn standardize(rec: &mut Recorder, x: &Tensor, out: &Tensor) -> Result<()> {
     x.expect_dtype(KERNEL.name, DType::F32)?;
     out.expect_dtype(KERNEL.name, DType::F32)?;
@@ -54,6 +55,13 @@ pub fn standardize(rec: &mut Recorder, x: &Tensor, out: &Tensor) -> Result<()> {
     if len == 0 {
         return Err(HarkError::invalid(KERNEL.name, "clips hold no samples"));
     }
+    // One workgroup per row: three strided passes, two 8-level trees (README, "Portability: loop
+    // budget per invocation"); longer rows are an invalid-argument error.
+    crate::kernels::check_loop_budget(
+        KERNEL.name,
+        3 * len.div_ceil(256) + 16,
+        &format!("clips of {len} samples"),
+    )?;
     let params = StandardizeParams {
         rows: to_u32(KERNEL.name, rows)?,
         len: to_u32(KERNEL.name, len)?,

@@ -50,5 +50,13 @@ fn expect_sizes(kernel: &'static str, tensors: &[(&str, &Tensor, usize)]) -> Res
 fn layout_u32(kernel: &'static str, shape: &[usize]) -> Result<(u32, u32, u32)> {
     let (n, c, p) = flow_layout(kernel, shape)?;
     to_u32(kernel, n * c * p)?;
+    // The per-sample entries stride one workgroup over a sample's c * p values, global_affine's
+    // backward over a channel's n * p, each then an 8-level tree (README, "Portability: loop
+    // budget per invocation").
+    crate::kernels::check_loop_budget(
+        kernel,
+        (c * p).max(n * p).div_ceil(256) + 8,
+        &format!("{n} samples of {c} channels x {p} positions"),
+    )?;
     Ok((to_u32(kernel, n)?, to_u32(kernel, c)?, to_u32(kernel, p)?))
 }

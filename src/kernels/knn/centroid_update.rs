@@ -1,10 +1,11 @@
 //! Launcher for `shaders/knn/centroid_update.wgsl`: k-means centroids as the means of their
-//! assigned points (an empty cluster keeps its centroid).
+//! assigned points (an empty cluster keeps its centroid), in two passes (per-chunk partial sums,
+//! then their sum) so that no invocation loops over more than [`CHUNK`] points.
 
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{HarkError, Result};
-use crate::kernels::to_u32;
+use crate::kernels::{to_u32, LOOP_BUDGET};
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
@@ -16,18 +17,42 @@ pub(crate) struct CentroidParams {
     points: u32,
     clusters: u32,
     dim: u32,
+    chunk: u32,
+    chunks: u32,
 }
 
-static KERNEL: Kernel = Kernel {
+/// Points one `partial_sums` invocation walks; `finish` walks at most this many chunks.
+const CHUNK: usize = 4096;
+const _: () = assert!(CHUNK <= LOOP_BUDGET);
+
+const BINDINGS: &[Access] = &[
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::ReadWrite,
+    Access::ReadWrite,
+];
+
+static PARTIALS: Kernel = Kernel {
     name: "centroid_update",
     shader: Shader::KnnCentroidUpdate,
-    entry: "main",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    entry: "partial_sums",
+    bindings: BINDINGS,
+};
+
+static FINISH: Kernel = Kernel {
+    name: "centroid_update_finish",
+    shader: Shader::KnnCentroidUpdate,
+    entry: "finish",
+    bindings: BINDINGS,
 };
 
 /// `out[c]` = mean of the rows of `points` `[n, dim]` whose `assign` (u32 words, `[n, 1]` as
 /// [`topk_select`](super::topk_select) with k = 1 writes them) is `c`, or `centroids[c]` when no
-/// point is; `centroids` and `out` are `[clusters, dim]`.
+/// point is; `centroids` and `out` are `[clusters, dim]`. Records two dispatches and allocates
+/// a scratch of `clusters * ceil(n / 4096) * (dim + 1)` floats. Limit: at most
+/// 4096 * 4096 = 16,777,216 points (the loop budget of the second pass); more is an
+/// invalid-argument error, as is a scratch beyond the device's largest storage binding.
 pub fn centroid_update(
     rec: &mut Recorder,
     points: &Tensor,
@@ -35,7 +60,7 @@ pub fn centroid_update(
     centroids: &Tensor,
     out: &Tensor,
 ) -> Result<()> {
-    let name = KERNEL.name;
+    let name = PARTIALS.name;
     for t in [points, assign, centroids, out] {
         t.expect_dtype(name, DType::F32)?;
     }
@@ -74,18 +99,53 @@ pub fn centroid_update(
     }
     to_u32(name, n * dim)?;
     to_u32(name, clusters * dim)?;
+    let chunks = n.div_ceil(CHUNK).max(1);
+    if chunks > CHUNK {
+        return Err(HarkError::invalid(
+            name,
+            format!(
+                "{n} points: at most {} per update (the per-invocation loop budget)",
+                CHUNK * CHUNK
+            ),
+        ));
+    }
+    let scratch = clusters * chunks * (dim + 1);
+    let limit = rec.context().limits().max_storage_buffer_binding_size as usize;
+    if scratch.saturating_mul(4) > limit {
+        return Err(HarkError::invalid(
+            name,
+            format!(
+                "{clusters} clusters x {chunks} chunks of {CHUNK} points x {} floats of partial \
+                 sums exceed the device's {limit}-byte storage binding",
+                dim + 1
+            ),
+        ));
+    }
     let params = CentroidParams {
         points: to_u32(name, n)?,
         clusters: to_u32(name, clusters)?,
         dim: to_u32(name, dim)?,
+        chunk: CHUNK as u32,
+        chunks: chunks as u32,
     };
+    let partials = Tensor::zeros(rec.context(), &[scratch], DType::F32)?;
+    let tensors = [points, assign, centroids, &partials, out];
+    // One workgroup per (cluster, chunk, 64 dimensions).
+    let groups = clusters * chunks * dim.div_ceil(64);
     rec.dispatch(Launch {
-        kernel: &KERNEL,
+        kernel: &PARTIALS,
         constants: Vec::new(),
         params: bytemuck::bytes_of(&params),
-        tensors: &[points, assign, centroids, out],
-        // One workgroup per centroid.
-        workgroups: grid_1d(params.clusters),
+        tensors: &tensors,
+        workgroups: grid_1d(to_u32(name, groups)?),
+    })?;
+    // One thread per centroid entry.
+    rec.dispatch(Launch {
+        kernel: &FINISH,
+        constants: Vec::new(),
+        params: bytemuck::bytes_of(&params),
+        tensors: &tensors,
+        workgroups: grid_1d(to_u32(name, clusters * dim)?.div_ceil(64)),
     })
 }
 

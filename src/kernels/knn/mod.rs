@@ -18,6 +18,7 @@ pub use centroid_update::centroid_update;
 pub use normalize_rows::normalize_rows;
 pub use similarity::{similarity, similarity_flops, Metric, ScoreTile};
 pub use topk::{cosine_topk, knn_topk, TopkOptions};
+pub use topk_select::max_select_cols;
 pub use topk_select::{max_k, topk_select, SelectTile};
 
 use crate::context::Context;

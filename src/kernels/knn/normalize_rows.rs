@@ -61,6 +61,9 @@ pub fn normalize_rows(rec: &mut Recorder, x: &Tensor, out: &Tensor) -> Result<()
         DType::F32 => numel,
         DType::F16 => numel.div_ceil(2),
     };
+    // One thread walks a row to find its norm (README, "Portability: loop budget per
+    // invocation").
+    crate::kernels::check_loop_budget(name, dim, &format!("rows of dim {dim}"))?;
     // 2 * words may reach numel + 1, which must fit too.
     to_u32(name, numel + 1)?;
     let params = NormalizeParams {

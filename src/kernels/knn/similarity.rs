@@ -110,6 +110,11 @@ pub fn similarity(
     }
     to_u32(name, nq * dim)?;
     to_u32(name, n * dim)?;
+    crate::kernels::check_loop_budget(
+        name,
+        similarity_loop_iterations(dim),
+        &format!("dim {dim}"),
+    )?;
     let params = SimilarityParams {
         rows: to_u32(name, tile.rows)?,
         cols: to_u32(name, tile.cols)?,
@@ -135,6 +140,16 @@ pub fn similarity(
             1,
         ],
     })
+}
+
+/// Loop iterations one invocation of the score kernel runs for `dim`: measured on lavapipe
+/// (2026-12-02, a 1 x 1 tile of all-ones rows), the loop limit cut the sum at dim 37,445, i.e.
+/// ~28 counted iterations per 16-deep slice (the staging loops and the slice loop; the constant
+/// inner loops are unrolled). So `dim` may be at most 9,344 within
+/// [`LOOP_BUDGET`](crate::kernels::LOOP_BUDGET) (README, "Portability: loop budget per
+/// invocation"); larger dims are an invalid-argument error.
+pub fn similarity_loop_iterations(dim: usize) -> usize {
+    28 * dim.div_ceil(16) + 16
 }
 
 /// Floating-point operations of one score tile (multiply and add counted separately).

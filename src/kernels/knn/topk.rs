@@ -18,7 +18,8 @@ const QUERY_BLOCK: usize = 1024;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TopkOptions {
     /// Database rows per score tile (default: what fits [`SCORE_TILE_BYTES`] for the query
-    /// block). Small values make tests run the multi-tile merge on small data.
+    /// block). Small values make tests run the multi-tile merge on small data. Capped at
+    /// [`max_select_cols`](super::max_select_cols) (the per-invocation loop budget).
     pub tile_cols: Option<usize>,
 }
 
@@ -97,8 +98,17 @@ pub fn knn_topk(
         Some(cols) => cols,
         None => (SCORE_TILE_BYTES / (4 * block)).max(64) / 64 * 64,
     };
+    if super::max_select_cols(k) == 0 {
+        return Err(HarkError::invalid(
+            name,
+            format!("k = {k}: one selection round alone passes the per-invocation loop budget"),
+        ));
+    }
     let largest_chunk = database.iter().map(|c| c.shape()[0]).max().unwrap_or(0);
-    let tile_cols = tile_cols.min(largest_chunk.max(1));
+    // A select walks a whole tile row in one workgroup: keep it within the loop budget.
+    let tile_cols = tile_cols
+        .min(largest_chunk.max(1))
+        .min(super::max_select_cols(k));
     let scores = Tensor::zeros(rec.context(), &[block, tile_cols], DType::F32)?;
     for q0 in (0..nq).step_by(block) {
         let rows = block.min(nq - q0);

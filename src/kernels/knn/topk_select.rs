@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{HarkError, Result};
-use crate::kernels::to_u32;
+use crate::kernels::{to_u32, LOOP_BUDGET};
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
@@ -66,10 +66,32 @@ pub fn max_k(limits: &wgpu::Limits) -> usize {
     k
 }
 
+/// Loop iterations one invocation of the shader runs, at worst, per WG-column round: the round
+/// itself, a full bitonic sort (log2 SORT_N sizes, their strides, each with SORT_N / 2 / WG
+/// compare steps per thread) and the clearing of the candidate area.
+fn round_iterations(k: usize) -> usize {
+    let (k_cap, sort_n) = sort_sizes(k);
+    let levels = sort_n.trailing_zeros() as usize;
+    let strides = levels * (levels + 1) / 2;
+    1 + levels + strides * (1 + (sort_n / 2).div_ceil(WG)) + (sort_n - k_cap).div_ceil(WG)
+}
+
+/// The most columns one [`topk_select`] tile may have for `k`, so that no invocation runs more
+/// than [`LOOP_BUDGET`] loop iterations even when every round finds new top-k members (scores
+/// rising along the database): 41,472 for k = 256, 12,032 for k = 1024.
+pub fn max_select_cols(k: usize) -> usize {
+    let (_, sort_n) = sort_sizes(k);
+    let fixed = sort_n.div_ceil(WG) + k.div_ceil(WG);
+    LOOP_BUDGET.saturating_sub(fixed) / round_iterations(k) * WG
+}
+
 /// Merges the `rows x cols` score tile `scores` (row-major, `cols` per row) into the running
 /// lists `best_scores` (f32) and `best_indices` (u32 words), both `[queries, k]`. With `first`
 /// the lists are started afresh instead of read. Tiles must be merged in increasing
-/// `index_base` order for ties to go to the lower index.
+/// `index_base` order for ties to go to the lower index. A tile may have at most
+/// [`max_select_cols`]`(k)` columns (one workgroup walks a whole row; lavapipe's loop budget per
+/// invocation); wider tiles are an invalid-argument error ([`knn_topk`](super::knn_topk)
+/// splits the database accordingly).
 pub fn topk_select(
     rec: &mut Recorder,
     scores: &Tensor,
@@ -119,6 +141,16 @@ pub fn topk_select(
             ),
         ));
     }
+    if tile.cols > max_select_cols(k) {
+        return Err(HarkError::invalid(
+            name,
+            format!(
+                "a tile of {} columns: at most {} for k = {k} (the per-invocation loop budget)",
+                tile.cols,
+                max_select_cols(k)
+            ),
+        ));
+    }
     if tile.index_base + tile.cols >= crate::kernels::knn::EMPTY_INDEX as usize {
         return Err(HarkError::invalid(
             name,
@@ -152,6 +184,19 @@ pub fn topk_select(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn select_tiles_stay_within_the_loop_budget() {
+        assert_eq!(max_select_cols(256), 41_472);
+        assert_eq!(max_select_cols(1024), 12_032);
+        for k in [1, 7, 256, 257, 1024, 4096] {
+            let (k_cap, sort_n) = sort_sizes(k);
+            let rounds = max_select_cols(k) / WG;
+            let total = sort_n / WG + k.div_ceil(WG) + rounds * round_iterations(k);
+            assert!(rounds >= 1 && total <= LOOP_BUDGET, "k {k}: {total}");
+            assert!(k_cap >= k);
+        }
+    }
 
     #[test]
     fn params_match_the_shader_struct() {

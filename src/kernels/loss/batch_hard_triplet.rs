@@ -127,6 +127,15 @@ fn check(
         upstream: 0.0,
     };
     to_u32(kernel, batch * dim)?;
+    // `hardest`: 64 threads stride over the batch, each computing a dim-long distance;
+    // `backward`: one thread walks every anchor (README, "Portability: loop budget per
+    // invocation").
+    let worst = (batch.div_ceil(64) * (dim + 1) + 6).max(batch);
+    crate::kernels::check_loop_budget(
+        kernel,
+        worst,
+        &format!("a batch of {batch} embeddings of dim {dim}"),
+    )?;
     Ok((params, batch * dim))
 }
 

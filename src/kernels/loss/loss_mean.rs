@@ -25,6 +25,12 @@ pub fn loss_mean(rec: &mut Recorder, row_values: &Tensor, scale: f32, loss: &Ten
     }
     let rows = u32::try_from(row_values.numel())
         .map_err(|_| HarkError::invalid(KERNEL.name, "over 2^32 rows"))?;
+    // One workgroup strides over every row value, then an 8-level tree.
+    crate::kernels::check_loop_budget(
+        KERNEL.name,
+        (rows as usize).div_ceil(256) + 8,
+        &format!("{rows} row values"),
+    )?;
     let params = LossParams {
         rows,
         cols: 1,

@@ -92,6 +92,20 @@ fn check_out(kernel: &'static str, what: &str, t: &Tensor, numel: usize) -> Resu
 }
 
 /// Forward of a loss: `rows_kernel` writes one value per row into `row_values`, then
+/// Strided passes over a row that one workgroup of `kernel` makes (the row kernels walk a row in
+/// one workgroup: SI-SDR 3 forward, 4 backward; cross-entropy 2 and 3; L1 and BCE 1), each
+/// followed by an 8-level tree. Rows are bounded by the per-invocation loop budget (README,
+/// "Portability: loop budget per invocation"); longer rows are an invalid-argument error.
+fn row_iterations(kernel: &'static str, cols: usize) -> usize {
+    let passes = match kernel {
+        "si_sdr_loss_backward" => 4,
+        "si_sdr_loss" | "cross_entropy_backward" => 3,
+        "cross_entropy" => 2,
+        _ => 1,
+    };
+    passes * (cols.div_ceil(WORKGROUP as usize) + 8)
+}
+
 /// [`loss_mean`] writes `mean_sign / rows * sum` into `loss` (1 element).
 #[allow(clippy::too_many_arguments)] // The shared body of every loss's forward.
 pub(crate) fn forward(
@@ -107,6 +121,11 @@ pub(crate) fn forward(
     let (rows, cols) = rows_cols(rows_kernel.name, pred, target)?;
     check_out(rows_kernel.name, "row losses", row_values, rows as usize)?;
     check_out(rows_kernel.name, "loss", loss, 1)?;
+    crate::kernels::check_loop_budget(
+        rows_kernel.name,
+        row_iterations(rows_kernel.name, cols as usize),
+        &format!("rows of {cols} values"),
+    )?;
     let params = LossParams {
         rows,
         cols,
@@ -153,7 +172,14 @@ pub(crate) fn backward(
             let n = rows * cols;
             (n, grid_1d(n.div_ceil(WORKGROUP)))
         }
-        BackwardGrid::PerRow => (rows, grid_1d(rows)),
+        BackwardGrid::PerRow => {
+            crate::kernels::check_loop_budget(
+                kernel.name,
+                row_iterations(kernel.name, cols as usize),
+                &format!("rows of {cols} values"),
+            )?;
+            (rows, grid_1d(rows))
+        }
     };
     let params = LossParams {
         rows,

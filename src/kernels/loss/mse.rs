@@ -1,4 +1,7 @@
 //! Launchers for `shaders/loss/mse.wgsl`: per-row MSE and the gradient of the mean MSE.
+//! Rows of up to [`SERIAL_MAX_COLS`] values are summed by one thread each, longer ones by one
+//! workgroup each (the per-invocation loop budget; README, "Portability: loop budget per
+//! invocation").
 
 use bytemuck::{Pod, Zeroable};
 
@@ -23,6 +26,19 @@ static ROWS: Kernel = Kernel {
     bindings: &[Access::Read, Access::Read, Access::ReadWrite],
 };
 
+static ROWS_WIDE: Kernel = Kernel {
+    name: "mse_rows_wide",
+    shader: Shader::LossMse,
+    entry: "rows_wide",
+    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+};
+
+/// The longest row one thread sums (`rows`); longer rows get a workgroup each (`rows_wide`).
+pub const SERIAL_MAX_COLS: usize = 4096;
+
+/// Threads per workgroup (`WG` in the shader).
+const WG: usize = 256;
+
 static BACKWARD: Kernel = Kernel {
     name: "mse_backward",
     shader: Shader::LossMse,
@@ -45,7 +61,9 @@ fn rows_cols(kernel: &'static str, p: &Tensor, t: &Tensor) -> Result<(u32, u32)>
     Ok((to_u32(rows)?, to_u32(cols)?))
 }
 
-/// `out[r] = mean_j (p[r, j] - t[r, j])^2` over the last axis.
+/// `out[r] = mean_j (p[r, j] - t[r, j])^2` over the last axis. Rows of more than 4,192,256
+/// values are an invalid-argument error (one workgroup walks a row; the per-invocation loop
+/// budget: lavapipe ends an invocation's loops after 65,535 iterations).
 pub fn mse_rows(
     rec: &mut Recorder,
     prediction: &Tensor,
@@ -64,12 +82,24 @@ pub fn mse_rows(
         cols,
         scale: 1.0,
     };
+    let cols = cols as usize;
+    // rows_wide: WG-strided steps, then an 8-level tree.
+    crate::kernels::check_loop_budget(
+        ROWS.name,
+        cols.div_ceil(WG) + 8,
+        &format!("rows of {cols} values"),
+    )?;
+    let (kernel, workgroups) = if cols <= SERIAL_MAX_COLS {
+        (&ROWS, grid_1d(rows.div_ceil(WG as u32)))
+    } else {
+        (&ROWS_WIDE, grid_1d(rows))
+    };
     rec.dispatch(Launch {
-        kernel: &ROWS,
+        kernel,
         constants: Vec::new(),
         params: bytemuck::bytes_of(&params),
         tensors: &[prediction, target, out],
-        workgroups: grid_1d(rows.div_ceil(256)),
+        workgroups,
     })
 }
 

@@ -177,6 +177,22 @@ fn check(
         }
     }
     let sub = logits / classes;
+    // The longest-running invocation of any entry (README, "Portability: loop budget per
+    // invocation"): `scale_update`'s single workgroup (two strided passes over every cosine,
+    // per-row sums over classes x sub-clusters, the median's rank count over the batch), the
+    // row entries' class loops, `cosine`'s dim, `input_grad`'s logits, `centre_grad`'s batch.
+    let rounds = |n: usize| n.div_ceil(256);
+    let scale_update = 2 * rounds(batch * logits)
+        + 16
+        + rounds(batch) * (classes * (sub + 1) + 1)
+        + rounds(batch) * (batch + 1);
+    let row = rounds(logits) + 2 * rounds(classes) * (3 * sub + 1) + 16;
+    let worst = scale_update.max(row).max(dim).max(logits).max(batch);
+    crate::kernels::check_loop_budget(
+        name,
+        worst,
+        &format!("batch {batch}, dim {dim}, {classes} classes x {sub} sub-clusters"),
+    )?;
     // The largest index a shader forms: batch * logits (and logits * dim, batch * dim).
     to_u32(name, batch * logits.max(dim))?;
     to_u32(name, logits * dim)?;

@@ -1,14 +1,28 @@
 //! Launchers for `shaders/norm/group_norm.wgsl`: GroupNorm over `[batch, channels, ...]` with
 //! per-channel affine parameters, forward (saving mean and rstd per (sample, group)) and
 //! backward (input; weight and bias). One group is Conv-TasNet's gLN.
+//!
+//! Short reductions run one workgroup per block (or channel). Longer ones, where a thread's
+//! strided loops would pass [`LOOP_BUDGET`] iterations (lavapipe silently ends an invocation's
+//! loops after 65,535; README, "Portability: loop budget per invocation"), are split into
+//! chunks reduced by many workgroups: the forward pass through the chunked
+//! [`prelu_group_norm`] kernels with no slope, the backward passes through chunk partials
+//! summed in a fixed order. Blocks of more than 1,398,016 values (forward, backward input) and
+//! channels of more than 4,194,304 batch x spatial values (backward params) take the chunked
+//! form; it allocates a scratch tensor per call.
 
 use bytemuck::{Pod, Zeroable};
 
+use super::prelu_group_norm::{
+    partials_len, prelu_group_norm, PreluGroupNormArgs, PreluGroupNormOutputs, DEFAULT_CHUNK,
+};
 use super::{check_f32, check_numel, to_u32};
 use crate::error::{HarkError, Result};
-use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
+use crate::kernels::reduce;
+use crate::kernels::LOOP_BUDGET;
+use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder, MAX_GROUPS_PER_DIM};
 use crate::shaders::Shader;
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 
 /// Keep in sync with `Params` in shaders/norm/group_norm.wgsl.
 #[repr(C)]
@@ -21,7 +35,65 @@ struct GroupNormParams {
     eps: f32,
     has_weight: u32,
     has_bias: u32,
+    chunk: u32,
+    chunks: u32,
 }
+
+/// Threads per workgroup (`WG` in the shader).
+const WG: usize = 256;
+
+/// The longest block one workgroup normalises: three strided passes forward (two backward) of
+/// at most [`LOOP_BUDGET`] / 3 steps per thread.
+const ONE_WORKGROUP_BLOCK: usize = LOOP_BUDGET / 3 * WG;
+
+/// The most batch x spatial values one workgroup reduces for a channel's parameter gradients.
+const ONE_WORKGROUP_CHANNEL: usize = LOOP_BUDGET * WG;
+
+/// (chunk, chunks) for a reduction over `len` values with at most `max_chunks` chunks: chunks
+/// of [`DEFAULT_CHUNK`] values (16 strided steps per thread), longer when `len` needs it.
+fn chunking(len: usize, max_chunks: usize) -> (usize, usize) {
+    let chunk = DEFAULT_CHUNK.max(len.div_ceil(max_chunks).next_multiple_of(WG));
+    (chunk, len.div_ceil(chunk))
+}
+
+/// Bindings of the chunked entries: the six of the others, then the partial sums.
+const CHUNKED_BINDINGS: &[Access] = &[
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::ReadWrite,
+    Access::ReadWrite,
+    Access::ReadWrite,
+    Access::ReadWrite,
+];
+
+static BACKWARD_PARTIALS: Kernel = Kernel {
+    name: "group_norm_backward_partials",
+    shader: Shader::NormGroupNorm,
+    entry: "backward_partials",
+    bindings: CHUNKED_BINDINGS,
+};
+
+static BACKWARD_APPLY: Kernel = Kernel {
+    name: "group_norm_backward_apply",
+    shader: Shader::NormGroupNorm,
+    entry: "backward_apply",
+    bindings: CHUNKED_BINDINGS,
+};
+
+static PARAMS_PARTIALS: Kernel = Kernel {
+    name: "group_norm_params_partials",
+    shader: Shader::NormGroupNorm,
+    entry: "params_partials",
+    bindings: CHUNKED_BINDINGS,
+};
+
+static PARAMS_FINISH: Kernel = Kernel {
+    name: "group_norm_params_finish",
+    shader: Shader::NormGroupNorm,
+    entry: "params_finish",
+    bindings: CHUNKED_BINDINGS,
+};
 
 // All three entries share one layout: three read-only bindings, then three read-write ones
 // (mean and rstd sit in read-write slots in `backward_input`, which only reads them).
@@ -91,7 +163,14 @@ fn params(
         eps,
         has_weight: u32::from(has_weight),
         has_bias: u32::from(has_bias),
+        chunk: 0,
+        chunks: 0,
     })
+}
+
+/// Values per (sample, group) block.
+fn block_len(p: &GroupNormParams) -> usize {
+    (p.channels / p.groups) as usize * p.spatial as usize
 }
 
 /// GroupNorm of `x` (`[batch, channels]` or `[batch, channels, ...]`) with `groups` groups:
@@ -128,6 +207,29 @@ pub fn group_norm(
     if let Some(b) = bias {
         check_numel(name, "bias", b, p.channels as usize)?;
     }
+    let len = block_len(&p);
+    if len > ONE_WORKGROUP_BLOCK {
+        let (chunk, _) = chunking(len, MAX_GROUPS_PER_DIM as usize);
+        let scratch = partials_len(x.shape(), groups, chunk)?;
+        let partials = Tensor::zeros(rec.context(), &[scratch], DType::F32)?;
+        let args = PreluGroupNormArgs {
+            x,
+            slope: None,
+            groups,
+            eps,
+            weight,
+            bias,
+            chunk,
+        };
+        let outputs = PreluGroupNormOutputs {
+            out,
+            activated: None,
+            mean,
+            rstd,
+            partials: &partials,
+        };
+        return prelu_group_norm(rec, &args, &outputs);
+    }
     rec.dispatch(Launch {
         kernel: &FORWARD,
         constants: Vec::new(),
@@ -163,6 +265,38 @@ pub fn group_norm_backward_input(
     if let Some(w) = weight {
         check_numel(name, "weight", w, p.channels as usize)?;
     }
+    let len = block_len(&p);
+    if len > ONE_WORKGROUP_BLOCK {
+        if blocks > MAX_GROUPS_PER_DIM as usize {
+            return Err(HarkError::invalid(
+                name,
+                format!("{blocks} blocks of {len} values: at most {MAX_GROUPS_PER_DIM} blocks"),
+            ));
+        }
+        let (chunk, chunks) = chunking(len, MAX_GROUPS_PER_DIM as usize);
+        let p = GroupNormParams {
+            chunk: chunk as u32,
+            chunks: chunks as u32,
+            ..p
+        };
+        let partials = Tensor::zeros(rec.context(), &[blocks, chunks, 2], DType::F32)?;
+        let sums = Tensor::zeros(rec.context(), &[blocks, 2], DType::F32)?;
+        rec.dispatch(Launch {
+            kernel: &BACKWARD_PARTIALS,
+            constants: Vec::new(),
+            params: bytemuck::bytes_of(&p),
+            tensors: &[x, grad_out, w, mean, rstd, grad_in, &partials],
+            workgroups: [chunks as u32, blocks as u32, 1],
+        })?;
+        reduce::sum(rec, &partials, 1, &sums)?;
+        return rec.dispatch(Launch {
+            kernel: &BACKWARD_APPLY,
+            constants: Vec::new(),
+            params: bytemuck::bytes_of(&p),
+            tensors: &[x, grad_out, w, mean, rstd, grad_in, &sums],
+            workgroups: grid_1d(to_u32(name, x.numel().div_ceil(WG))?),
+        });
+    }
     rec.dispatch(Launch {
         kernel: &BACKWARD_INPUT,
         constants: Vec::new(),
@@ -195,6 +329,41 @@ pub fn group_norm_backward_params(
     check_numel(name, "rstd", rstd, blocks)?;
     check_numel(name, "grad_weight", grad_weight, p.channels as usize)?;
     check_numel(name, "grad_bias", grad_bias, p.channels as usize)?;
+    let per_channel = p.batch as usize * p.spatial as usize;
+    if per_channel > ONE_WORKGROUP_CHANNEL {
+        let channels = p.channels as usize;
+        if channels > MAX_GROUPS_PER_DIM as usize {
+            return Err(HarkError::invalid(
+                name,
+                format!(
+                    "{channels} channels of {per_channel} values: at most {MAX_GROUPS_PER_DIM}"
+                ),
+            ));
+        }
+        // params_finish walks every chunk of a channel in one thread.
+        let (chunk, chunks) = chunking(per_channel, LOOP_BUDGET.min(MAX_GROUPS_PER_DIM as usize));
+        let p = GroupNormParams {
+            chunk: chunk as u32,
+            chunks: chunks as u32,
+            ..p
+        };
+        let partials = Tensor::zeros(rec.context(), &[channels, chunks, 2], DType::F32)?;
+        let tensors = [x, grad_out, mean, rstd, grad_weight, grad_bias, &partials];
+        rec.dispatch(Launch {
+            kernel: &PARAMS_PARTIALS,
+            constants: Vec::new(),
+            params: bytemuck::bytes_of(&p),
+            tensors: &tensors,
+            workgroups: [chunks as u32, p.channels, 1],
+        })?;
+        return rec.dispatch(Launch {
+            kernel: &PARAMS_FINISH,
+            constants: Vec::new(),
+            params: bytemuck::bytes_of(&p),
+            tensors: &tensors,
+            workgroups: grid_1d(p.channels.div_ceil(WG as u32)),
+        });
+    }
     rec.dispatch(Launch {
         kernel: &BACKWARD_PARAMS,
         constants: Vec::new(),

@@ -64,6 +64,23 @@ fn params(
 ) -> Result<LayerNormParams> {
     let view = AxisView::new(kernel, x.shape(), axis)?;
     to_u32(kernel, x.numel())?;
+    // One workgroup per line (forward: 3 strided passes, backward input: 2) or per axis element
+    // (backward params: 1 pass over the lines), each pass followed by an 8-level tree; past the
+    // per-invocation loop budget an invalid-argument error.
+    let (passes, len) = match kernel {
+        "layer_norm" => (3, view.axis_len),
+        "layer_norm_backward_input" => (2, view.axis_len),
+        _ => (1, view.rows()),
+    };
+    crate::kernels::check_loop_budget(
+        kernel,
+        passes * (len.div_ceil(256) + 8),
+        &format!(
+            "a LayerNorm over {} values of {} lines",
+            view.axis_len,
+            view.rows()
+        ),
+    )?;
     Ok(LayerNormParams {
         // Each divides numel, which fits.
         lines: view.rows() as u32,

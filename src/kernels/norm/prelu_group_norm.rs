@@ -156,6 +156,13 @@ pub fn prelu_group_norm(
     let blocks = batch * args.groups;
     let len = channels / args.groups * spatial;
     let chunks = len.div_ceil(args.chunk);
+    // Stats: two strided passes over a chunk; finalize: two over a block's chunks; each then an
+    // 8-level tree (README, "Portability: loop budget per invocation").
+    crate::kernels::check_loop_budget(
+        name,
+        2 * (args.chunk.min(len).max(chunks).div_ceil(256) + 8),
+        &format!("chunks of {} values, {chunks} per block", args.chunk),
+    )?;
     let max_grid = crate::runtime::MAX_GROUPS_PER_DIM as usize;
     if blocks > max_grid || chunks > max_grid {
         return Err(HarkError::invalid(

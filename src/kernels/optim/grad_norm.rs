@@ -62,6 +62,13 @@ pub fn clip_scale(
         |v: usize| u32::try_from(v).map_err(|_| HarkError::invalid(SUM_SQUARES.name, "too large"));
     for (slot, grad) in grads.iter().enumerate() {
         grad.expect_dtype(SUM_SQUARES.name, DType::F32)?;
+        // One workgroup strides over the whole tensor, then an 8-level tree (README,
+        // "Portability: loop budget per invocation").
+        crate::kernels::check_loop_budget(
+            SUM_SQUARES.name,
+            grad.numel().div_ceil(256) + 8,
+            &format!("a gradient of {} values", grad.numel()),
+        )?;
         let params = GradNormParams {
             n: to_u32(grad.numel())?,
             slot: to_u32(slot)?,

@@ -42,6 +42,12 @@ pub fn mean_var(
     let view = AxisView::new(KERNEL.name, x.shape(), axis)?;
     check_reduction(KERNEL.name, x, &view, var_out)?;
     let (rows, axis_len, inner) = check_reduction(KERNEL.name, x, &view, mean_out)?;
+    // One workgroup per row: two strided passes, two 8-level trees.
+    crate::kernels::check_loop_budget(
+        KERNEL.name,
+        2 * (view.axis_len.div_ceil(256) + 8),
+        &format!("an axis of {} values", view.axis_len),
+    )?;
     let params = MeanVarParams {
         rows,
         axis_len,

@@ -1,5 +1,8 @@
 //! Launcher for `shaders/reduce/reduce_axis.wgsl`: sum, mean or max along one axis, one
-//! workgroup per output element, or one thread per output element when the axis is short.
+//! workgroup per output element, or one thread per output element when the axis is short; axes
+//! longer than [`CHUNKED_MIN_AXIS`] in two passes (chunk partials from many workgroups, then
+//! their reduction), so that every length stays within the per-invocation loop budget (README,
+//! "Portability: loop budget per invocation").
 
 use bytemuck::{Pod, Zeroable};
 
@@ -36,7 +39,23 @@ pub(crate) struct ReduceParams {
     rows: u32,
     axis_len: u32,
     inner: u32,
+    chunk: u32,
+    chunks: u32,
 }
+
+/// Axes longer than this are reduced in chunks by many workgroups (`chunked`), then over the
+/// chunks: 256 strided steps per thread at most in one workgroup.
+pub const CHUNKED_MIN_AXIS: usize = 65_536;
+
+/// Axis values per chunk of `chunked` (16 strided steps per thread).
+const CHUNK: usize = 4096;
+
+static KERNEL_CHUNKED: Kernel = Kernel {
+    name: "reduce_axis_chunked",
+    shader: Shader::ReduceAxis,
+    entry: "chunked",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
 
 /// Axes up to this length are reduced by one thread per output (`serial`), longer ones by one
 /// workgroup per output (`main`). At 64 a serial loop is still shorter than the workgroup's
@@ -75,11 +94,42 @@ pub fn reduce_axis(
     }
     let view = AxisView::new(KERNEL.name, x.shape(), axis)?;
     let (rows, axis_len, inner) = check_reduction(KERNEL.name, x, &view, out)?;
-    let params = ReduceParams {
+    let mut params = ReduceParams {
         rows,
         axis_len,
         inner,
+        chunk: 0,
+        chunks: 0,
     };
+    if view.axis_len > CHUNKED_MIN_AXIS {
+        let chunks = view.axis_len.div_ceil(CHUNK);
+        params.chunk = CHUNK as u32;
+        params.chunks = chunks as u32;
+        let outer = rows as usize / inner.max(1) as usize;
+        let partials = Tensor::zeros(
+            rec.context(),
+            &[outer, chunks, inner.max(1) as usize],
+            DType::F32,
+        )?;
+        let groups = (rows as usize)
+            .checked_mul(chunks)
+            .and_then(|g| u32::try_from(g).ok())
+            .ok_or_else(|| crate::error::HarkError::invalid(KERNEL.name, "over 2^32 chunks"))?;
+        rec.dispatch(Launch {
+            kernel: &KERNEL_CHUNKED,
+            constants: vec![("OP", op.code())],
+            params: bytemuck::bytes_of(&params),
+            tensors: &[x, &partials],
+            workgroups: grid_1d(groups),
+        })?;
+        // The chunk partials of a mean are already divided by the axis length.
+        let second = if op == ReduceOp::Max {
+            ReduceOp::Max
+        } else {
+            ReduceOp::Sum
+        };
+        return reduce_axis(rec, second, &partials, 1, out);
+    }
     // Both grids may pass 65535 groups (a [70000, 100] tensor reduced along its last axis has
     // 70000 rows); grid_1d folds them into 2-D and the shader rebuilds the linear id.
     let (kernel, workgroups) = if view.axis_len <= SERIAL_MAX_AXIS {

@@ -76,6 +76,12 @@ fn check(kernel: &'static str, x: &Tensor, stats: &Tensor, eps: f32) -> Result<S
         ));
     }
     to_u32(kernel, x.numel())?;
+    // One workgroup per (item, channel) row: two strided passes, two 8-level trees.
+    crate::kernels::check_loop_budget(
+        kernel,
+        2 * (len.div_ceil(256) + 8),
+        &format!("rows of {len} values"),
+    )?;
     Ok(StatsPoolParams {
         rows: to_u32(kernel, batch * channels)?,
         channels: to_u32(kernel, channels)?,

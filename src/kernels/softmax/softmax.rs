@@ -40,6 +40,13 @@ pub fn softmax(rec: &mut Recorder, x: &Tensor, axis: usize, out: &Tensor) -> Res
         ));
     }
     u32::try_from(x.numel()).map_err(|_| HarkError::invalid(KERNEL.name, "over 2^32 elements"))?;
+    // One workgroup per row: three strided passes, two 8-level trees (README, "Portability: loop
+    // budget per invocation"); longer axes are an invalid-argument error.
+    crate::kernels::check_loop_budget(
+        KERNEL.name,
+        3 * view.axis_len.div_ceil(256) + 16,
+        &format!("an axis of {} values", view.axis_len),
+    )?;
     // Each is at most numel, which fits.
     let params = SoftmaxParams {
         rows: view.rows() as u32,
