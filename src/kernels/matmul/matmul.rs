@@ -6,6 +6,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{HarkError, Result};
+use crate::kernels::LOOP_BUDGET;
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
@@ -175,11 +176,6 @@ impl MatmulTiles {
         Ok(())
     }
 }
-
-/// Loop iterations one invocation may run in total. Mesa's software Vulkan (lavapipe, the CI
-/// driver) ends every loop of an invocation once it has run 65,535 iterations in total, silently;
-/// hardware GPUs have no such limit. A quarter of it leaves room for the kernel's other loops.
-pub const LOOP_BUDGET: usize = 16_384;
 
 /// Workgroups that keep a large GPU busy (about one per streaming multiprocessor on an H100);
 /// products with fewer output tiles split K to reach it.

@@ -6,5 +6,4 @@ mod matmul;
 
 pub use matmul::{
     k_splits, matmul, matmul_flops, splits_used, Activation, MatmulOptions, MatmulTiles,
-    LOOP_BUDGET,
 };
