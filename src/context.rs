@@ -281,25 +281,28 @@ impl Context {
         self.take_error("wait")
     }
 
-    /// A 1-D f32 scratch tensor named `key` with at least `len` elements, reused by every launch
-    /// that asks for the same key (a kernel's temporaries: split-K partial sums). Reuse keeps
-    /// recording cheap (one buffer and cached bind groups instead of new ones per launch); it is
-    /// safe because dispatches on one queue run in order, with barriers between users. Grown
-    /// (replaced) when a launch needs more; recordings holding the old one keep it alive.
+    /// An f32 scratch tensor of `shape` for the temporaries of the kernel call site `key` (split-K
+    /// partial sums, chunked reductions' partials): a view of one buffer per key, kept and grown
+    /// across launches. Reuse keeps recording cheap (no new buffer and bind group per launch) and
+    /// is safe because dispatches on one queue run in order with barriers between users; callers
+    /// must write the scratch before reading it (its contents are stale) and use a key of their
+    /// own. A launch that needs more replaces the buffer; recordings holding the old one keep it
+    /// alive.
     pub(crate) fn scratch(
         &self,
         key: &'static str,
-        len: usize,
+        shape: &[usize],
     ) -> crate::Result<crate::tensor::Tensor> {
+        let len: usize = shape.iter().product();
         let mut slots = lock(&self.inner.scratch);
         if let Some(t) = slots.get(key) {
             if t.numel() >= len {
-                return Ok(t.clone());
+                return t.prefix(shape);
             }
         }
         let t = crate::tensor::Tensor::zeros(self, &[len.max(1)], crate::tensor::DType::F32)?;
         slots.insert(key, t.clone());
-        Ok(t)
+        t.prefix(shape)
     }
 
     /// Drops cached bind groups (they keep their buffers alive until evicted).

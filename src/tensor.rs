@@ -251,6 +251,21 @@ impl Tensor {
         })
     }
 
+    /// A view of the first elements of this tensor's storage with `shape` (at most as many
+    /// elements as this view holds): scratch buffers reused at several sizes.
+    pub(crate) fn prefix(&self, shape: &[usize]) -> Result<Self> {
+        match numel_of(shape) {
+            Some(n) if n <= self.numel() => Ok(Self {
+                shape: shape.to_vec(),
+                ..self.clone()
+            }),
+            _ => Err(HarkError::shape(
+                "prefix",
+                format!("{:?} does not fit in {:?}", shape, self.shape),
+            )),
+        }
+    }
+
     /// The shape, row-major.
     pub fn shape(&self) -> &[usize] {
         &self.shape

@@ -171,7 +171,9 @@ pub fn prelu_backward_weight(
             chunks: chunks as u32,
             ..params
         };
-        let partials = Tensor::zeros(rec.context(), &[channels, chunks], DType::F32)?;
+        let partials = rec
+            .context()
+            .scratch("prelu_weight_grad partials", &[channels, chunks])?;
         let tensors = [x, x, grad_out, grad_weight, &partials];
         rec.dispatch(Launch {
             kernel: &WEIGHT_PARTIALS,

@@ -274,7 +274,9 @@ pub fn batchnorm(
         ]
     };
     if let Some(p) = chunked(p)? {
-        let partials = Tensor::zeros(rec.context(), &[c, p.chunks as usize, 2], DType::F32)?;
+        let partials = rec
+            .context()
+            .scratch("batchnorm partials", &[c, p.chunks as usize, 2])?;
         let tensors = [
             x,
             state.gamma,
@@ -357,7 +359,9 @@ pub fn batchnorm_backward(
     }
     let constants = || vec![("RELU", f64::from(u8::from(config.relu)))];
     if let Some(p) = chunked(p)? {
-        let partials = Tensor::zeros(rec.context(), &[c, p.chunks as usize, 2], DType::F32)?;
+        let partials = rec
+            .context()
+            .scratch("batchnorm_backward partials", &[c, p.chunks as usize, 2])?;
         let tensors = [x, y, dy, gamma, saved, dx, dgamma, dbeta, &partials];
         for (kernel, workgroups) in [
             (&GRAD_PARTIALS, [p.chunks, p.channels, 1]),

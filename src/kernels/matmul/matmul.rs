@@ -438,7 +438,7 @@ pub fn matmul(
         .check_binding_size("matmul split-K partial sums", 4 * partial_len as u64)?;
     let partials = rec
         .context()
-        .scratch("matmul split-K partials", partial_len)?;
+        .scratch("matmul split-K partials", &[partial_len])?;
     rec.dispatch(Launch {
         kernel: &KERNEL,
         constants,

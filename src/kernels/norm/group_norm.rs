@@ -22,7 +22,7 @@ use crate::kernels::reduce;
 use crate::kernels::LOOP_BUDGET;
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder, MAX_GROUPS_PER_DIM};
 use crate::shaders::Shader;
-use crate::tensor::{DType, Tensor};
+use crate::tensor::Tensor;
 
 /// Keep in sync with `Params` in shaders/norm/group_norm.wgsl.
 #[repr(C)]
@@ -211,7 +211,7 @@ pub fn group_norm(
     if len > ONE_WORKGROUP_BLOCK {
         let (chunk, _) = chunking(len, MAX_GROUPS_PER_DIM as usize);
         let scratch = partials_len(x.shape(), groups, chunk)?;
-        let partials = Tensor::zeros(rec.context(), &[scratch], DType::F32)?;
+        let partials = rec.context().scratch("group_norm partials", &[scratch])?;
         let args = PreluGroupNormArgs {
             x,
             slope: None,
@@ -279,8 +279,12 @@ pub fn group_norm_backward_input(
             chunks: chunks as u32,
             ..p
         };
-        let partials = Tensor::zeros(rec.context(), &[blocks, chunks, 2], DType::F32)?;
-        let sums = Tensor::zeros(rec.context(), &[blocks, 2], DType::F32)?;
+        let partials = rec
+            .context()
+            .scratch("group_norm_backward partials", &[blocks, chunks, 2])?;
+        let sums = rec
+            .context()
+            .scratch("group_norm_backward sums", &[blocks, 2])?;
         rec.dispatch(Launch {
             kernel: &BACKWARD_PARTIALS,
             constants: Vec::new(),
@@ -347,7 +351,9 @@ pub fn group_norm_backward_params(
             chunks: chunks as u32,
             ..p
         };
-        let partials = Tensor::zeros(rec.context(), &[channels, chunks, 2], DType::F32)?;
+        let partials = rec
+            .context()
+            .scratch("group_norm_params partials", &[channels, chunks, 2])?;
         let tensors = [x, grad_out, mean, rstd, grad_weight, grad_bias, &partials];
         rec.dispatch(Launch {
             kernel: &PARAMS_PARTIALS,
