@@ -298,8 +298,8 @@ mod tests {
             backward: c,
         };
         let steps = vec![at(-0.15827), at(-0.14837)];
-        assert!(compare_kink_aware(&[-0.15416], &[steps.clone()], 2e-2, 3e-3).is_ok());
-        assert!(compare_kink_aware(&[-0.17], &[steps.clone()], 2e-2, 3e-3).is_err());
+        assert!(compare_kink_aware(&[-0.15416], std::slice::from_ref(&steps), 2e-2, 3e-3).is_ok());
+        assert!(compare_kink_aware(&[-0.17], std::slice::from_ref(&steps), 2e-2, 3e-3).is_err());
         assert!(compare_kink_aware(&[-0.30833], &[steps], 2e-2, 3e-3).is_err());
         let wide = vec![at(-0.16), at(-0.10)];
         assert!(compare_kink_aware(&[-0.13], &[wide], 2e-2, 3e-3).is_err());
