@@ -196,8 +196,12 @@ pub fn train(
     let mut system = OeSystem::new(ctx, config, dataset)?;
     system.save_to = Some(models.to_path_buf());
     system.on_epoch = Some(Box::new(|machine, r| {
+        let flow = r
+            .extra_loss
+            .map(|v| format!(", flow NLL {v:.2}"))
+            .unwrap_or_default();
         eprintln!(
-            "{machine}: epoch {}/{} loss {:.4} (machine {:.4}, class {:.4})",
+            "{machine}: epoch {}/{} loss {:.4} (machine {:.4}, class {:.4}{flow})",
             r.epoch, r.epochs, r.loss, r.machine_loss, r.class_loss
         );
     }));

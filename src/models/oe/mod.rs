@@ -5,12 +5,14 @@
 //! normalizing flow's NLL of OE-Flow).
 
 pub mod data;
+pub mod flow_input;
 pub mod flow_loss;
 pub mod network;
 pub mod parameter;
 pub mod system;
 pub mod train;
 
+pub use flow_input::InputStandardizer;
 pub use flow_loss::{FlowEmbeddingLoss, FLOW_BACKBONE_WEIGHT};
 pub use network::{OeNetConfig, OeNetwork};
 pub use parameter::{clip_parameters, ParameterChoice, ParameterSource, DFLOW_K};

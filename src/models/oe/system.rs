@@ -13,7 +13,7 @@ use crate::detect::contract::AnomalyScorer;
 use crate::detect::inlier::{EmbeddingSet, InlierModel, InlierOptions};
 use crate::error::{HarkError, Result};
 use crate::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
-use crate::models::flow::{DomainLatent, Flow, FlowConfig, FlowNll, Subnet};
+use crate::models::flow::{DomainLatent, FlowConfig, Subnet};
 use crate::models::oe::data::{clip_segments, ClipSegments};
 use crate::models::oe::flow_loss::FlowEmbeddingLoss;
 use crate::models::oe::network::{OeNetConfig, OeNetwork};
@@ -131,8 +131,8 @@ pub struct OeSystem {
     /// Every training clip of the dataset (pseudo-anomalies are the other machine types').
     all_train: Vec<Clip>,
     net: Option<OeNetwork>,
-    /// OE-Flow's flow of the current machine type.
-    flow: Option<Flow>,
+    /// OE-Flow's flow (and its input standardisation) of the current machine type.
+    flow: Option<FlowEmbeddingLoss>,
     backends: BTreeMap<u32, SectionBackend>,
     /// Losses of the last machine type's training, one report per epoch.
     pub history: Vec<OeEpochReport>,
@@ -296,22 +296,23 @@ impl OeSystem {
             .ok_or_else(|| HarkError::invalid("oe-flow", "score before train"))?;
         let dim = self.config.net.embedding;
         let domain = self.config.flow_variant.domain();
-        let mut nll = FlowNll::new(&self.ctx, domain);
+        // The NLL of the embeddings, not of their standardised copies.
+        let offset = -flow.input_log_det() as f32;
         let mut out = Vec::with_capacity(embeddings.len() / dim);
         for chunk in embeddings.chunks(256 * dim) {
             let rows = chunk.len() / dim;
             let x = Tensor::from_slice(&self.ctx, &[rows, dim], chunk)?;
             if domain.is_some() {
                 // The score leaves z_d out, so its means do not matter.
-                nll.set_values(&vec![0.0; rows])?;
+                flow.nll.set_values(&vec![0.0; rows])?;
             }
             let mut rec = Recorder::new(&self.ctx);
-            let (z, logdet) = flow.forward(&mut rec, &x, Mode::Eval)?;
-            let (values, score) = nll.forward(&mut rec, &z, &logdet)?;
+            let (z, logdet) = flow.latents(&mut rec, &x, Mode::Eval)?;
+            let (values, score) = flow.nll.forward(&mut rec, &z, &logdet)?;
             rec.submit()?;
             // OE-Flow: the NLL; OE-DFlow: -log p(z_c), z_d left out.
             let picked = if domain.is_some() { score } else { values };
-            out.extend(picked.to_vec(&self.ctx)?);
+            out.extend(picked.to_vec(&self.ctx)?.into_iter().map(|v| v + offset));
         }
         Ok(out)
     }
@@ -398,7 +399,8 @@ impl AnomalyScorer for OeSystem {
             if let Some(fc) = flow_config {
                 let dir = self.load_from.as_deref().unwrap_or(Path::new("."));
                 let path = oe_flow_checkpoint_path(dir, &machine.machine);
-                self.flow = Some(Flow::load(&self.ctx, &path, fc)?);
+                let domain = self.config.flow_variant.domain();
+                self.flow = Some(FlowEmbeddingLoss::load(&self.ctx, &path, fc, domain)?);
             }
         } else {
             let mut normal = Vec::new();
@@ -453,7 +455,14 @@ impl AnomalyScorer for OeSystem {
             );
             self.on_epoch = callback;
             self.history = result?;
-            if let Some(dir) = &self.save_to {
+            self.net = Some(net);
+            if let Some(mut loss) = flow_loss {
+                // Exact statistics of the eval-mode embeddings the flow will score.
+                let embeddings = self.embed(&segments)?;
+                loss.fit_input(&embeddings)?;
+                self.flow = Some(loss);
+            }
+            if let (Some(dir), Some(net)) = (&self.save_to, &self.net) {
                 let metadata = self.metadata(&machine.machine, keys.len());
                 crate::io::checkpoint::save_checkpoint(
                     &self.ctx,
@@ -461,13 +470,10 @@ impl AnomalyScorer for OeSystem {
                     &net.state_dict(),
                     metadata,
                 )?;
-                if let Some(loss) = &flow_loss {
-                    loss.flow
-                        .save(&oe_flow_checkpoint_path(dir, &machine.machine))?;
+                if let Some(loss) = &self.flow {
+                    loss.save(&oe_flow_checkpoint_path(dir, &machine.machine))?;
                 }
             }
-            self.net = Some(net);
-            self.flow = flow_loss.map(|l| l.flow);
         }
         if self.flow.is_some() {
             // OE-Flow scores with the flow; no inlier models.

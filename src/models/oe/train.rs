@@ -36,6 +36,12 @@ pub trait EmbeddingLoss {
     fn set_batch_rows(&mut self, _rows: &[Option<usize>]) -> Result<()> {
         Ok(())
     }
+
+    /// Called after each step has run (the GPU is idle): the loss may read back what it
+    /// recorded. Returns the step's loss value for the epoch report, if it has one.
+    fn after_step(&mut self, _ctx: &Context) -> Result<Option<f64>> {
+        Ok(None)
+    }
 }
 
 /// Training settings.
@@ -82,6 +88,9 @@ pub struct OeEpochReport {
     pub loss: f64,
     pub machine_loss: f64,
     pub class_loss: f64,
+    /// The extra loss's mean over the steps that reported one (OE-Flow: the flow's NLL of the
+    /// clean rows, nats per row); `None` without one.
+    pub extra_loss: Option<f64>,
 }
 
 /// One batch's host-side inputs and targets.
@@ -312,6 +321,7 @@ pub fn train_oe(
         }
         let batches = n.div_ceil(half);
         let (mut machine_sum, mut class_sum) = (0.0, 0.0);
+        let (mut extra_sum, mut extra_steps) = (0.0, 0usize);
         for step in 0..batches {
             // The last batch wraps around to the epoch's first rows to stay full.
             let rows: Vec<usize> = (0..half).map(|r| order[(step * half + r) % n]).collect();
@@ -333,6 +343,12 @@ pub fn train_oe(
             let (machine, class) = step_buffers.losses(ctx)?;
             machine_sum += machine;
             class_sum += class;
+            if let Some(e) = extra.as_mut() {
+                if let Some(v) = e.after_step(ctx)? {
+                    extra_sum += v;
+                    extra_steps += 1;
+                }
+            }
         }
         let machine_loss = machine_sum / batches as f64;
         let class_loss = class_sum / batches as f64;
@@ -342,6 +358,7 @@ pub fn train_oe(
             loss: machine_loss + f64::from(config.class_weight) * class_loss,
             machine_loss,
             class_loss,
+            extra_loss: (extra_steps > 0).then(|| extra_sum / extra_steps as f64),
         };
         progress(&report);
         reports.push(report);
