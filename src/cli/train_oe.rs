@@ -10,7 +10,9 @@ use hark::detect::aggregate::Aggregation;
 use hark::detect::contract::{run_system, SectionReport};
 use hark::detect::inlier::{InlierData, InlierKind};
 use hark::kernels::fft::FftPath;
-use hark::models::oe::{ClassLabels, OeConfig, OeFlowConfig, OeFlowVariant, OeNetConfig, OeSystem};
+use hark::models::oe::{
+    ClassLabels, FlowDetector, OeConfig, OeFlowConfig, OeFlowVariant, OeNetConfig, OeSystem,
+};
 use hark::Context;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -96,6 +98,21 @@ pub struct OeArgs {
     /// oe-flow dflow: latent channels z_d that follow N(k v, 1) (004: 8 of 512).
     #[arg(long, default_value_t = 8)]
     oe_dflow_channels: usize,
+    /// oe-flow: what scores the clips: the flow, the inlier model (--oe-backend) on the jointly
+    /// trained embeddings, or both standardised and summed (004 Table 2: OE-Flow used the
+    /// inlier models and the flow, OE-DFlow the inlier models only). Only `hark score` reads it.
+    #[arg(long, value_enum, default_value_t = Detector::Flow)]
+    oe_flow_detector: Detector,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Detector {
+    /// The flow's NLL (OE-DFlow: -log p(z_c)).
+    Flow,
+    /// The inlier model of --oe-backend on the jointly trained embeddings.
+    Inlier,
+    /// Both, each standardised by its scores of the section's training clips, summed.
+    Both,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -124,6 +141,11 @@ pub fn flow_config(
         FlowVariant::DFlow => OeFlowVariant::DFlow {
             domain_channels: args.oe_dflow_channels,
         },
+    };
+    config.flow_detector = match args.oe_flow_detector {
+        Detector::Flow => FlowDetector::Flow,
+        Detector::Inlier => FlowDetector::InlierModel,
+        Detector::Both => FlowDetector::Both,
     };
     config
 }

@@ -17,7 +17,7 @@ pub use flow_loss::{FlowEmbeddingLoss, FLOW_BACKBONE_WEIGHT};
 pub use network::{OeNetConfig, OeNetwork};
 pub use parameter::{clip_parameters, ParameterChoice, ParameterSource, DFLOW_K};
 pub use system::{
-    oe_checkpoint_path, oe_flow_checkpoint_path, ClassLabels, OeConfig, OeEpochCallback,
-    OeFlowConfig, OeFlowVariant, OeSystem,
+    oe_checkpoint_path, oe_flow_checkpoint_path, ClassLabels, FlowDetector, OeConfig,
+    OeEpochCallback, OeFlowConfig, OeFlowVariant, OeSystem,
 };
 pub use train::{train_oe, EmbeddingLoss, OeEpochReport, OeStep, OeTrainConfig, OeTrainData};
