@@ -23,8 +23,8 @@ pub enum System {
     /// Outlier exposure with GMM / Mahalanobis-kNN back ends (paper 004; --oe-* settings).
     Oe,
     /// OE-Flow (paper 004): the OE extractor trained jointly with a normalizing flow on its
-    /// embeddings; score = the flow's NLL, the inlier model or both (--oe-flow-detector; --oe-*
-    /// and --oe-flow-* settings).
+    /// embeddings; score = the flow's NLL or the inlier model (--oe-flow-detector; --oe-* and
+    /// --oe-flow-* settings).
     OeFlow,
     /// Wilkinghoff's embedding system: sub-cluster AdaCos, k-means back end (REFERENCE-SPECS §4).
     Embed,

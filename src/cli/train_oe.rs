@@ -98,9 +98,9 @@ pub struct OeArgs {
     /// oe-flow dflow: latent channels z_d that follow N(k v, 1) (004: 8 of 512).
     #[arg(long, default_value_t = 8)]
     oe_dflow_channels: usize,
-    /// oe-flow: what scores the clips: the flow, the inlier model (--oe-backend) on the jointly
-    /// trained embeddings, or both standardised and summed (004 Table 2: OE-Flow used the
-    /// inlier models and the flow, OE-DFlow the inlier models only). Only `hark score` reads it.
+    /// oe-flow: what scores the clips: the flow, or the inlier model (--oe-backend) on the
+    /// jointly trained embeddings (004 Table 2: OE-Flow used the inlier models and the flow,
+    /// OE-DFlow the inlier models only; `hark ensemble` sums the two). Only `hark score` reads it.
     #[arg(long, value_enum, default_value_t = Detector::Flow)]
     oe_flow_detector: Detector,
 }
@@ -111,8 +111,6 @@ pub enum Detector {
     Flow,
     /// The inlier model of --oe-backend on the jointly trained embeddings.
     Inlier,
-    /// Both, each standardised by its scores of the section's training clips, summed.
-    Both,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -145,7 +143,6 @@ pub fn flow_config(
     config.flow_detector = match args.oe_flow_detector {
         Detector::Flow => FlowDetector::Flow,
         Detector::Inlier => FlowDetector::InlierModel,
-        Detector::Both => FlowDetector::Both,
     };
     config
 }

@@ -56,7 +56,8 @@ pub struct OeConfig {
 }
 
 /// The anomaly detector of the flow systems (004 Table 2's "inlier models" column: OE-Flow
-/// uses GMM, kNN and the flow, OE-DFlow only GMM and kNN).
+/// uses GMM, kNN and the flow, OE-DFlow only GMM and kNN; `hark ensemble` combines the two
+/// detectors' outputs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FlowDetector {
     /// The flow's NLL (OE-DFlow: -log p(z_c)).
@@ -64,9 +65,6 @@ pub enum FlowDetector {
     Flow,
     /// The inlier model on the jointly trained embeddings, as OE does.
     InlierModel,
-    /// Both, each standardised per section by the mean and standard deviation of its scores of
-    /// the section's training clips, then summed.
-    Both,
 }
 
 /// Which flow row of 004's Table 1.
@@ -137,9 +135,6 @@ pub type OeEpochCallback = Box<dyn FnMut(&str, &OeEpochReport)>;
 struct SectionBackend {
     model: InlierModel,
     train_clips: HashMap<PathBuf, usize>,
-    /// [`FlowDetector::Both`]: mean and standard deviation of the training clips' flow and
-    /// inlier-model scores.
-    standardize: Option<[(f64, f64); 2]>,
 }
 
 /// The OE system: one network per machine type, one inlier model per section.
@@ -392,38 +387,19 @@ impl OeSystem {
         Ok(out)
     }
 
-    /// Clip scores of the flow and of the inlier models, each where the configuration uses it.
-    #[allow(clippy::type_complexity)]
-    fn detector_scores(&mut self, clips: &[&Clip]) -> Result<(Option<Vec<f64>>, Option<Vec<f64>>)> {
-        let frames = self.config.net.frames;
-        let weighted = self.config.aggregation == Aggregation::PowerWeighted;
-        let segments = clip_segments(&mut self.extractor, clips, frames, weighted)?;
-        let embeddings = self.embed(&segments)?;
-        let detector = self.flow.as_ref().map(|_| self.config.flow_detector);
-        let use_flow = matches!(detector, Some(FlowDetector::Flow | FlowDetector::Both));
-        let use_inlier = !matches!(detector, Some(FlowDetector::Flow));
-        let flow = if use_flow {
-            let nll = self.flow_nll(&embeddings)?;
-            let mut scores = Vec::with_capacity(clips.len());
-            let mut row = 0;
-            for segs in &segments {
-                let n = segs.starts.len();
-                let seg_scores: Vec<f64> =
-                    nll[row..row + n].iter().map(|&v| f64::from(v)).collect();
-                let weights = segs.weights.clone().unwrap_or_default();
-                scores.push(aggregate(self.config.aggregation, &seg_scores, &weights)?);
-                row += n;
-            }
-            Some(scores)
-        } else {
-            None
-        };
-        let inlier = if use_inlier {
-            Some(self.inlier_scores(clips, &segments, &embeddings)?)
-        } else {
-            None
-        };
-        Ok((flow, inlier))
+    /// Clip scores of the flow.
+    fn flow_scores(&mut self, segments: &[ClipSegments], embeddings: &[f32]) -> Result<Vec<f64>> {
+        let nll = self.flow_nll(embeddings)?;
+        let mut scores = Vec::with_capacity(segments.len());
+        let mut row = 0;
+        for segs in segments {
+            let n = segs.starts.len();
+            let seg_scores: Vec<f64> = nll[row..row + n].iter().map(|&v| f64::from(v)).collect();
+            let weights = segs.weights.clone().unwrap_or_default();
+            scores.push(aggregate(self.config.aggregation, &seg_scores, &weights)?);
+            row += n;
+        }
+        Ok(scores)
     }
 
     /// Clip scores of the sections' inlier models.
@@ -457,32 +433,6 @@ impl OeSystem {
             row += n;
         }
         Ok(scores)
-    }
-
-    /// [`FlowDetector::Both`]: each section's mean and standard deviation of the flow's and the
-    /// inlier model's scores of its training clips (the kNN leaves each clip's own rows out).
-    fn fit_score_standardization(&mut self, train_clips: &[&Clip]) -> Result<()> {
-        let (flow, inlier) = self.detector_scores(train_clips)?;
-        let (Some(flow), Some(inlier)) = (flow, inlier) else {
-            return Err(HarkError::invalid("oe-flow", "both detectors needed"));
-        };
-        for (section, backend) in self.backends.iter_mut() {
-            let pick = |scores: &[f64]| -> Vec<f64> {
-                train_clips
-                    .iter()
-                    .zip(scores)
-                    .filter(|(c, _)| c.name.section == *section)
-                    .map(|(_, &s)| s)
-                    .collect()
-            };
-            let stats = |scores: Vec<f64>| -> Result<(f64, f64)> {
-                let (mean, std) = crate::detect::ensemble::mean_std(&scores)?;
-                // One training clip, or identical scores: centre only.
-                Ok((mean, if std > 1e-12 { std } else { 1.0 }))
-            };
-            backend.standardize = Some([stats(pick(&flow))?, stats(pick(&inlier))?]);
-        }
-        Ok(())
     }
 }
 
@@ -618,40 +568,21 @@ impl AnomalyScorer for OeSystem {
         self.backends.clear();
         for (section, (set, train_clips)) in sets {
             let model = InlierModel::fit(&self.ctx, &set, &self.config.inlier)?;
-            self.backends.insert(
-                section,
-                SectionBackend {
-                    model,
-                    train_clips,
-                    standardize: None,
-                },
-            );
-        }
-        if self.flow.is_some() && self.config.flow_detector == FlowDetector::Both {
-            self.fit_score_standardization(train_clips)?;
+            self.backends
+                .insert(section, SectionBackend { model, train_clips });
         }
         Ok(())
     }
 
     fn score(&mut self, clips: &[&Clip]) -> Result<Vec<f64>> {
-        let (flow, inlier) = self.detector_scores(clips)?;
-        match (flow, inlier) {
-            (Some(flow), None) => Ok(flow),
-            (None, Some(inlier)) => Ok(inlier),
-            (Some(flow), Some(inlier)) => {
-                let mut scores = Vec::with_capacity(clips.len());
-                for ((clip, f), b) in clips.iter().zip(flow).zip(inlier) {
-                    let stats = self
-                        .backends
-                        .get(&clip.name.section)
-                        .and_then(|backend| backend.standardize)
-                        .ok_or_else(|| HarkError::invalid("oe-flow", "score before train"))?;
-                    let [(fm, fs), (bm, bs)] = stats;
-                    scores.push((f - fm) / fs + (b - bm) / bs);
-                }
-                Ok(scores)
-            }
-            (None, None) => Err(HarkError::invalid("oe", "no detector")),
+        let frames = self.config.net.frames;
+        let weighted = self.config.aggregation == Aggregation::PowerWeighted;
+        let segments = clip_segments(&mut self.extractor, clips, frames, weighted)?;
+        let embeddings = self.embed(&segments)?;
+        if self.flow.is_some() && self.config.flow_detector == FlowDetector::Flow {
+            self.flow_scores(&segments, &embeddings)
+        } else {
+            self.inlier_scores(clips, &segments, &embeddings)
         }
     }
 }
