@@ -62,6 +62,11 @@ pub fn run(batch: usize, steps: usize, with_flow: bool) -> hark::Result<()> {
     step.write(&ctx, &rng.vec(rows * seg, 0.0, 2.0), &machine, &classes)?;
     let clean: Vec<bool> = (0..rows).map(|r| r < rows / 2).collect();
     let mut record = |rec: &mut Recorder| {
+        if let Some(f) = flow.as_mut() {
+            // As in training: read the previous step back (the flow's input statistics; it
+            // joins once the warm-up step has given them).
+            f.after_step(&ctx)?;
+        }
         let extra = flow.as_mut().map(|f| f as &mut dyn EmbeddingLoss);
         step.record(rec, &mut net, extra, &clean, &mut optimizer)
     };
