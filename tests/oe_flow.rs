@@ -140,13 +140,7 @@ fn oe_flow_system_scores_through_the_contract_and_reloads_to_the_same_scores() {
     let Some(ctx) = test_context() else { return };
     let root = std::env::temp_dir().join(format!("hark_oe_flow_sys_{}", std::process::id()));
     let (dataset, config) = tiny_system(&root);
-    let models = root.join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    let mut system = OeSystem::new(&ctx, config.clone(), &dataset).unwrap();
-    system.save_to = Some(models.clone());
-    let out = root.join("scores");
-    std::fs::create_dir_all(&out).unwrap();
-    let reports = run_system(&mut system, &dataset, &out, 0.9).unwrap();
+    let (_, reports, models, out) = train_and_save(&ctx, &config, &dataset, &root);
     assert_eq!(reports.len(), 2);
     assert!(oe_flow_checkpoint_path(&models, "fan").exists());
     let mut loaded = OeSystem::new(&ctx, config, &dataset).unwrap();
@@ -380,13 +374,7 @@ fn oe_dflow_system_scores_reloads_to_the_same_scores_and_refuses_oe_flow_checkpo
     let root = std::env::temp_dir().join(format!("hark_oe_dflow_sys_{}", std::process::id()));
     let (dataset, mut config) = tiny_system(&root);
     config.flow_variant = OeFlowVariant::DFlow { domain_channels: 2 };
-    let models = root.join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    let mut system = OeSystem::new(&ctx, config.clone(), &dataset).unwrap();
-    system.save_to = Some(models.clone());
-    let out = root.join("scores");
-    std::fs::create_dir_all(&out).unwrap();
-    run_system(&mut system, &dataset, &out, 0.9).unwrap();
+    let (system, _, models, out) = train_and_save(&ctx, &config, &dataset, &root);
     // Valve section 00 has a numeric pattern number; fan section 00 (m-n_W...) falls back.
     let choice = |machine: &str| {
         system
@@ -437,6 +425,29 @@ fn oe_dflow_system_scores_reloads_to_the_same_scores_and_refuses_oe_flow_checkpo
     let _ = std::fs::remove_dir_all(root);
 }
 
+/// Trains `config` on `dataset` through `run_system`, saving the models in `root/models` and the
+/// challenge files in `root/scores`; returns the system, its reports and the two folders.
+fn train_and_save(
+    ctx: &Context,
+    config: &hark::models::oe::OeConfig,
+    dataset: &hark::audio::dataset::Dataset,
+    root: &std::path::Path,
+) -> (
+    hark::models::oe::OeSystem,
+    Vec<hark::detect::contract::SectionReport>,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let models = root.join("models");
+    let out = root.join("scores");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let mut system = hark::models::oe::OeSystem::new(ctx, config.clone(), dataset).unwrap();
+    system.save_to = Some(models.clone());
+    let reports = hark::detect::contract::run_system(&mut system, dataset, &out, 0.9).unwrap();
+    (system, reports, models, out)
+}
+
 /// A tiny synthetic dataset under `root` (valve and fan, one section, 6 + 8 clips of 1 s) and an
 /// OE-Flow configuration small enough to train on it in seconds.
 fn tiny_system(
@@ -479,18 +490,12 @@ fn tiny_system(
 #[test]
 fn inlier_detector_on_oe_flow_checkpoints_equals_oe_loaded_from_them() {
     use hark::audio::dataset::Split;
-    use hark::detect::contract::{run_system, AnomalyScorer};
+    use hark::detect::contract::AnomalyScorer;
     use hark::models::oe::{FlowDetector, OeSystem};
     let Some(ctx) = test_context() else { return };
     let root = std::env::temp_dir().join(format!("hark_oe_flow_det_{}", std::process::id()));
     let (dataset, config) = tiny_system(&root);
-    let models = root.join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    let mut trained = OeSystem::new(&ctx, config.clone(), &dataset).unwrap();
-    trained.save_to = Some(models.clone());
-    let out = root.join("scores");
-    std::fs::create_dir_all(&out).unwrap();
-    run_system(&mut trained, &dataset, &out, 0.9).unwrap();
+    let (_, _, models, _) = train_and_save(&ctx, &config, &dataset, &root);
     let machine = dataset.machine("valve").unwrap();
     let train: Vec<_> = machine.split(Split::Train).collect();
     let test: Vec<_> = machine.split(Split::Test).collect();
