@@ -147,6 +147,32 @@ fn gmm_back_end_scores_far_points_higher_and_source_only_drops_target_rows() {
 }
 
 #[test]
+fn inlier_models_refuse_inconsistent_embedding_sets() {
+    let Some(ctx) = test_context() else { return };
+    let good = embedding_set(5);
+    let mut short_clips = good.clone();
+    short_clips.clips.pop();
+    let mut ragged = good.clone();
+    ragged.rows.pop();
+    let mut no_dim = good.clone();
+    no_dim.dim = 0;
+    for kind in [InlierKind::Gmm { components: 1 }, InlierKind::Knn { k: 1 }] {
+        let options = InlierOptions {
+            kind,
+            ..Default::default()
+        };
+        assert!(InlierModel::fit(&ctx, &good, &options).is_ok());
+        for bad in [&short_clips, &ragged, &no_dim] {
+            let error = InlierModel::fit(&ctx, bad, &options)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains("clip indices"), "{kind:?}: {error}");
+        }
+    }
+}
+
+#[test]
 fn pseudo_target_rows_lie_between_a_source_and_a_target_row() {
     let source: Vec<Vec<f32>> = vec![vec![0.0, 0.0], vec![1.0, 0.0]];
     let target: Vec<Vec<f32>> = vec![vec![0.0, 10.0]];

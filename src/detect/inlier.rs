@@ -124,6 +124,17 @@ impl InlierModel {
     /// the number of training rows.
     pub fn fit(ctx: &Context, set: &EmbeddingSet, options: &InlierOptions) -> Result<Self> {
         let dim = set.dim;
+        if dim == 0 || set.rows.len() != set.len() * dim || set.clips.len() != set.len() {
+            return Err(HarkError::shape(
+                "inlier model",
+                format!(
+                    "{} values, {} domains and {} clip indices for rows of {dim}",
+                    set.rows.len(),
+                    set.len(),
+                    set.clips.len()
+                ),
+            ));
+        }
         let mut rows: Vec<f32> = Vec::new();
         let mut owners: Vec<[usize; 2]> = Vec::new();
         for i in 0..set.len() {
