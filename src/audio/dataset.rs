@@ -3,6 +3,7 @@
 //! [`Problem`], never dropped silently; [`Dataset::require_no_problems`] turns them into an error.
 
 pub mod clip_name;
+pub mod split;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 pub use clip_name::{
     parse_clip_name, sectioned_file_name, Attribute, ClipName, Domain, Label, Naming, Split,
 };
+pub use split::{split_labelled_test_set, SplitOptions, SplitReport};
 pub use summary::{Summary, SummaryKey};
 
 use crate::error::{HarkError, Result};

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use hark::audio::dataset::{read_dataset, Summary};
+use hark::audio::dataset::{read_dataset, split_labelled_test_set, SplitOptions, Summary};
 use hark::detect::contract::{run_system, EnergyScorer};
 use hark::detect::outputs::DEFAULT_DECISION_PERCENTILE;
 
@@ -14,6 +14,25 @@ pub enum DataCommand {
     Summary(SummaryArgs),
     /// Score a dataset with the energy baseline and write the challenge CSVs.
     Score(ScoreArgs),
+    /// A trainable dataset from a labelled test set (e.g. the real clips in ../shared/data/real):
+    /// part of each section and domain's normal test clips become training clips (links to the
+    /// files, renamed as training clips); the rest and all anomalies stay test clips.
+    Split(SplitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// Dataset root with labelled test clips.
+    root: PathBuf,
+    /// New dataset folder (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+    /// Share of each section and domain's normal test clips that become training clips.
+    #[arg(long, default_value_t = 0.5)]
+    train_fraction: f64,
+    /// Seeds which clips are picked.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -36,6 +55,23 @@ pub struct ScoreArgs {
 
 pub fn run(command: &DataCommand) -> hark::Result<()> {
     match command {
+        DataCommand::Split(args) => {
+            let dataset = read_dataset(&args.root)?;
+            dataset.require_no_problems()?;
+            let options = SplitOptions {
+                train_fraction: args.train_fraction,
+                seed: args.seed,
+            };
+            let report = split_labelled_test_set(&dataset, &args.out, &options)?;
+            for (machine, train, test) in &report.machines {
+                println!("{machine}: {train} training clips, {test} test clips");
+            }
+            for (machine, why) in &report.skipped {
+                eprintln!("{machine}: left out ({why})");
+            }
+            println!("wrote {}", args.out.display());
+            Ok(())
+        }
         DataCommand::Summary(args) => {
             let dataset = read_dataset(&args.root)?;
             print!("{}", Summary::of(&dataset));
