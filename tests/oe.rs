@@ -380,3 +380,51 @@ fn oe_system_trains_saves_loads_and_scores_through_the_contract() {
     assert!(run_system(&mut lonely, &single, &root.join("y"), 0.9).is_err());
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn a_single_machine_dataset_trains_with_pseudo_anomalies_from_another_collection() {
+    let Some(ctx) = test_context() else { return };
+    let root = temp_root("pseudo");
+    let synth = |out: PathBuf, machine: MachineType| {
+        generate(&SynthConfig {
+            out,
+            machines: vec![machine],
+            sections: 1,
+            train_clips: 4,
+            test_clips: 8,
+            seed: 6,
+            clip_seconds: 1.0,
+            stems: false,
+            threads: 1,
+            progress: false,
+            ..SynthConfig::default()
+        })
+        .unwrap();
+    };
+    synth(root.join("valve-only"), MachineType::Valve);
+    // The collection may hold the trained machine type too: its clips are never pseudo-anomalies.
+    synth(root.join("others"), MachineType::Fan);
+    synth(root.join("others-valve"), MachineType::Valve);
+    let dataset = read_dataset(&root.join("valve-only")).unwrap();
+    let mut config = OeConfig::new(tiny_net());
+    config.train.epochs = 1;
+    config.train.batch_size = 8;
+    let out = root.join("scores");
+    std::fs::create_dir_all(&out).unwrap();
+    // Alone, one machine type has no pseudo-anomalies: the error names the way out.
+    let mut alone = OeSystem::new(&ctx, config.clone(), &dataset).unwrap();
+    let error = run_system(&mut alone, &dataset, &out, 0.9)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(error.contains("--oe-pseudo-data"), "{error}");
+    let mut only_valve = OeSystem::new(&ctx, config.clone(), &dataset).unwrap();
+    only_valve.add_pseudo_anomalies(&read_dataset(&root.join("others-valve")).unwrap());
+    assert!(run_system(&mut only_valve, &dataset, &out, 0.9).is_err());
+    let mut system = OeSystem::new(&ctx, config, &dataset).unwrap();
+    system.add_pseudo_anomalies(&read_dataset(&root.join("others")).unwrap());
+    let reports = run_system(&mut system, &dataset, &out, 0.9).unwrap();
+    assert_eq!(reports.len(), 1);
+    assert!(system.history[0].machine_loss.is_finite());
+    let _ = std::fs::remove_dir_all(root);
+}

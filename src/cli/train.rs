@@ -157,7 +157,8 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
             let dataset = read_dataset(&args.data)?;
             dataset.require_no_problems()?;
             let config = super::train_oe::config(&ctx, &args.oe, epochs, batch_size, lr, args.seed);
-            return super::train_oe::train(&ctx, &dataset, config, &args.models);
+            let pseudo = args.oe.oe_pseudo_data.as_deref();
+            return super::train_oe::train(&ctx, &dataset, config, &args.models, pseudo);
         }
         System::OeFlow => {
             let ctx = Context::new()?;
@@ -165,7 +166,8 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
             dataset.require_no_problems()?;
             let config =
                 super::train_oe::flow_config(&ctx, &args.oe, epochs, batch_size, lr, args.seed);
-            return super::train_oe::train(&ctx, &dataset, config, &args.models);
+            let pseudo = args.oe.oe_pseudo_data.as_deref();
+            return super::train_oe::train(&ctx, &dataset, config, &args.models, pseudo);
         }
         System::Embed => {
             let run = super::train_embed::EmbedRun {

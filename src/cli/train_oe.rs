@@ -2,7 +2,7 @@
 //! 004 (network per machine type saved as `oe_<machine>.safetensors`; the inlier models are
 //! refitted from the training clips when scoring, so `score` must get the same --oe-* settings).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use hark::audio::dataset::Dataset;
@@ -73,6 +73,11 @@ pub struct OeArgs {
     /// At most this many pseudo-anomalous clips per machine type (default: all).
     #[arg(long)]
     oe_pseudo_clips: Option<usize>,
+    /// More pseudo-anomalies: every clip of this dataset root whose machine type is not the one
+    /// being trained (any split or label); needed when --data has a single machine type
+    /// (training only).
+    #[arg(long)]
+    pub oe_pseudo_data: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Backend::Gmm)]
     oe_backend: Backend,
     /// GMM components or kNN neighbours (004: 1, 2, 4, 16 or 32).
@@ -206,6 +211,7 @@ pub fn train(
     dataset: &Dataset,
     config: OeConfig,
     models: &Path,
+    pseudo_data: Option<&Path>,
 ) -> hark::Result<()> {
     use hark::detect::contract::AnomalyScorer;
     std::fs::create_dir_all(models).map_err(|source| hark::HarkError::Io {
@@ -213,6 +219,11 @@ pub fn train(
         source,
     })?;
     let mut system = OeSystem::new(ctx, config, dataset)?;
+    if let Some(root) = pseudo_data {
+        let collection = hark::audio::dataset::read_dataset(root)?;
+        collection.require_no_problems()?;
+        system.add_pseudo_anomalies(&collection);
+    }
     system.save_to = Some(models.to_path_buf());
     system.on_epoch = Some(Box::new(|machine, r| {
         let flow = r

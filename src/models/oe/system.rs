@@ -142,8 +142,9 @@ pub struct OeSystem {
     ctx: Context,
     config: OeConfig,
     extractor: FeatureExtractor,
-    /// Every training clip of the dataset (pseudo-anomalies are the other machine types').
-    all_train: Vec<Clip>,
+    /// Every training clip of the dataset and every clip of the collections given to
+    /// [`OeSystem::add_pseudo_anomalies`]; a machine type's pseudo-anomalies are the others'.
+    pseudo_pool: Vec<Clip>,
     net: Option<OeNetwork>,
     /// OE-Flow's flow (and its input standardisation) of the current machine type.
     flow: Option<FlowEmbeddingLoss>,
@@ -216,7 +217,7 @@ impl OeSystem {
                 ));
             }
         }
-        let all_train = dataset
+        let pseudo_pool = dataset
             .machines
             .iter()
             .flat_map(|m| m.split(Split::Train).cloned())
@@ -225,7 +226,7 @@ impl OeSystem {
             ctx: ctx.clone(),
             extractor: FeatureExtractor::new(ctx, &config.features)?,
             config,
-            all_train,
+            pseudo_pool,
             net: None,
             flow: None,
             backends: BTreeMap::new(),
@@ -235,6 +236,18 @@ impl OeSystem {
             load_from: None,
             dflow_parameters: Vec::new(),
         })
+    }
+
+    /// Adds every clip of `collection` (any split or label) to the pseudo-anomaly pool: for a
+    /// dataset of one machine type, or to widen the pool. Clips of the machine type being
+    /// trained are never its pseudo-anomalies.
+    pub fn add_pseudo_anomalies(&mut self, collection: &Dataset) {
+        self.pseudo_pool.extend(
+            collection
+                .machines
+                .iter()
+                .flat_map(|m| m.clips.iter().cloned()),
+        );
     }
 
     fn metadata(&self, machine: &str, classes: usize) -> HashMap<String, String> {
@@ -334,7 +347,7 @@ impl OeSystem {
     /// Pseudo-anomalous segments: the training clips of the other machine types.
     fn pseudo_segments(&mut self, machine: &str) -> Result<Vec<f32>> {
         let mut others: Vec<&Clip> = self
-            .all_train
+            .pseudo_pool
             .iter()
             .filter(|c| c.machine != machine)
             .collect();
@@ -343,7 +356,8 @@ impl OeSystem {
                 "oe",
                 format!(
                     "outlier exposure needs other machine types' clips as pseudo-anomalies; the \
-                     dataset has only '{machine}'"
+                     dataset has only '{machine}' (add a collection of other machines' clips: \
+                     --oe-pseudo-data)"
                 ),
             ));
         }
