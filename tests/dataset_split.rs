@@ -33,6 +33,18 @@ fn test_only_collection(root: &Path) {
             let path = entry.unwrap().path();
             std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
         }
+        // The attribute tables, cut down to the test clips.
+        for section in ["00", "01"] {
+            let name = format!("attributes_{section}.csv");
+            let table = std::fs::read_to_string(synth.join(machine).join(&name)).unwrap();
+            let kept: Vec<&str> = table
+                .lines()
+                .enumerate()
+                .filter(|(i, l)| *i == 0 || l.contains("/test/"))
+                .map(|(_, l)| l)
+                .collect();
+            std::fs::write(dir.join(&name), kept.join("\n") + "\n").unwrap();
+        }
     }
     let lonely = root.join("collection").join("pump");
     std::fs::create_dir_all(&lonely).unwrap();
@@ -50,12 +62,14 @@ fn split_moves_part_of_each_groups_normals_to_train_and_keeps_the_rest() {
     let _ = std::fs::remove_dir_all(&root);
     test_only_collection(&root);
     let collection = read_dataset(&root.join("collection")).unwrap();
+    collection.require_no_problems().unwrap();
     let out = root.join("split");
     let report = split_labelled_test_set(&collection, &out, &SplitOptions::default()).unwrap();
     // The pump (one normal clip) cannot give a training clip and keep a test one.
     assert_eq!(report.skipped.len(), 1);
     assert_eq!(report.skipped[0].0, "pump");
     let split = read_dataset(&out).unwrap();
+    // The attribute tables were rewritten for the new names: no row names a missing clip.
     split.require_no_problems().unwrap();
     assert_eq!(split.machines.len(), 2);
     for machine in &split.machines {
@@ -127,6 +141,34 @@ fn split_moves_part_of_each_groups_normals_to_train_and_keeps_the_rest() {
     };
     assert!(split_labelled_test_set(&collection, &root.join("bad"), &bad).is_err());
     assert!(!root.join("bad").exists());
+    // A fraction that picks no clip says so (not "too few normal clips").
+    let tiny = SplitOptions {
+        train_fraction: 0.1,
+        ..Default::default()
+    };
+    let error = split_labelled_test_set(&collection, &root.join("tiny"), &tiny)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(error.contains("picks none"), "{error}");
+    // A dataset that already has training clips: the moved clips are numbered after them.
+    let synth = read_dataset(&root.join("synth")).unwrap();
+    let more = root.join("more-train");
+    split_labelled_test_set(&synth, &more, &SplitOptions::default()).unwrap();
+    let more = read_dataset(&more).unwrap();
+    more.require_no_problems().unwrap();
+    for machine in &more.machines {
+        let before = synth.machine(&machine.machine).unwrap();
+        let old_train = before.split(Split::Train).count();
+        let moved = machine.split(Split::Train).count() - old_train;
+        assert!(moved > 0);
+        assert_eq!(
+            machine.clips.len(),
+            before.clips.len(),
+            "{}: nothing lost",
+            machine.machine
+        );
+    }
     // Nothing left half-made beside the outputs.
     let leftovers: Vec<_> = std::fs::read_dir(&root)
         .unwrap()

@@ -98,9 +98,10 @@ fn joint_oe_flow_training_lowers_the_flow_nll_and_the_flow_round_trips() {
     };
     let reports = train_oe(&ctx, &mut net, &data, &train, Some(&mut loss), |_| {}).unwrap();
     assert!(reports.iter().all(|r| r.loss.is_finite()));
-    // The flow took part from the second step on and reported its NLL every epoch.
+    // The flow sits out until 8 clean rows have given its input statistics (here within the
+    // first epoch's 3 steps of ~4 clean rows each), then reports its NLL every epoch.
     assert!(
-        reports
+        reports[1..]
             .iter()
             .all(|r| r.extra_loss.is_some_and(f64::is_finite)),
         "{reports:?}"

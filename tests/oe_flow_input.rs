@@ -6,7 +6,7 @@
 use hark::detect::metrics::auc;
 use hark::kernels::optim::AdamConfig;
 use hark::models::flow::{FlowConfig, FlowNll, Subnet};
-use hark::models::oe::flow_input::{MIN_STD, MOMENTUM};
+use hark::models::oe::flow_input::{MIN_FIRST_ROWS, MIN_STD, MOMENTUM};
 use hark::models::oe::{EmbeddingLoss, FlowEmbeddingLoss, InputStandardizer};
 use hark::nn::{Adam, Mode, Param};
 use hark::runtime::Recorder;
@@ -97,9 +97,15 @@ fn running_moments_follow_only_the_clean_rows() {
     let Some(ctx) = test_context() else { return };
     let dim = 3;
     let mut norm = InputStandardizer::new(&ctx, dim).unwrap();
-    // Rows 0-1 clean, row 2 (a pseudo-anomaly, huge) not.
+    // Rows 0-1 clean, row 2 (a pseudo-anomaly, huge) not. Two clean rows are too few for the
+    // first statistics: the batches are pooled until MIN_FIRST_ROWS clean rows have been seen.
     let first = [1.0, 2.0, 4.0, 3.0, 2.0, 8.0, 1e6, -1e6, 1e6];
-    norm.update(&ctx, &first, &[true, true, false]).unwrap();
+    assert_eq!(MIN_FIRST_ROWS % 2, 0);
+    for seen in (2..=MIN_FIRST_ROWS).step_by(2) {
+        assert!(!norm.is_fitted(), "fitted after {} clean rows", seen - 2);
+        norm.update(&ctx, &first, &[true, true, false]).unwrap();
+    }
+    assert!(norm.is_fitted());
     let (mean, std) = norm.mean_std().unwrap();
     assert_eq!(mean, vec![2.0, 2.0, 6.0]);
     // Channel 1 never varies: floored, not zero.
@@ -196,15 +202,17 @@ fn flow_loss_gradient_through_the_standardisation_matches_central_differences() 
     let mut adam = Adam::new(&ctx, &params, AdamConfig::adam(3e-2)).unwrap();
     drop(params);
     let t = Tensor::from_slice(&ctx, &[rows, dim], &x).unwrap();
-    // The first step has no statistics yet: no flow, zero gradient.
+    // The first step has no statistics yet (6 clean rows, fewer than MIN_FIRST_ROWS): no flow,
+    // zero gradient.
     let first = step(&ctx, &mut loss, Some(&mut adam), &t, &[true; 6]);
     assert!(first.iter().all(|&g| g == 0.0));
-    assert!(loss.input.is_fitted());
+    assert!(!loss.input.is_fitted());
     for _ in 0..30 {
         let noisy: Vec<f32> = x.iter().map(|&v| v + rng.uniform(-0.3, 0.3)).collect();
         let n = Tensor::from_slice(&ctx, &[rows, dim], &noisy).unwrap();
         step(&ctx, &mut loss, Some(&mut adam), &n, &[true; 6]);
     }
+    assert!(loss.input.is_fitted());
     // Freeze the statistics at exact ones (a gradient step would move the running ones).
     loss.fit_input(&x).unwrap();
     let analytic = step(&ctx, &mut loss, None, &t, &clean);

@@ -78,7 +78,8 @@ pub fn run(batch: usize, steps: usize, with_flow: bool) -> hark::Result<()> {
     for _ in 0..steps {
         let mut rec = Recorder::new(&ctx);
         record(&mut rec)?;
-        rec.submit()?;
+        // Training waits for every step (it reads the losses back), with or without the flow.
+        rec.submit_and_wait()?;
     }
     ctx.wait()?;
     let per_step = start.elapsed().as_secs_f64() / steps.max(1) as f64;

@@ -69,6 +69,9 @@ pub fn run(command: &DataCommand) -> hark::Result<()> {
             for (machine, why) in &report.skipped {
                 eprintln!("{machine}: left out ({why})");
             }
+            if report.unlabelled > 0 {
+                eprintln!("{} unlabelled test clip(s) left out", report.unlabelled);
+            }
             println!("wrote {}", args.out.display());
             Ok(())
         }

@@ -9,9 +9,11 @@
 //! temporary folder beside `out` and renamed at the end, so a failure leaves nothing half-made.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::{sectioned_file_name, Clip, Dataset, Domain, Label, Naming, Split};
+use super::{
+    attributes_csv, sectioned_file_name, Attribute, Clip, Dataset, Domain, Label, Naming, Split,
+};
 use crate::error::{HarkError, Result};
 use crate::testing::SeededRng;
 
@@ -41,6 +43,8 @@ pub struct SplitReport {
     pub machines: Vec<(String, usize, usize)>,
     /// `(machine, why)` of each machine type left out.
     pub skipped: Vec<(String, String)>,
+    /// Test clips without a label (evaluation names), left out.
+    pub unlabelled: usize,
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> HarkError {
@@ -60,19 +64,19 @@ fn link(target: &Path, link: &Path) -> Result<()> {
     made.map_err(|e| io_error(link, e))
 }
 
-/// A clip's place in the split: its file name under `train/` or `test/`.
-fn train_name(clip: &Clip) -> String {
+/// The training-clip file name of a moved test clip, with clip index `index`.
+fn train_name(clip: &Clip, index: u32) -> String {
     match clip.name.naming {
         Naming::Sectioned => sectioned_file_name(
             clip.name.section,
             clip.name.domain.unwrap_or(Domain::Source),
             Split::Train,
             Label::Normal,
-            clip.name.index,
+            index,
             &clip.name.attributes,
         ),
-        // 2020 names carry no split: the folder says it.
-        _ => clip.file_name.clone(),
+        // DCASE 2020: the split is the folder's.
+        _ => format!("normal_id_{:02}_{index:08}.wav", clip.name.section),
     }
 }
 
@@ -115,7 +119,10 @@ pub fn split_labelled_test_set(
     let result = write_split(dataset, &staging, options);
     match result {
         Ok(report) if !report.machines.is_empty() => {
-            std::fs::rename(&staging, out).map_err(|e| io_error(out, e))?;
+            if let Err(e) = std::fs::rename(&staging, out) {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(io_error(out, e));
+            }
             Ok(report)
         }
         Ok(report) => {
@@ -137,6 +144,24 @@ pub fn split_labelled_test_set(
     }
 }
 
+/// The sections `attributes_<ss>.csv` files in `dir` are for.
+fn attribute_table_sections(dir: &Path) -> Result<Vec<u32>> {
+    let mut sections = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+        let name = entry.map_err(|e| io_error(dir, e))?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(section) = name
+            .strip_prefix("attributes_")
+            .and_then(|rest| rest.strip_suffix(".csv"))
+            .and_then(|ss| ss.parse::<u32>().ok())
+        {
+            sections.push(section);
+        }
+    }
+    sections.sort_unstable();
+    Ok(sections)
+}
+
 fn write_split(dataset: &Dataset, root: &Path, options: &SplitOptions) -> Result<SplitReport> {
     let mut report = SplitReport::default();
     let mut rng = SeededRng::new(options.seed ^ 0x5b1);
@@ -148,6 +173,12 @@ fn write_split(dataset: &Dataset, root: &Path, options: &SplitOptions) -> Result
             .filter(is_test)
             .filter(|c| c.name.label != Label::Unknown)
             .collect();
+        report.unlabelled += machine
+            .clips
+            .iter()
+            .filter(is_test)
+            .filter(|c| c.name.label == Label::Unknown)
+            .count();
         let mut train: Vec<&Clip> = machine.split(Split::Train).collect();
         let existing_train = train.len();
         // Normal test clips per (section, domain), in file-name order, then shuffled by seed.
@@ -177,10 +208,15 @@ fn write_split(dataset: &Dataset, root: &Path, options: &SplitOptions) -> Result
             .copied()
             .collect();
         if train.is_empty() {
-            report.skipped.push((
-                machine.machine.clone(),
-                "no section and domain has 2 or more normal clips".to_string(),
-            ));
+            let why = if groups.values().any(|g| g.len() >= 2) {
+                format!(
+                    "a train fraction of {} picks none of its normal clips",
+                    options.train_fraction
+                )
+            } else {
+                "no section and domain has 2 or more normal clips".to_string()
+            };
+            report.skipped.push((machine.machine.clone(), why));
             continue;
         }
         if test.is_empty() {
@@ -190,36 +226,57 @@ fn write_split(dataset: &Dataset, root: &Path, options: &SplitOptions) -> Result
             continue;
         }
         let dir = root.join(&machine.machine);
-        for (split, clips) in [("train", &train), ("test", &test)] {
-            let folder = dir.join(split);
-            std::fs::create_dir_all(&folder).map_err(|e| io_error(&folder, e))?;
-            for (i, clip) in clips.iter().enumerate() {
-                let name = if split == "train" && i >= existing_train {
-                    train_name(clip)
-                } else {
-                    clip.file_name.clone()
-                };
-                let destination = folder.join(&name);
-                if destination.exists() {
-                    return Err(HarkError::Dataset {
-                        path: clip.path.display().to_string(),
-                        detail: format!("two clips would both be {}", destination.display()),
-                    });
-                }
-                link(&clip.path, &destination)?;
-            }
+        // Moved clips keep their index unless the section already has training clips; then
+        // they are numbered after the highest one, so that no name is taken twice.
+        let mut next_index: BTreeMap<u32, u32> = BTreeMap::new();
+        for clip in &train[..existing_train] {
+            let next = next_index.entry(clip.name.section).or_insert(0);
+            *next = (*next).max(clip.name.index + 1);
         }
-        // The attribute tables of DCASE 2023+ (names that hide attributes need them).
-        for entry in std::fs::read_dir(&machine.root).map_err(|e| io_error(&machine.root, e))? {
-            let path = entry.map_err(|e| io_error(&machine.root, e))?.path();
-            let is_table = path.file_name().is_some_and(|n| {
-                let n = n.to_string_lossy();
-                n.starts_with("attributes_") && n.ends_with(".csv")
-            });
-            if is_table {
-                let name: PathBuf = path.file_name().map(PathBuf::from).unwrap_or_default();
-                link(&path, &dir.join(name))?;
+        let mut names: Vec<(Split, String, &Clip)> = Vec::new();
+        for (i, clip) in train.iter().enumerate() {
+            let name = if i < existing_train {
+                clip.file_name.clone()
+            } else {
+                let index = match next_index.get_mut(&clip.name.section) {
+                    Some(next) => {
+                        *next += 1;
+                        *next - 1
+                    }
+                    None => clip.name.index,
+                };
+                train_name(clip, index)
+            };
+            names.push((Split::Train, name, clip));
+        }
+        names.extend(test.iter().map(|c| (Split::Test, c.file_name.clone(), *c)));
+        for (split, name, clip) in &names {
+            let folder = dir.join(split.to_string());
+            std::fs::create_dir_all(&folder).map_err(|e| io_error(&folder, e))?;
+            let destination = folder.join(name);
+            if destination.exists() {
+                return Err(HarkError::Dataset {
+                    path: clip.path.display().to_string(),
+                    detail: format!("two clips would both be {}", destination.display()),
+                });
             }
+            link(&clip.path, &destination)?;
+        }
+        // Attribute tables (DCASE 2023+; names that hide attributes need them): written anew
+        // for the new names, one per section the original had one for.
+        for section in attribute_table_sections(&machine.root)? {
+            let rows: Vec<(String, Vec<Attribute>)> = names
+                .iter()
+                .filter(|(_, _, c)| c.name.section == section)
+                .map(|(split, name, c)| {
+                    (
+                        format!("{}/{split}/{name}", machine.machine),
+                        c.attributes.clone(),
+                    )
+                })
+                .collect();
+            let path = dir.join(format!("attributes_{section:02}.csv"));
+            std::fs::write(&path, attributes_csv(&rows)).map_err(|e| io_error(&path, e))?;
         }
         report
             .machines

@@ -11,7 +11,9 @@
 //! vectors with training statistics.
 //!
 //! During joint training the statistics are running moments of each batch's clean rows (read
-//! back after the step, so a step uses the statistics of the steps before it); after training the
+//! back after the step, so a step uses the statistics of the steps before it; the first ones
+//! once [`MIN_FIRST_ROWS`] clean rows have been seen, and the flow sits out until then); after
+//! training the
 //! system refits them exactly on the eval-mode embeddings of all normal training segments. The
 //! statistics are constants to the gradient (`dx = dy / std`) and the transform's log-det,
 //! `-sum log std`, is the same for every row.
@@ -28,25 +30,37 @@ pub const MIN_STD: f64 = 1e-3;
 /// Weight of the newest batch in the running moments.
 pub const MOMENTUM: f64 = 0.1;
 
+/// Clean rows pooled (over as many batches as it takes) before the first statistics are set:
+/// a batch of one or two clean rows would give near-zero standard deviations, and the flow's
+/// input (and its gradient into the backbone) a thousandfold scale.
+pub const MIN_FIRST_ROWS: usize = 8;
+
 /// The standardisation in front of the flow.
 pub struct InputStandardizer {
     /// `-mean`, `[D]`.
     shift: Tensor,
     /// `1 / std`, `[D]`.
     inv_std: Tensor,
-    /// Running first and second moments (host side), `None` before the first batch.
+    /// Running first and second moments (host side), `None` until [`MIN_FIRST_ROWS`] clean
+    /// rows have been seen.
     moments: Option<(Vec<f64>, Vec<f64>)>,
+    /// Sums, squares and count of the clean rows seen before the first statistics.
+    pending: (Vec<f64>, Vec<f64>, usize),
+    /// The `1 / std` values on the device, as uploaded (the log-det is computed from them, so
+    /// that a reloaded standardiser gives bit-identical NLLs).
+    uploaded_inv_std: Vec<f32>,
     /// Scratch for the shifted rows.
     centred: Option<Tensor>,
     dim: usize,
 }
 
-/// Per-channel mean and mean square of the rows of `values` (`[rows, dim]`) picked by `keep`.
-fn moments_of(
+/// Per-channel sums and sums of squares of the rows of `values` (`[rows, dim]`) picked by
+/// `keep`, and their count.
+fn sums_of(
     values: &[f32],
     dim: usize,
     keep: impl Fn(usize) -> bool,
-) -> Option<(Vec<f64>, Vec<f64>)> {
+) -> (Vec<f64>, Vec<f64>, usize) {
     let mut sum = vec![0.0f64; dim];
     let mut square = vec![0.0f64; dim];
     let mut count = 0usize;
@@ -61,13 +75,16 @@ fn moments_of(
             *q += v * v;
         }
     }
-    if count == 0 {
-        return None;
-    }
-    let n = count as f64;
-    sum.iter_mut().for_each(|s| *s /= n);
-    square.iter_mut().for_each(|q| *q /= n);
-    Some((sum, square))
+    (sum, square, count)
+}
+
+/// Mean and mean square from sums over `count` rows.
+fn averages(sum: &[f64], square: &[f64], count: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = count.max(1) as f64;
+    (
+        sum.iter().map(|s| s / n).collect(),
+        square.iter().map(|q| q / n).collect(),
+    )
 }
 
 impl InputStandardizer {
@@ -77,6 +94,8 @@ impl InputStandardizer {
             shift: Tensor::from_slice(ctx, &[dim], &vec![0.0; dim])?,
             inv_std: Tensor::from_slice(ctx, &[dim], &vec![1.0; dim])?,
             moments: None,
+            pending: (vec![0.0; dim], vec![0.0; dim], 0),
+            uploaded_inv_std: vec![1.0; dim],
             centred: None,
             dim,
         })
@@ -98,18 +117,34 @@ impl InputStandardizer {
         Some((mean.clone(), std))
     }
 
-    /// Folds the clean rows of a batch (`[rows, dim]` values) into the running moments (the
-    /// first batch sets them) and uploads the new statistics.
+    /// Folds the clean rows of a batch (`[rows, dim]` values) into the running moments and
+    /// uploads the new statistics. The first statistics are those of the first
+    /// [`MIN_FIRST_ROWS`] clean rows (pooled over batches); later batches are blended in with
+    /// weight [`MOMENTUM`].
     pub fn update(&mut self, ctx: &Context, values: &[f32], clean: &[bool]) -> Result<()> {
         self.check(values)?;
-        let Some((mean, square)) =
-            moments_of(values, self.dim, |r| clean.get(r).copied().unwrap_or(false))
-        else {
+        let (sum, square, count) =
+            sums_of(values, self.dim, |r| clean.get(r).copied().unwrap_or(false));
+        if count == 0 {
             return Ok(());
-        };
+        }
         self.moments = Some(match self.moments.take() {
-            None => (mean, square),
+            None => {
+                let (pending_sum, pending_square, pending_count) = &mut self.pending;
+                for (p, s) in pending_sum.iter_mut().zip(&sum) {
+                    *p += s;
+                }
+                for (p, q) in pending_square.iter_mut().zip(&square) {
+                    *p += q;
+                }
+                *pending_count += count;
+                if *pending_count < MIN_FIRST_ROWS {
+                    return Ok(());
+                }
+                averages(pending_sum, pending_square, *pending_count)
+            }
             Some((old_mean, old_square)) => {
+                let (mean, square) = averages(&sum, &square, count);
                 let blend = |old: Vec<f64>, new: Vec<f64>| -> Vec<f64> {
                     old.iter()
                         .zip(&new)
@@ -122,16 +157,18 @@ impl InputStandardizer {
         self.upload(ctx)
     }
 
-    /// Sets the statistics to those of all rows of `values` (`[rows, dim]`).
+    /// Sets the statistics to those of all rows of `values` (`[rows, dim]`); on an error the
+    /// standardiser is left as it was.
     pub fn fit(&mut self, ctx: &Context, values: &[f32]) -> Result<()> {
         self.check(values)?;
-        self.moments = moments_of(values, self.dim, |_| true);
-        if self.moments.is_none() {
+        let (sum, square, count) = sums_of(values, self.dim, |_| true);
+        if count == 0 {
             return Err(HarkError::invalid(
                 "oe-flow",
                 "no embeddings to standardise the flow's input with",
             ));
         }
+        self.moments = Some(averages(&sum, &square, count));
         self.upload(ctx)
     }
 
@@ -151,20 +188,25 @@ impl InputStandardizer {
         Ok(())
     }
 
-    fn upload(&self, ctx: &Context) -> Result<()> {
+    fn upload(&mut self, ctx: &Context) -> Result<()> {
         let Some((mean, std)) = self.mean_std() else {
             return Ok(());
         };
         let shift: Vec<f32> = mean.iter().map(|&m| -m as f32).collect();
         let inv: Vec<f32> = std.iter().map(|&s| (1.0 / s) as f32).collect();
         self.shift.write(ctx, &shift)?;
-        self.inv_std.write(ctx, &inv)
+        self.inv_std.write(ctx, &inv)?;
+        self.uploaded_inv_std = inv;
+        Ok(())
     }
 
-    /// `log|det dy/dx|` of the standardisation, the same for every row: `-sum log std`.
+    /// `log|det dy/dx|` of the standardisation as the device applies it, the same for every
+    /// row: `sum log (1 / std)` (0 before statistics).
     pub fn log_det(&self) -> f64 {
-        self.mean_std()
-            .map_or(0.0, |(_, std)| -std.iter().map(|s| s.ln()).sum::<f64>())
+        self.uploaded_inv_std
+            .iter()
+            .map(|&i| f64::from(i).ln())
+            .sum()
     }
 
     /// Records `out = (x - mean) / std` for `x` `[N, dim]`.
@@ -191,10 +233,11 @@ impl InputStandardizer {
     pub fn refresh_from_tensors(&mut self, ctx: &Context) -> Result<()> {
         let shift = self.shift.to_vec(ctx)?;
         let inv = self.inv_std.to_vec(ctx)?;
-        if inv.iter().any(|&v| !(v.is_finite() && v > 0.0)) {
+        if inv.iter().any(|&v| !(v.is_finite() && v > 0.0)) || shift.iter().any(|v| !v.is_finite())
+        {
             return Err(HarkError::invalid(
                 "oe-flow",
-                "the checkpoint's input standardisation has a non-positive scale",
+                "the checkpoint's input standardisation is not finite or has a non-positive scale",
             ));
         }
         let mean: Vec<f64> = shift.iter().map(|&s| -f64::from(s)).collect();
@@ -207,6 +250,7 @@ impl InputStandardizer {
             })
             .collect();
         self.moments = Some((mean, square));
+        self.uploaded_inv_std = inv;
         Ok(())
     }
 }

@@ -10,7 +10,8 @@
 //!
 //! The flow reads the embeddings standardised per channel ([`InputStandardizer`]): running
 //! statistics of the clean rows during training (a step uses those of the steps before it, so
-//! the flow joins from the second step), exact statistics of the normal training embeddings once
+//! the flow joins once the first [`crate::models::oe::flow_input::MIN_FIRST_ROWS`] clean rows
+//! have been seen), exact statistics of the normal training embeddings once
 //! training ends ([`FlowEmbeddingLoss::fit_input`]). The NLLs it reports are of the embeddings
 //! themselves: the standardisation's log-det is included.
 //!
@@ -95,13 +96,18 @@ impl FlowEmbeddingLoss {
         crate::io::checkpoint::load_checkpoint(ctx, path, &loss.flow.state_dict())?;
         crate::io::checkpoint::load_checkpoint(ctx, path, &loss.input.state_dict()).map_err(
             |e| {
-                HarkError::invalid(
-                    "oe-flow",
-                    format!(
-                        "{e} (a flow saved before hark standardised the flow's input; train \
-                         it again)"
-                    ),
-                )
+                let text = e.to_string();
+                if text.contains("input_norm.") && text.contains("is missing") {
+                    HarkError::invalid(
+                        "oe-flow",
+                        format!(
+                            "{text} (a flow saved before hark standardised the flow's input; \
+                             train it again)"
+                        ),
+                    )
+                } else {
+                    e
+                }
             },
         )?;
         loss.flow.refresh_permutations()?;
