@@ -470,6 +470,9 @@ impl AnomalyScorer for OeSystem {
         let frames = self.config.net.frames;
         let segments = clip_segments(&mut self.extractor, train_clips, frames, false)?;
         let flow_config = self.flow_config();
+        // Eval-mode embeddings of the training segments, once the network is final (the flow's
+        // input statistics and the inlier models both read them).
+        let mut train_embeddings: Option<Vec<f32>> = None;
         if self.load_from.is_some() {
             self.net = Some(self.load(&machine.machine, keys.len())?);
             if let Some(fc) = flow_config {
@@ -537,6 +540,7 @@ impl AnomalyScorer for OeSystem {
                 let embeddings = self.embed(&segments)?;
                 loss.fit_input(&embeddings)?;
                 self.flow = Some(loss);
+                train_embeddings = Some(embeddings);
             }
             if let (Some(dir), Some(net)) = (&self.save_to, &self.net) {
                 let metadata = self.metadata(&machine.machine, keys.len());
@@ -556,7 +560,10 @@ impl AnomalyScorer for OeSystem {
             return Ok(());
         }
         // Inlier models per section on the training segments' embeddings.
-        let embeddings = self.embed(&segments)?;
+        let embeddings = match train_embeddings {
+            Some(e) => e,
+            None => self.embed(&segments)?,
+        };
         let dim = self.config.net.embedding;
         let mut sets: BTreeMap<u32, (EmbeddingSet, HashMap<PathBuf, usize>)> = BTreeMap::new();
         let mut row = 0;
