@@ -4,7 +4,7 @@
 use hark::audio::dataset::Domain;
 use hark::detect::metrics::{auc, harmonic_mean, official_score, pauc, ScoredClip, SectionMetrics};
 
-const FIXTURES: &str = include_str!("fixtures/metrics/metrics_fixtures.txt");
+const FIXTURES: &str = include_str!("../fixtures/metrics/metrics_fixtures.txt");
 
 fn parse_list(field: &str) -> Vec<f64> {
     field.split(',').map(|v| v.parse().unwrap()).collect()

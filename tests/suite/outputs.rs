@@ -6,7 +6,7 @@ use hark::detect::outputs::{
     read_anomaly_scores, write_section_outputs, GammaFit,
 };
 
-const GAMMA_FIXTURES: &str = include_str!("fixtures/outputs/gamma_fixtures.txt");
+const GAMMA_FIXTURES: &str = include_str!("../fixtures/outputs/gamma_fixtures.txt");
 
 fn relative_error(got: f64, expected: f64) -> f64 {
     (got - expected).abs() / expected.abs().max(1e-300)
