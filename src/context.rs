@@ -96,6 +96,8 @@ pub(crate) struct ContextInner {
     pub(crate) params: Arc<Mutex<ParamPool>>,
     /// Kernels' temporaries by name, kept and grown across launches (see [`Context::scratch`]).
     pub(crate) scratch: Mutex<std::collections::HashMap<&'static str, crate::tensor::Tensor>>,
+    /// Matmul autotuning: on or off, and the choices made (see `kernels::matmul::autotune`).
+    pub(crate) autotune: Mutex<crate::kernels::matmul::autotune::AutotuneState>,
 }
 
 /// A GPU device and queue with hark's caches. Clone it freely.
@@ -191,6 +193,7 @@ impl Context {
                 bind_groups: BindGroupCache::default(),
                 params,
                 scratch: Mutex::default(),
+                autotune: crate::kernels::matmul::autotune::AutotuneState::from_env(),
             }),
         }
     }
@@ -303,6 +306,28 @@ impl Context {
         let t = crate::tensor::Tensor::zeros(self, &[len.max(1)], crate::tensor::DType::F32)?;
         slots.insert(key, t.clone());
         t.prefix(shape)
+    }
+
+    /// Turns matmul autotuning on or off for this context (default: on unless
+    /// `HARK_AUTOTUNE=off`). Off, every product launches the heuristic configuration, so launches
+    /// are the same on every run and machine; tests pin it off.
+    pub fn set_autotune(&self, enabled: bool) {
+        lock(&self.inner.autotune).set_enabled(enabled);
+    }
+
+    /// Keeps this context's autotuning choices in `cache` (`None`: in memory only) instead of
+    /// the user's cache folder; forgets the choices made so far.
+    pub fn set_autotune_cache(&self, cache: Option<std::path::PathBuf>) {
+        lock(&self.inner.autotune).set_cache(cache);
+    }
+
+    /// Whether matmul autotuning is on (see [`Context::set_autotune`]).
+    pub fn autotune(&self) -> bool {
+        lock(&self.inner.autotune).enabled()
+    }
+
+    pub(crate) fn autotune_state(&self) -> &Mutex<crate::kernels::matmul::autotune::AutotuneState> {
+        &self.inner.autotune
     }
 
     /// Drops cached bind groups (they keep their buffers alive until evicted).

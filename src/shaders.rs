@@ -24,6 +24,8 @@ pub enum Shader {
     Softmax,
     /// `shaders/matmul/matmul.wgsl`: batched tiled matmul with bias and activation epilogue.
     Matmul,
+    /// `shaders/matmul/matmul_vec4.wgsl`: the matmul on 16-byte loads and stores (rows of whole vec4s).
+    MatmulVec4,
     /// `shaders/features/log_compress.wgsl`: 10 log10 or ln of max(x, eps).
     FeaturesLogCompress,
     /// `shaders/features/mean_normalize.wgsl`: temporal mean subtraction per bin.
@@ -147,6 +149,7 @@ impl Shader {
         Shader::ReduceStatsPoolBackward,
         Shader::Softmax,
         Shader::Matmul,
+        Shader::MatmulVec4,
         Shader::FeaturesLogCompress,
         Shader::FeaturesMeanNormalize,
         Shader::FeaturesFrameStack,
@@ -216,6 +219,7 @@ impl Shader {
             Shader::ReduceStatsPoolBackward => "reduce/stats_pool_backward.wgsl",
             Shader::Softmax => "softmax/softmax.wgsl",
             Shader::Matmul => "matmul/matmul.wgsl",
+            Shader::MatmulVec4 => "matmul/matmul_vec4.wgsl",
             Shader::FeaturesLogCompress => "features/log_compress.wgsl",
             Shader::FeaturesMeanNormalize => "features/mean_normalize.wgsl",
             Shader::FeaturesFrameStack => "features/frame_stack.wgsl",
@@ -290,6 +294,7 @@ impl Shader {
             }
             Shader::Softmax => include_str!("../shaders/softmax/softmax.wgsl"),
             Shader::Matmul => include_str!("../shaders/matmul/matmul.wgsl"),
+            Shader::MatmulVec4 => include_str!("../shaders/matmul/matmul_vec4.wgsl"),
             Shader::FeaturesLogCompress => include_str!("../shaders/features/log_compress.wgsl"),
             Shader::FeaturesMeanNormalize => {
                 include_str!("../shaders/features/mean_normalize.wgsl")

@@ -229,7 +229,11 @@ pub fn test_context() -> Option<Context> {
     static SHARED: OnceLock<Result<Context, String>> = OnceLock::new();
     let shared = SHARED.get_or_init(|| Context::new().map_err(|e| e.to_string()));
     match shared {
-        Ok(ctx) => Some(ctx.clone()),
+        Ok(ctx) => {
+            // Deterministic launches: the heuristic tiles, never a timing-dependent choice.
+            ctx.set_autotune(false);
+            Some(ctx.clone())
+        }
         Err(reason) if gpu_required() => {
             panic!("HARK_REQUIRE_GPU=1 but no GPU context: {reason}")
         }

@@ -38,7 +38,13 @@ struct Params {
     splits: u32,
     // Batch items of the output (bounds `reduce_splits`' grid).
     batch: u32,
-    _pad: u32,
+    // Elements from the start of a and b to their first used element (a row range of a larger
+    // matrix; the kNN scores a block of queries against a tile of the database).
+    offset_a: u32,
+    offset_b: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -106,8 +112,8 @@ fn main(
     let k_end = min(params.k, k_begin + params.k_chunk);
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
-    let base_a = batch * params.batch_stride_a;
-    let base_b = batch * params.batch_stride_b;
+    let base_a = params.offset_a + batch * params.batch_stride_a;
+    let base_b = params.offset_b + batch * params.batch_stride_b;
     let m = params.m;
     let n = params.n;
     let k = params.k;

@@ -6,10 +6,13 @@ use std::time::Instant;
 
 use clap::Args;
 use hark::cpu::matmul::sgemm_matrixmultiply;
-use hark::kernels::matmul::{matmul, matmul_flops, splits_used, MatmulOptions, MatmulTiles};
+use hark::kernels::matmul::autotune::{self, MatmulChoice, MatmulProblem};
+use hark::kernels::matmul::{
+    matmul, matmul_flops, splits_used, vec4_eligible, MatmulOptions, MatmulPath, MatmulTiles,
+};
 use hark::profiler::{profile, TimingMethod};
 use hark::testing::SeededRng;
-use hark::{Context, DType, HarkError, Tensor};
+use hark::{Context, DType, HarkError, Recorder, Tensor};
 
 #[derive(Debug, Args)]
 pub struct BenchMatmulArgs {
@@ -20,19 +23,50 @@ pub struct BenchMatmulArgs {
     /// Timed iterations per shape (after one untimed warm-up).
     #[arg(long, default_value_t = 5)]
     iters: usize,
-    /// Time with the wall clock even where GPU timestamps exist.
+    /// Also time each product with the wall clock, read-back of the result included (median of
+    /// the iterations): the figure `peer-bench` (burn on the same adapter) reports.
     #[arg(long)]
     wall_clock: bool,
+    /// Time every autotuning candidate of each shape and print them (the winner is cached as
+    /// the autotuner would).
+    #[arg(long)]
+    autotune: bool,
     /// Skip the CPU SGEMM comparison.
     #[arg(long)]
     no_cpu: bool,
-    /// Tile configuration: auto (by shape), large (128x128, 8x8 per thread), small (64x64, 4x4),
+    /// Tile configuration: auto (autotuned, or the heuristic with HARK_AUTOTUNE=off), large (128x128, 8x8 per thread), small (64x64, 4x4),
     /// thin (16x128, 2x8; for outputs of at most 16 rows) or a custom BMxBNxBKxTMxTN.
     #[arg(long, default_value = "auto", value_parser = parse_tiles)]
     tiles: TileChoice,
     /// Force at least this many K slices (default: the launcher's choice).
     #[arg(long)]
     k_splits: Option<usize>,
+    /// A stored [K, M] (transposed).
+    #[arg(long)]
+    trans_a: bool,
+    /// B stored [N, K] (transposed; PyTorch's Linear weight, the kNN's database).
+    #[arg(long)]
+    trans_b: bool,
+    /// Shader: auto (vec4 wherever the shapes allow), scalar (matmul.wgsl) or vec4.
+    #[arg(long, value_enum, default_value_t = PathArg::Auto)]
+    path: PathArg,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum PathArg {
+    Auto,
+    Scalar,
+    Vec4,
+}
+
+impl From<PathArg> for MatmulPath {
+    fn from(p: PathArg) -> Self {
+        match p {
+            PathArg::Auto => MatmulPath::Auto,
+            PathArg::Scalar => MatmulPath::Scalar,
+            PathArg::Vec4 => MatmulPath::Vec4,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -106,8 +140,8 @@ pub fn run(args: &BenchMatmulArgs) -> hark::Result<()> {
     if software {
         println!("note: a software adapter runs WGSL on the CPU; read GPU figures as ratios only");
     }
-    println!(
-        "{:>16} {:>16} {:>10} {:>11} {:>11} {:>11} {:>8} {:>9}",
+    let header = format!(
+        "{:>16} {:>20} {:>10} {:>11} {:>11} {:>11} {:>8} {:>9}",
         "M x N x K",
         "tiles",
         "gpu ms",
@@ -117,9 +151,20 @@ pub fn run(args: &BenchMatmulArgs) -> hark::Result<()> {
         "gpu/cpu",
         "err/sqrtK"
     );
+    let wall_header = if args.wall_clock {
+        format!(" {:>12}", "wall ms (rb)")
+    } else {
+        String::new()
+    };
+    if !args.autotune {
+        println!("{header}{wall_header}");
+    }
     let mut method = TimingMethod::Timestamps;
     for &(m, n, k) in &shapes {
         let row = bench_shape(&ctx, args, m, n, k)?;
+        if args.autotune {
+            println!("{header}{wall_header}");
+        }
         method = row.method;
         let cpu = row
             .cpu_gflops
@@ -127,8 +172,11 @@ pub fn run(args: &BenchMatmulArgs) -> hark::Result<()> {
         let ratio = row
             .cpu_gflops
             .map_or("-".to_string(), |g| format!("{:.3}", row.gflops / g));
+        let wall = row
+            .wall_s
+            .map_or(String::new(), |s| format!(" {:>12.1}", s * 1e3));
         println!(
-            "{:>16} {:>16} {:>10.3} {:>11.1} {:>11.1} {:>11} {:>8} {:>9.1e}",
+            "{:>16} {:>20} {:>10.3} {:>11.1} {:>11.1} {:>11} {:>8} {:>9.1e}{wall}",
             format!("{m}x{n}x{k}"),
             row.tiles,
             row.mean_s * 1e3,
@@ -141,7 +189,8 @@ pub fn run(args: &BenchMatmulArgs) -> hark::Result<()> {
     }
     println!(
         "timing: {} ({} iterations after a warm-up); GFLOP/s = 2*M*N*K / mean time; \
-         err/sqrtK = largest |gpu - cpu| / sqrt(K)",
+         err/sqrtK = largest |gpu - cpu| / sqrt(K); wall ms (rb) = median wall time of record, \
+         submit and read-back (--wall-clock)",
         match method {
             TimingMethod::Timestamps => "GPU timestamp queries",
             TimingMethod::WallClock => "wall clock per submit (no timestamp queries)",
@@ -159,6 +208,7 @@ struct Row {
     cpu_gflops: Option<f64>,
     max_rel_err: f64,
     method: TimingMethod,
+    wall_s: Option<f64>,
 }
 
 fn bench_shape(
@@ -171,20 +221,55 @@ fn bench_shape(
     let mut rng = SeededRng::new(42);
     let a_host = rng.vec(m * k, -1.0, 1.0);
     let b_host = rng.vec(k * n, -1.0, 1.0);
-    let a = Tensor::from_slice(ctx, &[m, k], &a_host)?;
-    let b = Tensor::from_slice(ctx, &[k, n], &b_host)?;
-    let out = Tensor::zeros(ctx, &[m, n], DType::F32)?;
-    let tiles = match args.tiles {
-        TileChoice::Auto => MatmulTiles::for_shape(1, m, n),
-        TileChoice::Fixed(t) => t,
+    let (ta, tb) = (args.trans_a, args.trans_b);
+    // The CPU reference multiplies row-major [M, K] x [K, N]: upload transposed copies.
+    let a = if ta {
+        Tensor::from_slice(ctx, &[k, m], &transpose(&a_host, m, k))?
+    } else {
+        Tensor::from_slice(ctx, &[m, k], &a_host)?
     };
+    let b = if tb {
+        Tensor::from_slice(ctx, &[n, k], &transpose(&b_host, k, n))?
+    } else {
+        Tensor::from_slice(ctx, &[k, n], &b_host)?
+    };
+    let out = Tensor::zeros(ctx, &[m, n], DType::F32)?;
+    let problem = MatmulProblem {
+        batch: 1,
+        m,
+        n,
+        k,
+        trans_a: ta,
+        trans_b: tb,
+        vec4: vec4_eligible(&MatmulTiles::SMALL, ta, tb, m, n, k, [0; 3]),
+    };
+    if args.autotune {
+        print_candidates(ctx, &problem)?;
+    }
+    let choice = match args.tiles {
+        TileChoice::Auto => autotune::choose(ctx, &problem)?,
+        TileChoice::Fixed(tiles) => MatmulChoice {
+            tiles,
+            path: MatmulPath::Auto,
+            k_splits: None,
+        },
+    };
+    let tiles = choice.tiles;
+    let path = match args.path {
+        PathArg::Auto => choice.path,
+        forced => forced.into(),
+    };
+    let k_splits = args.k_splits.or(choice.k_splits);
     let options = MatmulOptions {
+        trans_a: ta,
+        trans_b: tb,
         tiles: Some(tiles),
-        k_splits: args.k_splits,
+        k_splits,
+        path,
         ..Default::default()
     };
-    let splits = splits_used(&tiles, args.k_splits, 1, m, n, k);
-    let prof = profile(ctx, args.iters, args.wall_clock, |rec| {
+    let splits = splits_used(&tiles, k_splits, 1, m, n, k);
+    let prof = profile(ctx, args.iters, false, |rec| {
         matmul(rec, &a, &b, &out, &options)
     })?;
     let flops = matmul_flops(1, m, n, k);
@@ -196,6 +281,22 @@ fn bench_shape(
             "the GPU reported zero time",
         ));
     }
+    let wall_s = if args.wall_clock {
+        let mut times = Vec::with_capacity(args.iters.max(1));
+        for _ in 0..args.iters.max(1) {
+            let start = Instant::now();
+            let mut rec = Recorder::new(ctx);
+            matmul(&mut rec, &a, &b, &out, &options)?;
+            rec.submit()?;
+            let _ = out.to_vec(ctx)?;
+            times.push(start.elapsed().as_secs_f64());
+        }
+        times.sort_by(f64::total_cmp);
+        Some(times[times.len() / 2])
+    } else {
+        None
+    };
+    let vec4 = path != MatmulPath::Scalar && vec4_eligible(&tiles, ta, tb, m, n, k, [0; 3]);
 
     let gpu = out.to_vec(ctx)?;
     let mut cpu_out = vec![0.0f32; m * n];
@@ -223,7 +324,8 @@ fn bench_shape(
         .fold(0.0, f64::max);
     Ok(Row {
         tiles: format!(
-            "{}x{}/{}x{}{}",
+            "{}{}x{}/{}x{}{}",
+            if vec4 { "v4 " } else { "" },
             tiles.bm,
             tiles.bn,
             tiles.tm,
@@ -240,5 +342,44 @@ fn bench_shape(
         cpu_gflops,
         max_rel_err,
         method: prof.method,
+        wall_s,
     })
+}
+
+/// `rows x cols` row-major -> `cols x rows` row-major.
+fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; x.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = x[r * cols + c];
+        }
+    }
+    t
+}
+
+/// Times every autotuning candidate of `problem` and prints them, fastest first; the winner is
+/// remembered and cached as [`autotune::choose`] would.
+fn print_candidates(ctx: &Context, problem: &MatmulProblem) -> hark::Result<()> {
+    let timed = autotune::time_candidates(ctx, problem)?;
+    let flops = matmul_flops(problem.batch, problem.m, problem.n, problem.k);
+    println!(
+        "autotune {}x{}x{} ({}): {} candidates",
+        problem.m,
+        problem.n,
+        problem.k,
+        problem.class_key(),
+        timed.len()
+    );
+    for (choice, seconds) in &timed {
+        println!(
+            "  {:<40} {:>10.3} ms {:>9.1} GFLOP/s",
+            choice.describe(),
+            seconds * 1e3,
+            flops / seconds / 1e9
+        );
+    }
+    if let Some((best, _)) = timed.first() {
+        autotune::remember(ctx, problem, best);
+    }
+    Ok(())
 }

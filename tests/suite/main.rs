@@ -27,6 +27,7 @@ mod knn;
 mod loss;
 mod loss_embedding;
 mod matmul;
+mod matmul_vec4;
 mod metrics;
 mod mobilenet;
 mod nn;

@@ -84,6 +84,7 @@ impl Case {
             tiles,
             bias_per_row: false,
             k_splits: self.k_splits,
+            ..Default::default()
         };
         matmul(&mut rec, &a, &b, &out, &options).unwrap();
         rec.submit().unwrap();

@@ -1,9 +1,11 @@
-//! Launcher for `shaders/knn/similarity.wgsl`: the score tile of a block of queries against a
-//! tile of database rows (dot product or minus the squared Euclidean distance).
+//! The score tile of a block of queries against a tile of database rows (dot product or minus
+//! the squared Euclidean distance). Dot products of an f32 database run on the tiled matmul (a
+//! GEMM, as FAISS does); f16 databases and distances run `shaders/knn/similarity.wgsl`.
 
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{HarkError, Result};
+use crate::kernels::matmul::{matmul, MatmulOptions};
 use crate::kernels::to_u32;
 use crate::runtime::{Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
@@ -110,6 +112,18 @@ pub fn similarity(
     }
     to_u32(name, nq * dim)?;
     to_u32(name, n * dim)?;
+    if metric == Metric::Dot && database.dtype() == DType::F32 {
+        // The FAISS design: the score tile is a GEMM, queries x database^T, on the tiled
+        // (vec4 where the rows allow) matmul with its autotuned tiles and K split.
+        let scores = out.prefix(&[tile.rows, tile.cols])?;
+        let options = MatmulOptions {
+            trans_b: true,
+            a_rows: Some((tile.q0, tile.rows)),
+            b_rows: Some((tile.j0, tile.cols)),
+            ..Default::default()
+        };
+        return matmul(rec, queries, database, &scores, &options);
+    }
     crate::kernels::check_loop_budget(
         name,
         similarity_loop_iterations(dim),

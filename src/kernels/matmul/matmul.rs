@@ -2,6 +2,11 @@
 //! shared-memory tiles and 2-D register blocking; tile sizes are override constants chosen per
 //! problem shape (or forced through [`MatmulOptions::tiles`]). Long or thin-output products split
 //! K over several workgroups and sum the slices in a second pass (see [`k_splits`]).
+//!
+//! Two shaders compute the same product: `matmul_vec4.wgsl` reads and writes global memory in
+//! 16-byte vectors and runs whenever the operands allow it (see [`vec4_eligible`]); `matmul.wgsl`
+//! takes scalar loads and serves every other shape and tile. Both sum each output in K order with
+//! one fma per step, so they agree bit for bit for the same K split.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -143,19 +148,19 @@ impl MatmulTiles {
         (LOOP_BUDGET / per_slice).max(1) * bk
     }
 
-    fn validate(&self, limits: &wgpu::Limits) -> Result<()> {
+    pub(crate) fn validate(&self, limits: &wgpu::Limits) -> Result<()> {
         let t = self;
         let shape_ok = t.tm >= 1
             && t.tn >= 1
-            && t.tm <= 8
-            && t.tn <= 8
+            && t.tm <= 16
+            && t.tn <= 16
             && t.bk >= 1
             && t.bm.is_multiple_of(t.tm)
             && t.bn.is_multiple_of(t.tn);
         if !shape_ok {
             return Err(HarkError::invalid(
                 KERNEL.name,
-                format!("tiles {t:?}: tm, tn must be 1..=8 and divide bm, bn"),
+                format!("tiles {t:?}: tm, tn must be 1..=16 and divide bm, bn"),
             ));
         }
         let (x, y) = (t.bn / t.tn, t.bm / t.tm);
@@ -245,11 +250,59 @@ pub struct MatmulOptions<'t> {
     /// product is `W [C_out, C_in] x X [C_in, L]`).
     pub bias_per_row: bool,
     pub activation: Activation,
-    /// Force a tile shape (default: [`MatmulTiles::for_shape`]).
+    /// Force a tile shape (default: the autotuned choice for the shape class, or
+    /// [`MatmulTiles::for_shape`] with autotuning off; see [`super::autotune`]).
     pub tiles: Option<MatmulTiles>,
     /// Force at least this many K slices (default: [`k_splits`]; never fewer than the loop
     /// budget needs).
     pub k_splits: Option<usize>,
+    /// Which shader runs (default: the vec4 one wherever [`vec4_eligible`] allows).
+    pub path: MatmulPath,
+    /// Use only the stored rows `start..start + count` of a one-matrix `a` (rows of `[M, K]`, or
+    /// of `[K, M]` with `trans_a`): a block of a larger matrix without a copy.
+    pub a_rows: Option<(usize, usize)>,
+    /// Likewise for `b` (rows of `[K, N]`, or of `[N, K]` with `trans_b`).
+    pub b_rows: Option<(usize, usize)>,
+}
+
+/// The shader a [`matmul`] runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MatmulPath {
+    /// `matmul_vec4.wgsl` where [`vec4_eligible`] allows it, else `matmul.wgsl`.
+    #[default]
+    Auto,
+    /// `matmul.wgsl`: scalar loads, any shape and tile.
+    Scalar,
+    /// `matmul_vec4.wgsl`; an error where [`vec4_eligible`] does not allow it.
+    Vec4,
+}
+
+/// Whether `matmul_vec4.wgsl` can run a product: the stored rows of A (`k`, or `m` with
+/// `trans_a`) and B (`n`, or `k` with `trans_b`) and the output's rows (`n`) are whole vec4s, the
+/// tiles hold whole quads (`tm`, `tn` 4, 8 or 16 with `tm * tn <= 128`; `bk` a multiple of 4) and every operand starts on a
+/// 16-byte boundary (`byte_offsets` of a, b and out).
+pub fn vec4_eligible(
+    tiles: &MatmulTiles,
+    trans_a: bool,
+    trans_b: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    byte_offsets: [u64; 3],
+) -> bool {
+    let a_row = if trans_a { m } else { k };
+    let b_row = if trans_b { k } else { n };
+    let quads = |t: u32| matches!(t, 4 | 8 | 16);
+    a_row.is_multiple_of(4)
+        && b_row.is_multiple_of(4)
+        && n.is_multiple_of(4)
+        && byte_offsets.iter().all(|o| o.is_multiple_of(16))
+        && quads(tiles.tm)
+        && quads(tiles.tn)
+        && tiles.tm * tiles.tn <= 128
+        && tiles.bk.is_multiple_of(4)
+        && tiles.bm.is_multiple_of(tiles.tm)
+        && tiles.bn.is_multiple_of(tiles.tn)
 }
 
 /// Keep in sync with `Params` in shaders/matmul/matmul.wgsl.
@@ -267,12 +320,23 @@ struct MatmulParams {
     k_chunk: u32,
     splits: u32,
     batch: u32,
-    _pad: u32,
+    offset_a: u32,
+    offset_b: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 static KERNEL: Kernel = Kernel {
     name: "matmul",
     shader: Shader::Matmul,
+    entry: "main",
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+};
+
+static KERNEL_VEC4: Kernel = Kernel {
+    name: "matmul_vec4",
+    shader: Shader::MatmulVec4,
     entry: "main",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
 };
@@ -305,6 +369,28 @@ fn to_u32(value: usize, what: &str) -> Result<u32> {
         .map_err(|_| HarkError::invalid(KERNEL.name, format!("{what} = {value} exceeds u32")))
 }
 
+/// The rows `range` (start, count) of a 2-D operand: (count, element offset of its first row).
+fn row_range(
+    what: &str,
+    range: Option<(usize, usize)>,
+    batch: usize,
+    rows: usize,
+    cols: usize,
+) -> Result<(usize, usize)> {
+    match range {
+        None => Ok((rows, 0)),
+        Some((start, count)) if batch == 1 && start + count <= rows => Ok((count, start * cols)),
+        Some((start, count)) => Err(HarkError::shape(
+            KERNEL.name,
+            format!(
+                "{what}: rows {start}..{} of a [{batch}, {rows}, {cols}] operand (a row range needs \
+                 one matrix and rows inside it)",
+                start + count
+            ),
+        )),
+    }
+}
+
 /// Records `out = act(op(a) x op(b) + bias)`. Shapes: `a` `[M, K]` or `[batch|1, M, K]`
 /// (`[.., K, M]` with `trans_a`), `b` `[K, N]` or `[batch|1, K, N]` (`[.., N, K]` with
 /// `trans_b`), `out` `[M, N]` or `[batch, M, N]`; an operand with batch 1 is shared.
@@ -320,6 +406,8 @@ pub fn matmul(
     }
     let (batch_a, a_rows, a_cols) = batched_dims("a", a)?;
     let (batch_b, b_rows, b_cols) = batched_dims("b", b)?;
+    let (a_rows, offset_a) = row_range("a", options.a_rows, batch_a, a_rows, a_cols)?;
+    let (b_rows, offset_b) = row_range("b", options.b_rows, batch_b, b_rows, b_cols)?;
     let (batch, m, n) = batched_dims("out", out)?;
     let (a_m, k) = if options.trans_a {
         (a_cols, a_rows)
@@ -368,12 +456,69 @@ pub fn matmul(
             ));
         }
     }
-    let tiles = options
-        .tiles
-        .unwrap_or_else(|| MatmulTiles::for_shape(batch, m, n));
+    let offsets = [
+        a.offset() + 4 * offset_a as u64,
+        b.offset() + 4 * offset_b as u64,
+        out.offset(),
+    ];
+    let (tiles, forced_splits, path) = match options.tiles {
+        Some(tiles) => (tiles, options.k_splits, options.path),
+        None => {
+            let problem = super::autotune::MatmulProblem {
+                batch,
+                m,
+                n,
+                k,
+                trans_a: options.trans_a,
+                trans_b: options.trans_b,
+                vec4: vec4_eligible(
+                    &MatmulTiles::SMALL,
+                    options.trans_a,
+                    options.trans_b,
+                    m,
+                    n,
+                    k,
+                    offsets,
+                ),
+            };
+            let choice = super::autotune::choose(rec.context(), &problem)?;
+            let path = match options.path {
+                MatmulPath::Auto => choice.path,
+                forced => forced,
+            };
+            (choice.tiles, options.k_splits.or(choice.k_splits), path)
+        }
+    };
     tiles.validate(rec.context().limits())?;
+    let eligible = vec4_eligible(&tiles, options.trans_a, options.trans_b, m, n, k, offsets);
+    let kernel = match path {
+        MatmulPath::Auto if eligible => &KERNEL_VEC4,
+        // The scalar shader holds at most 8 x 8 accumulators per thread.
+        MatmulPath::Auto | MatmulPath::Scalar if tiles.tm > 8 || tiles.tn > 8 => {
+            return Err(HarkError::invalid(
+                KERNEL.name,
+                format!(
+                    "{}: tiles {tiles:?} need the vec4 shader (tm, tn above 8), which these \
+                     operands do not allow",
+                    describe()
+                ),
+            ))
+        }
+        MatmulPath::Auto | MatmulPath::Scalar => &KERNEL,
+        MatmulPath::Vec4 if eligible => &KERNEL_VEC4,
+        MatmulPath::Vec4 => {
+            return Err(HarkError::invalid(
+                KERNEL_VEC4.name,
+                format!(
+                    "{}: rows of A, B and out must be whole vec4s on 16-byte boundaries and the \
+                     tiles {tiles:?} whole quads",
+                    describe()
+                ),
+            ))
+        }
+    };
 
-    let k_chunk = k_chunk(&tiles, options.k_splits, batch, m, n, k);
+    let k_chunk = k_chunk(&tiles, forced_splits, batch, m, n, k);
     let splits = k.div_ceil(k_chunk).max(1);
 
     let (activation, alpha) = options.activation.code();
@@ -402,7 +547,11 @@ pub fn matmul(
         k_chunk: to_u32(k_chunk.max(1), "K chunk")?,
         splits: to_u32(splits, "K splits")?,
         batch: to_u32(batch, "batch")?,
-        _pad: 0,
+        offset_a: to_u32(offset_a, "a row offset")?,
+        offset_b: to_u32(offset_b, "b row offset")?,
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
     };
     to_u32(batch * m * n, "batch*M*N")?;
     // Without a bias the binding still needs a buffer: `a` is bound again (read-only, never read).
@@ -426,7 +575,7 @@ pub fn matmul(
     };
     if splits == 1 {
         return rec.dispatch(Launch {
-            kernel: &KERNEL,
+            kernel,
             constants,
             params: bytemuck::bytes_of(&params),
             tensors: &[a, b, bias, out],
@@ -440,7 +589,7 @@ pub fn matmul(
         .context()
         .scratch("matmul split-K partials", &[partial_len])?;
     rec.dispatch(Launch {
-        kernel: &KERNEL,
+        kernel,
         constants,
         params: bytemuck::bytes_of(&params),
         tensors: &[a, b, bias, &partials],

@@ -4,6 +4,9 @@
 #[allow(clippy::module_inception)]
 mod matmul;
 
+pub mod autotune;
+
 pub use matmul::{
-    k_splits, matmul, matmul_flops, splits_used, Activation, MatmulOptions, MatmulTiles,
+    k_splits, matmul, matmul_flops, splits_used, vec4_eligible, Activation, MatmulOptions,
+    MatmulPath, MatmulTiles,
 };
