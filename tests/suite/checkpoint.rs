@@ -75,7 +75,12 @@ fn train_then_score_through_the_cli() {
         work.path().join("models"),
         work.path().join("scores"),
     );
-    let hark = || Command::new(env!("CARGO_BIN_EXE_hark"));
+    // Autotuning off: the same launches on every run (resumed trainings compare bit for bit).
+    let hark = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_hark"));
+        c.env("HARK_AUTOTUNE", "off");
+        c
+    };
     run_ok(
         hark()
             .args([

@@ -7,7 +7,9 @@ use std::process::Command;
 use hark::io::npy::read_npy;
 
 fn hark() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hark"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hark"));
+    c.env("HARK_AUTOTUNE", "off");
+    c
 }
 
 fn gpu_available() -> bool {

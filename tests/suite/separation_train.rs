@@ -191,6 +191,7 @@ fn every_variant_scores_through_the_contract() {
     let test_dir = dir.path().join("data/valve/test");
     let out = dir.path().join("separated");
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_hark"))
+        .env("HARK_AUTOTUNE", "off")
         .arg("separate")
         .arg("--model")
         .arg(dir.path().join("models/sep_valve_type.safetensors"))

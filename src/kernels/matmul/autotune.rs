@@ -29,7 +29,8 @@ use crate::Context;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MatmulChoice {
     pub tiles: MatmulTiles,
-    /// [`MatmulPath::Auto`] (vec4 where the operands allow) or [`MatmulPath::Scalar`].
+    /// [`MatmulPath::Auto`] (vec4 where the operands and tiles allow; what tuning picks) or
+    /// [`MatmulPath::Scalar`].
     pub path: MatmulPath,
     /// `Some(1)`: split K only as far as the loop budget needs; `None`: also for occupancy
     /// ([`super::k_splits`]).
@@ -168,14 +169,13 @@ pub fn candidates(problem: &MatmulProblem, limits: &wgpu::Limits) -> Vec<MatmulC
         if tiles.validate(limits).is_err() {
             continue;
         }
+        // The scalar shader holds at most 8 x 8 accumulators per thread.
         let vec4_tiles = vec4_eligible(&tiles, false, false, 4, 4, 4, [0; 3]);
-        let path = if problem.vec4 && vec4_tiles {
-            MatmulPath::Auto
-        } else if tiles.tm > 8 || tiles.tn > 8 {
+        if !(problem.vec4 && vec4_tiles) && (tiles.tm > 8 || tiles.tn > 8) {
             continue;
-        } else {
-            MatmulPath::Scalar
-        };
+        }
+        // Auto: the vec4 shader where the operands and tiles allow, else the scalar one.
+        let path = MatmulPath::Auto;
         let occupancy = super::k_splits(&tiles, batch, m, n, problem.k);
         let budget = problem.k.div_ceil(tiles.max_k_per_workgroup()).max(1);
         let mut splits = vec![None];
