@@ -82,13 +82,13 @@ step "matmul 4096^3 (autotune candidates)" 90 '4096x4096x4096' \
 step "matmul model shapes" 60 'x' \
     "$hark" bench matmul --shape 1024 --shape 4096x128x640 --shape 16x15360x144 \
     --shape 16x63736x49 --shape 32x4096x288 --wall-clock --iters 10
-step "log-mel 64 x 10 s" 60 'clips/s' "$hark" bench frontend --clips 64 --samples 160000
+step "log-mel 64 x 10 s" 60 '^ *logmel' "$hark" bench frontend --clips 64 --samples 160000
 step "kNN 1000 x 100000 x 256" 60 'GFLOP/s|queries/s' \
     "$hark" bench knn --queries 1000 --rows 100000 --dim 256 --k 16
-step "Conv-TasNet 10 s forward + train step" 90 'RTF|real-time' \
+step "Conv-TasNet 10 s forward + train step" 90 'real-time factor' \
     "$hark" bench separate --seconds 10
 for system in ae flow embed oe oe-flow mobilenet ssc; do
-    step "train step: $system" 45 'ms|/s' "$hark" bench train --system "$system" --steps 3
+    step "train step: $system" 45 'training:' "$hark" bench train --system "$system" --steps 3
 done
 
 # Last: the longest step; the benches above are reported even if it runs out of time.

@@ -1,5 +1,6 @@
 //! Subcommands of the `hark` binary.
 
+mod bench_conv;
 mod bench_flow;
 mod bench_frontend;
 mod bench_knn;
@@ -89,6 +90,8 @@ enum BenchCommand {
     /// Conv-TasNet: inference real-time factor with per-kernel GPU time, the CPU reference on
     /// the same clip, and a training step.
     Separate(bench_separate::BenchSeparateArgs),
+    /// Depthwise conv1d and direct conv2d, timed as peer-bench times burn (wall, read-back).
+    Conv(bench_conv::BenchConvArgs),
 }
 
 pub fn run(cli: Cli) -> hark::Result<()> {
@@ -101,6 +104,7 @@ pub fn run(cli: Cli) -> hark::Result<()> {
             BenchCommand::Train(args) => bench_train::run(&args),
             BenchCommand::Knn(args) => bench_knn::run(&args),
             BenchCommand::Separate(args) => bench_separate::run(&args),
+            BenchCommand::Conv(args) => bench_conv::run(&args),
         },
         Command::Synth(args) => synth::run(&args),
         Command::Separate(args) => separate::run_separate(&args),
