@@ -5,6 +5,7 @@
 
 use hark::audio::dataset::{read_dataset, Split};
 use hark::audio::synth::{generate, MachineType, SynthConfig};
+use hark::detect::aggregate::Aggregation;
 use hark::detect::contract::{run_system, AnomalyScorer};
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::kernels::fft::FftPath;
@@ -279,7 +280,7 @@ fn training_lowers_the_loss_and_scores_follow_the_formula() {
     // The scores from the GPU logits against an f64 softmax: log(1 - p) - log(p), averaged.
     let logits = patch_logits(&ctx, &mut model, &patches, 5).unwrap();
     assert_eq!(logits.len(), 16 * 2);
-    let scores = clip_scores(&logits, &patches, 2, &labels).unwrap();
+    let scores = clip_scores(&logits, &patches, 2, &labels, Aggregation::Mean).unwrap();
     for (clip, &score) in scores.iter().enumerate() {
         let rows: Vec<&[f32]> = logits.chunks(2).skip(2 * clip).take(2).collect();
         let naive: f64 = rows
