@@ -10,10 +10,10 @@ use clap::Args;
 use hark::audio::dataset::{read_dataset, Split};
 use hark::detect::contract::{run_system, AnomalyScorer, EnergyScorer, SectionReport};
 use hark::models::stats_knn::{
-    stats_knn_checkpoint_path, BackEnd, DomainMemories, EmbeddingOptions, KnnRule, StatsKnnConfig,
-    StatsKnnSystem, View, DEFAULT_SPECTRUM_BANDS,
+    stats_knn_checkpoint_path, BackEnd, DomainMemories, EmbeddingOptions, KnnRule, Metric,
+    Standardization, StatsKnnConfig, StatsKnnSystem, View, DEFAULT_SPECTRUM_BANDS,
 };
-use hark::{Context, HarkError};
+use hark::Context;
 
 /// Settings of `--system stats-knn` (training only; ignored by other systems).
 #[derive(Debug, Args)]
@@ -21,7 +21,7 @@ pub struct StatsKnnArgs {
     /// Views, each standardised and searched on its own and averaged: logmel (per-band mean and
     /// std over time), change (per-band mean |frame change| and peak above the mean), spectrum
     /// (whole-clip power in equal-width bands).
-    #[arg(long, default_value = "logmel,change,spectrum", value_delimiter = ',')]
+    #[arg(long, default_value = "logmel", value_delimiter = ',')]
     stats_views: Vec<String>,
     /// Bands of the spectrum view.
     #[arg(long, default_value_t = DEFAULT_SPECTRUM_BANDS)]
@@ -33,9 +33,14 @@ pub struct StatsKnnArgs {
     /// smaller scaled distance scores; `pooled`: one memory.
     #[arg(long, default_value = "separate")]
     stats_domains: String,
-    /// Search the raw statistics (no per-section standardisation).
-    #[arg(long)]
-    stats_no_standardize: bool,
+    /// Standardisation of each view on the section's training clips: `view` (columns centred,
+    /// the view divided by its mean column deviation), `columns` (every column to unit
+    /// deviation) or `none`.
+    #[arg(long, default_value = "none")]
+    stats_standardize: String,
+    /// `cosine` (for raw views) or `euclidean` (for centred ones).
+    #[arg(long, default_value = "cosine")]
+    stats_metric: String,
 }
 
 /// The system's configuration from the flags and the shared front end.
@@ -52,9 +57,12 @@ pub fn config(ctx: &Context, args: &StatsKnnArgs) -> hark::Result<StatsKnnConfig
             features: super::train::features(ctx),
         },
         back_end: BackEnd {
-            standardize: !args.stats_no_standardize,
+            standardize: Standardization::parse(&args.stats_standardize)?,
             domains: DomainMemories::parse(&args.stats_domains)?,
-            rule: KnnRule { k: args.stats_k },
+            rule: KnnRule {
+                k: args.stats_k,
+                metric: Metric::parse(&args.stats_metric)?,
+            },
         },
     })
 }
@@ -67,13 +75,8 @@ pub fn train(data: &Path, models: &Path, args: &StatsKnnArgs) -> hark::Result<()
     let mut system = StatsKnnSystem::new(&ctx, config(&ctx, args)?)?;
     system.save_to = Some(models.to_path_buf());
     for machine in &dataset.machines {
+        // An empty training split is refused by the system (a typed dataset error).
         let clips: Vec<_> = machine.split(Split::Train).collect();
-        if clips.is_empty() {
-            return Err(HarkError::Dataset {
-                path: machine.root.display().to_string(),
-                detail: "no training clips".into(),
-            });
-        }
         let start = std::time::Instant::now();
         system.train(machine, &clips)?;
         println!(

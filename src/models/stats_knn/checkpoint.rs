@@ -11,8 +11,8 @@ use crate::error::{HarkError, Result};
 use crate::io::checkpoint::{load_checkpoint, save_checkpoint};
 use crate::tensor::{DType, Tensor};
 
-use super::memory::{DomainMemory, KnnRule, SearchDevice, Standardizer, ViewMemory};
-use super::section::{BackEnd, DomainMemories, SectionModel};
+use super::memory::{DomainMemory, KnnRule, Metric, SearchDevice, Standardizer, ViewMemory};
+use super::section::{BackEnd, DomainMemories, SectionModel, Standardization};
 use super::views::View;
 
 /// `<dir>/stats-knn_<machine>.safetensors`.
@@ -82,13 +82,17 @@ pub fn save_stats_knn(
         ("stats_knn.hop".to_string(), settings.hop.to_string()),
         (
             "stats_knn.standardize".to_string(),
-            b.standardize.to_string(),
+            b.standardize.name().to_string(),
         ),
         (
             "stats_knn.domains".to_string(),
             b.domains.name().to_string(),
         ),
         ("stats_knn.k".to_string(), b.rule.k.to_string()),
+        (
+            "stats_knn.metric".to_string(),
+            b.rule.metric.name().to_string(),
+        ),
         (
             "stats_knn.sections".to_string(),
             sections
@@ -183,10 +187,11 @@ pub fn read_settings(
         n_fft: parse(path, &meta, "stats_knn.n_fft")?,
         hop: parse(path, &meta, "stats_knn.hop")?,
         back_end: BackEnd {
-            standardize: parse(path, &meta, "stats_knn.standardize")?,
+            standardize: Standardization::parse(get(path, &meta, "stats_knn.standardize")?)?,
             domains: DomainMemories::parse(get(path, &meta, "stats_knn.domains")?)?,
             rule: KnnRule {
                 k: parse(path, &meta, "stats_knn.k")?,
+                metric: Metric::parse(get(path, &meta, "stats_knn.metric")?)?,
             },
         },
     };
@@ -220,7 +225,7 @@ pub fn load_stats_knn(
         let mut views = Vec::new();
         for (view, &dim) in settings.views.iter().zip(&settings.dims) {
             let zeros = |shape: &[usize]| Tensor::zeros(ctx, shape, DType::F32);
-            let stats = if b.standardize {
+            let stats = if b.standardize != Standardization::None {
                 Some((zeros(&[dim])?, zeros(&[dim])?))
             } else {
                 None

@@ -55,6 +55,17 @@ impl EmbeddingOptions {
 /// One clip's vectors, one per configured view, in the order of [`EmbeddingOptions::views`].
 pub type ClipEmbedding = Vec<Vec<f32>>;
 
+/// Refuses non-finite samples: the front end's log floor would turn a NaN into a quiet frame.
+fn check_waves(waves: &[Vec<f32>]) -> Result<()> {
+    match waves.iter().position(|w| w.iter().any(|v| !v.is_finite())) {
+        Some(i) => Err(HarkError::invalid(
+            "stats-knn",
+            format!("clip {i} has non-finite samples (NaN or infinite)"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Clips per submit: bounds the power spectrogram's memory on long clips.
 const BATCH: usize = 16;
 
@@ -78,7 +89,7 @@ fn clip_views(
     if embedding.iter().flatten().any(|v| !v.is_finite()) {
         return Err(HarkError::invalid(
             "stats-knn",
-            "a clip gives non-finite features (NaN or infinite samples?)",
+            "a clip gives non-finite features",
         ));
     }
     Ok(embedding)
@@ -115,6 +126,7 @@ impl StatsEmbedder {
 
     /// Embeddings of `waves` (any lengths; equal lengths share a submit), in order.
     pub fn embed_waves(&mut self, waves: &[Vec<f32>]) -> Result<Vec<ClipEmbedding>> {
+        check_waves(waves)?;
         let mut by_length: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for (i, wave) in waves.iter().enumerate() {
             by_length.entry(wave.len()).or_default().push(i);
@@ -159,6 +171,7 @@ pub fn embed_waves_cpu(
     waves: &[Vec<f32>],
 ) -> Result<Vec<ClipEmbedding>> {
     options.check()?;
+    check_waves(waves)?;
     let logmels = crate::features::cpu_path::logmel(waves, &options.features);
     let spectra = if options.views.contains(&View::Spectrum) {
         crate::features::cpu_path::spectrum(waves)

@@ -1,41 +1,154 @@
 //! One section's memory for one view: the standardisation fitted on its training clips, the
 //! standardised training vectors split by domain (source and target memories, or one pooled
-//! memory), and each memory's own scale (the mean leave-one-out k-NN cosine distance of its rows),
+//! memory), and each memory's own scale (the mean leave-one-out k-NN distance of its rows),
 //! which makes a distance to the 5-clip target memory comparable with one to the 30-clip source
 //! memory. A query's score is the smallest scaled k-NN distance over the memories. Searches go
-//! through [`NeighbourSearch`]: the GPU [`CosineIndex`] in production, a brute-force CPU search as
-//! the reference.
+//! through [`NeighbourSearch`]: the GPU [`CosineIndex`] in production (cosine, or Euclidean by a
+//! norm-equalising lift), a brute-force CPU search as the reference.
 
 use crate::context::Context;
 use crate::error::{HarkError, Result};
 use crate::knn::{CosineIndex, IndexOptions};
 
-/// The k most similar rows of each query: (indices, cosine similarities), `[queries, k]` each,
-/// most similar first.
+/// The k nearest rows of each query: (indices, distances), `[queries, k]` each, nearest first.
 pub trait NeighbourSearch {
-    fn search(&self, queries: &[f32], k: usize) -> Result<(Vec<u32>, Vec<f32>)>;
+    fn nearest(&self, queries: &[f32], k: usize) -> Result<(Vec<u32>, Vec<f64>)>;
 }
 
-/// The GPU search: hark's cosine top-k.
-pub struct GpuSearch(CosineIndex);
+/// How distances are measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Metric {
+    /// `1 - cosine similarity`: right for raw statistics, whose direction carries the shape
+    /// (the default: best on the few-shot tuning set).
+    #[default]
+    Cosine,
+    /// Euclidean: right for centred statistics, where cosine would ignore how far a clip
+    /// deviates and keep only the direction of its deviation.
+    Euclidean,
+}
 
-impl NeighbourSearch for GpuSearch {
-    fn search(&self, queries: &[f32], k: usize) -> Result<(Vec<u32>, Vec<f32>)> {
-        self.0.search(queries, k)
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Cosine => "cosine",
+            Metric::Euclidean => "euclidean",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "cosine" => Ok(Metric::Cosine),
+            "euclidean" => Ok(Metric::Euclidean),
+            _ => Err(HarkError::invalid(
+                "stats-knn",
+                format!("unknown metric '{name}' (expected cosine or euclidean)"),
+            )),
+        }
     }
 }
 
-/// The reference search: every similarity in f64 ([`crate::cpu::knn::cosine_topk`]).
+/// The GPU cosine search: hark's [`CosineIndex`] top-k.
+pub struct GpuCosine(CosineIndex);
+
+impl NeighbourSearch for GpuCosine {
+    fn nearest(&self, queries: &[f32], k: usize) -> Result<(Vec<u32>, Vec<f64>)> {
+        let (indices, sims) = self.0.search(queries, k)?;
+        Ok((indices, sims.iter().map(|&s| 1.0 - f64::from(s)).collect()))
+    }
+}
+
+/// The GPU Euclidean search, exact, through the cosine index: a database row `x` is lifted to
+/// `[x, |x|^2 / 2, sqrt(m - |x|^2 - |x|^4 / 4)]` (every lifted row has norm `sqrt(m)`) and a
+/// query `q` to `[q, -1, 0]`, so `q'.x' = q.x - |x|^2 / 2` and the cosine ranks rows as
+/// `-|q - x|^2` does; the distance is `|q|^2 - 2 cos |q'| sqrt(m)`.
+pub struct GpuEuclidean {
+    index: CosineIndex,
+    dim: usize,
+    /// The lifted rows' common squared norm.
+    m: f64,
+}
+
+impl GpuEuclidean {
+    fn new(ctx: &Context, rows: &[f32], dim: usize) -> Result<Self> {
+        let norms: Vec<f64> = rows
+            .chunks(dim.max(1))
+            .map(|r| r.iter().map(|&v| f64::from(v).powi(2)).sum())
+            .collect();
+        let m = norms.iter().map(|n| n + n * n / 4.0).fold(1.0, f64::max) * (1.0 + 1e-6);
+        let lifted: Vec<f32> = rows
+            .chunks(dim.max(1))
+            .zip(&norms)
+            .flat_map(|(r, &n)| {
+                let last = (m - n - n * n / 4.0).max(0.0).sqrt();
+                r.iter()
+                    .copied()
+                    .chain([(n / 2.0) as f32, last as f32])
+                    .collect::<Vec<f32>>()
+            })
+            .collect();
+        let index = CosineIndex::from_slice(ctx, &lifted, dim + 2, IndexOptions::default())?;
+        Ok(Self { index, dim, m })
+    }
+}
+
+impl NeighbourSearch for GpuEuclidean {
+    fn nearest(&self, queries: &[f32], k: usize) -> Result<(Vec<u32>, Vec<f64>)> {
+        let lifted: Vec<f32> = queries
+            .chunks(self.dim.max(1))
+            .flat_map(|q| q.iter().copied().chain([-1.0, 0.0]).collect::<Vec<f32>>())
+            .collect();
+        let (indices, sims) = self.index.search(&lifted, k)?;
+        let mut distances = Vec::with_capacity(sims.len());
+        for (i, q) in queries.chunks(self.dim.max(1)).enumerate() {
+            let q2: f64 = q.iter().map(|&v| f64::from(v).powi(2)).sum();
+            // |q'| sqrt(m): the cosine's denominator.
+            let scale = 2.0 * (q2 + 1.0).sqrt() * self.m.sqrt();
+            distances.extend(
+                sims[i * k..(i + 1) * k]
+                    .iter()
+                    .map(|&s| (q2 - scale * f64::from(s)).max(0.0).sqrt()),
+            );
+        }
+        Ok((indices, distances))
+    }
+}
+
+/// The reference search: every distance in f64 by brute force.
 pub struct BruteForceSearch {
     rows: Vec<f32>,
     dim: usize,
+    metric: Metric,
 }
 
 impl NeighbourSearch for BruteForceSearch {
-    fn search(&self, queries: &[f32], k: usize) -> Result<(Vec<u32>, Vec<f32>)> {
-        Ok(crate::cpu::knn::cosine_topk(
-            queries, &self.rows, self.dim, k,
-        ))
+    fn nearest(&self, queries: &[f32], k: usize) -> Result<(Vec<u32>, Vec<f64>)> {
+        if self.metric == Metric::Cosine {
+            let (indices, sims) = crate::cpu::knn::cosine_topk(queries, &self.rows, self.dim, k);
+            return Ok((indices, sims.iter().map(|&s| 1.0 - f64::from(s)).collect()));
+        }
+        let mut indices = Vec::new();
+        let mut distances = Vec::new();
+        for q in queries.chunks(self.dim.max(1)) {
+            let mut all: Vec<(f64, u32)> = self
+                .rows
+                .chunks(self.dim.max(1))
+                .enumerate()
+                .map(|(i, x)| {
+                    let d2: f64 = q
+                        .iter()
+                        .zip(x)
+                        .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+                        .sum();
+                    (d2.sqrt(), i as u32)
+                })
+                .collect();
+            all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            for &(d, i) in all.iter().take(k) {
+                indices.push(i);
+                distances.push(d);
+            }
+        }
+        Ok((indices, distances))
     }
 }
 
@@ -48,17 +161,18 @@ pub enum SearchDevice {
 }
 
 impl SearchDevice {
-    fn build(&self, rows: &[f32], dim: usize) -> Result<Box<dyn NeighbourSearch>> {
-        Ok(match self {
-            SearchDevice::Gpu(ctx) => Box::new(GpuSearch(CosineIndex::from_slice(
-                ctx,
-                rows,
-                dim,
-                IndexOptions::default(),
-            )?)),
-            SearchDevice::Cpu => Box::new(BruteForceSearch {
+    fn build(&self, rows: &[f32], dim: usize, metric: Metric) -> Result<Box<dyn NeighbourSearch>> {
+        Ok(match (self, metric) {
+            (SearchDevice::Gpu(ctx), Metric::Cosine) => Box::new(GpuCosine(
+                CosineIndex::from_slice(ctx, rows, dim, IndexOptions::default())?,
+            )),
+            (SearchDevice::Gpu(ctx), Metric::Euclidean) => {
+                Box::new(GpuEuclidean::new(ctx, rows, dim)?)
+            }
+            (SearchDevice::Cpu, _) => Box::new(BruteForceSearch {
                 rows: rows.to_vec(),
                 dim,
+                metric,
             }),
         })
     }
@@ -97,6 +211,26 @@ impl Standardizer {
         })
     }
 
+    /// Fitted on `rows` as one unit: each column centred on its mean, every column divided by
+    /// the same value (the mean of the columns' standard deviations), so that the view's
+    /// geometry (a dB is a dB in every band) is kept and only its size is normalised.
+    pub fn fit_view(rows: &[f32], dim: usize) -> Result<Self> {
+        let columns = Self::fit(rows, dim)?;
+        let n = rows.len() / dim;
+        let column = |j: usize| rows.iter().skip(j).step_by(dim).map(|&v| f64::from(v));
+        let mean_std = (0..dim)
+            .map(|j| {
+                let m = f64::from(columns.mean[j]);
+                (column(j).map(|v| (v - m).powi(2)).sum::<f64>() / n as f64).sqrt()
+            })
+            .sum::<f64>()
+            / dim as f64;
+        Ok(Self {
+            std: vec![mean_std.max(1e-6) as f32; dim],
+            mean: columns.mean,
+        })
+    }
+
     /// `(x - mean) / std` for every row of `rows`.
     pub fn apply(&self, rows: &[f32]) -> Vec<f32> {
         let dim = self.mean.len().max(1);
@@ -116,16 +250,17 @@ pub struct DomainMemory {
     pub rows: Vec<f32>,
     /// The clip of each row (a query that is one of them is not its own neighbour).
     pub clips: Vec<String>,
-    /// Mean leave-one-out k-NN cosine distance of the rows (the divisor of every distance).
+    /// Mean leave-one-out k-NN distance of the rows (the divisor of every distance).
     pub scale: f32,
     search: Box<dyn NeighbourSearch>,
 }
 
-/// How a query's k-NN distance is taken and scaled.
+/// How a query's k-NN distance is taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KnnRule {
     /// Neighbours averaged (1 = nearest only).
     pub k: usize,
+    pub metric: Metric,
 }
 
 impl DomainMemory {
@@ -149,7 +284,7 @@ impl DomainMemory {
                 ),
             ));
         }
-        let search = device.build(&rows, dim)?;
+        let search = device.build(&rows, dim, rule.metric)?;
         let mut memory = Self {
             rows,
             clips,
@@ -173,11 +308,11 @@ impl DomainMemory {
         self.clips.len() > rule.k
     }
 
-    /// Mean cosine distance (1 - similarity) of each query to its `k` nearest rows, leaving out
-    /// the row of the query's own clip (`names`); infinite where no other row is left.
+    /// Mean distance of each query to its `k` nearest rows, leaving out the row of the query's
+    /// own clip (`names`); infinite where no other row is left.
     pub fn distances(&self, queries: &[f32], names: &[String], rule: KnnRule) -> Result<Vec<f64>> {
         let want = (rule.k + 1).min(self.clips.len());
-        let (indices, sims) = self.search.search(queries, want)?;
+        let (indices, found) = self.search.nearest(queries, want)?;
         Ok(names
             .iter()
             .enumerate()
@@ -188,7 +323,7 @@ impl DomainMemory {
                         self.clips.get(row) != Some(name)
                     })
                     .take(rule.k)
-                    .map(|j| 1.0 - f64::from(sims[q * want + j]))
+                    .map(|j| found[q * want + j])
                     .collect();
                 if neighbours.is_empty() {
                     f64::INFINITY

@@ -1,8 +1,8 @@
 //! The training-free stats-knn system for few-shot detection: a clip is embedded by statistics of
 //! the front end's outputs (log-mel moments, temporal change, whole-clip spectrum; one vector per
 //! view), each view is standardised on the section's training clips, and a clip scores by its
-//! cosine k-NN distance (GPU top-k) to the section's source and target memories, each scaled by
-//! its own neighbour distances, the smaller of the two, averaged over views.
+//! k-NN distance (Euclidean or cosine, GPU top-k) to the section's source and target memories,
+//! each scaled by its own neighbour distances, the smaller of the two, averaged over views.
 
 mod checkpoint;
 mod extract;
@@ -16,9 +16,9 @@ pub use checkpoint::{
 };
 pub use extract::{embed_waves_cpu, ClipEmbedding, EmbeddingOptions, StatsEmbedder};
 pub use memory::{
-    BruteForceSearch, DomainMemory, GpuSearch, KnnRule, NeighbourSearch, SearchDevice,
-    Standardizer, ViewMemory,
+    BruteForceSearch, DomainMemory, GpuCosine, GpuEuclidean, KnnRule, Metric, NeighbourSearch,
+    SearchDevice, Standardizer, ViewMemory,
 };
-pub use section::{BackEnd, DomainMemories, SectionModel, TrainingClip};
+pub use section::{BackEnd, DomainMemories, SectionModel, Standardization, TrainingClip};
 pub use system::{StatsKnnConfig, StatsKnnSystem, DEFAULT_SPECTRUM_BANDS};
 pub use views::{logmel_moments, spectrum_bands, temporal_change, View};

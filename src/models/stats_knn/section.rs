@@ -5,7 +5,7 @@ use crate::audio::dataset::Domain;
 use crate::error::{HarkError, Result};
 
 use super::extract::ClipEmbedding;
-use super::memory::{DomainMemory, KnnRule, SearchDevice, Standardizer, ViewMemory};
+use super::memory::{DomainMemory, KnnRule, Metric, SearchDevice, Standardizer, ViewMemory};
 
 /// How the training clips of a section are split into memories.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,11 +38,46 @@ impl DomainMemories {
     }
 }
 
+/// How each view is standardised on the section's training clips.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Standardization {
+    /// Every column to zero mean and unit deviation.
+    Columns,
+    /// Columns centred, the whole view divided by one value (the mean column deviation).
+    View,
+    /// Raw statistics (the default: on the few-shot tuning set, per-column standardisation cost
+    /// 6 points, see BENCHMARKS.md).
+    #[default]
+    None,
+}
+
+impl Standardization {
+    pub fn name(self) -> &'static str {
+        match self {
+            Standardization::Columns => "columns",
+            Standardization::View => "view",
+            Standardization::None => "none",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "columns" => Ok(Standardization::Columns),
+            "view" => Ok(Standardization::View),
+            "none" => Ok(Standardization::None),
+            _ => Err(HarkError::invalid(
+                "stats-knn",
+                format!("unknown standardisation '{name}' (expected columns, view or none)"),
+            )),
+        }
+    }
+}
+
 /// The back end's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BackEnd {
-    /// Standardise each view on the section's training clips before the cosine search.
-    pub standardize: bool,
+    /// How each view is standardised on the section's training clips before the search.
+    pub standardize: Standardization,
     pub domains: DomainMemories,
     pub rule: KnnRule,
 }
@@ -50,9 +85,12 @@ pub struct BackEnd {
 impl Default for BackEnd {
     fn default() -> Self {
         Self {
-            standardize: true,
+            standardize: Standardization::default(),
             domains: DomainMemories::Separate,
-            rule: KnnRule { k: 1 },
+            rule: KnnRule {
+                k: 1,
+                metric: Metric::Cosine,
+            },
         }
     }
 }
@@ -122,10 +160,10 @@ impl SectionModel {
         let mut views = Vec::with_capacity(dims.len());
         for (v, &dim) in dims.iter().enumerate() {
             let all_rows = view_rows(clips.iter().map(|c| c.embedding), v);
-            let standardizer = if back_end.standardize {
-                Some(Standardizer::fit(&all_rows, dim)?)
-            } else {
-                None
+            let standardizer = match back_end.standardize {
+                Standardization::Columns => Some(Standardizer::fit(&all_rows, dim)?),
+                Standardization::View => Some(Standardizer::fit_view(&all_rows, dim)?),
+                Standardization::None => None,
             };
             let standardise = |rows: Vec<f32>| match &standardizer {
                 Some(s) => s.apply(&rows),

@@ -23,11 +23,12 @@ pub struct StatsKnnConfig {
 }
 
 impl StatsKnnConfig {
-    /// Every view, 256 spectrum bands, standardised views, separate domain memories, k = 1.
+    /// The log-mel view, 256 spectrum bands (when the view is chosen), raw statistics, cosine,
+    /// separate domain memories, k = 1: the best of the few-shot tuning set (BENCHMARKS.md).
     pub fn with_defaults(features: crate::features::pipeline::FeatureSpec) -> Self {
         Self {
             embedding: EmbeddingOptions {
-                views: super::views::View::ALL.to_vec(),
+                views: vec![super::views::View::Logmel],
                 spectrum_bands: DEFAULT_SPECTRUM_BANDS,
                 features,
             },
