@@ -27,6 +27,7 @@ mod train_flow;
 mod train_mobilenet;
 mod train_oe;
 mod train_ssc;
+mod train_stats_knn;
 
 use clap::{Parser, Subcommand};
 

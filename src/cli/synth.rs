@@ -18,9 +18,12 @@ pub struct SynthArgs {
         default_value = "fan,gearbox,bearing,slider,valve"
     )]
     machines: Vec<String>,
-    /// Training clips per section (5 % of them target domain).
+    /// Training clips per section (5 % of them target domain unless --target-clips).
     #[arg(long, default_value_t = 200)]
     clips: usize,
+    /// Target-domain clips among each section's training clips (default: 5 %, at least one).
+    #[arg(long)]
+    target_clips: Option<usize>,
     /// Test clips per section (even over source/target x normal/anomaly).
     #[arg(long, default_value_t = 100)]
     test_clips: usize,
@@ -60,6 +63,7 @@ pub fn run(args: &SynthArgs) -> hark::Result<()> {
         machines,
         sections: args.sections,
         train_clips: args.clips,
+        target_clips: args.target_clips,
         test_clips: args.test_clips,
         seed: args.seed,
         difficulty: args.difficulty,

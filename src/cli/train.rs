@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use super::progress::TrainProgress;
 use clap::{Args, ValueEnum};
 use hark::audio::dataset::{read_dataset, Split};
+use hark::detect::aggregate::Aggregation;
 use hark::detect::contract::{run_system, AnomalyScorer, SectionReport};
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::kernels::fft::FftPath;
 use hark::models::autoencoder::{checkpoint_path, AutoencoderConfig, AutoencoderSystem};
+use hark::models::oe::OeConfig;
 use hark::{Context, HarkError};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -32,6 +34,12 @@ pub enum System {
     Mobilenet,
     /// The self-supervised classifier of paper 002: log-mel + TgramNet, TDNN (REFERENCE-SPECS §5).
     Ssc,
+    /// Training-free few-shot system: per-clip statistics of the front end, GPU cosine kNN per
+    /// section with separate source / target memories (--stats-* settings, training only).
+    StatsKnn,
+    /// Loudness baseline: distance of a clip's log energy from its section's training clips
+    /// (no model; `hark train` writes nothing).
+    Energy,
 }
 
 impl System {
@@ -43,6 +51,8 @@ impl System {
             System::Embed => (10, 64, 1e-3),
             System::Mobilenet => (20, 128, 1e-4),
             System::Ssc => (100, 32, 2e-4),
+            // Not trained by gradient steps.
+            System::StatsKnn | System::Energy => (0, 1, 0.0),
         }
     }
 }
@@ -66,6 +76,11 @@ pub struct TrainArgs {
     /// Default: 1e-3; 1e-4 (mobilenet), 2e-4 (ssc, as paper 002).
     #[arg(long)]
     lr: Option<f32>,
+    /// oe, oe-flow, mobilenet: how segment (patch) scores combine into a clip score: mean, max,
+    /// topk:K (mean of the K highest), or power (oe only). `hark train` records it in the
+    /// checkpoint; `hark score` uses the checkpoint's unless given (older checkpoints: mean).
+    #[arg(long)]
+    segment_aggregation: Option<String>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Continue from the training state saved after every epoch
@@ -83,6 +98,8 @@ pub struct TrainArgs {
     mobilenet: super::train_mobilenet::MobileNetArgs,
     #[command(flatten)]
     ssc: super::train_ssc::SscTrainArgs,
+    #[command(flatten)]
+    stats_knn: super::train_stats_knn::StatsKnnArgs,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +117,11 @@ pub struct ScoreArgs {
     /// Percentile of the gamma fitted to training scores used as the decision threshold.
     #[arg(long, default_value_t = 0.9)]
     percentile: f64,
+    /// oe, oe-flow, mobilenet: how segment (patch) scores combine into a clip score: mean, max,
+    /// topk:K (mean of the K highest), or power (oe only). `hark train` records it in the
+    /// checkpoint; `hark score` uses the checkpoint's unless given (older checkpoints: mean).
+    #[arg(long)]
+    segment_aggregation: Option<String>,
     /// Seed of the back ends' initialisation (oe's inlier models).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -127,6 +149,7 @@ pub(crate) fn features(ctx: &Context) -> FeatureSpec {
 }
 
 pub fn train(args: &TrainArgs) -> hark::Result<()> {
+    require_segments(args.system, args.segment_aggregation.as_deref())?;
     if args.resume && !matches!(args.system, System::Ae) {
         return Err(HarkError::invalid(
             "hark train",
@@ -156,7 +179,9 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
             let ctx = Context::new()?;
             let dataset = read_dataset(&args.data)?;
             dataset.require_no_problems()?;
-            let config = super::train_oe::config(&ctx, &args.oe, epochs, batch_size, lr, args.seed);
+            let mut config =
+                super::train_oe::config(&ctx, &args.oe, epochs, batch_size, lr, args.seed);
+            oe_aggregation(&mut config, args.segment_aggregation.as_deref(), false)?;
             let pseudo = args.oe.oe_pseudo_data.as_deref();
             return super::train_oe::train(&ctx, &dataset, config, &args.models, pseudo);
         }
@@ -164,8 +189,9 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
             let ctx = Context::new()?;
             let dataset = read_dataset(&args.data)?;
             dataset.require_no_problems()?;
-            let config =
+            let mut config =
                 super::train_oe::flow_config(&ctx, &args.oe, epochs, batch_size, lr, args.seed);
+            oe_aggregation(&mut config, args.segment_aggregation.as_deref(), false)?;
             let pseudo = args.oe.oe_pseudo_data.as_deref();
             return super::train_oe::train(&ctx, &dataset, config, &args.models, pseudo);
         }
@@ -189,6 +215,8 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
                 lr: Some(lr),
                 seed: args.seed,
                 resume: args.resume,
+                aggregation: parse_aggregation(args.segment_aggregation.as_deref())?
+                    .unwrap_or_default(),
             };
             return super::train_mobilenet::train(&run, &args.mobilenet);
         }
@@ -202,6 +230,13 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
                 seed: args.seed,
             };
             return super::train_ssc::train(&run, &args.ssc);
+        }
+        System::StatsKnn => {
+            return super::train_stats_knn::train(&args.data, &args.models, &args.stats_knn);
+        }
+        System::Energy => {
+            println!("energy has no model to train: `hark score --system energy` fits it");
+            return Ok(());
         }
     }
     let ctx = Context::new()?;
@@ -243,6 +278,7 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
 }
 
 pub fn score(args: &ScoreArgs) -> hark::Result<()> {
+    require_segments(args.system, args.segment_aggregation.as_deref())?;
     let ctx = Context::new()?;
     let dataset = read_dataset(&args.data)?;
     dataset.require_no_problems()?;
@@ -262,7 +298,8 @@ pub fn score(args: &ScoreArgs) -> hark::Result<()> {
         }
         System::Oe => {
             // Training settings do not matter when scoring; the seed seeds the inlier models.
-            let config = super::train_oe::config(&ctx, &args.oe, 0, 2, 0.0, args.seed);
+            let mut config = super::train_oe::config(&ctx, &args.oe, 0, 2, 0.0, args.seed);
+            oe_aggregation(&mut config, args.segment_aggregation.as_deref(), true)?;
             super::train_oe::score(
                 &ctx,
                 &dataset,
@@ -273,7 +310,8 @@ pub fn score(args: &ScoreArgs) -> hark::Result<()> {
             )?
         }
         System::OeFlow => {
-            let config = super::train_oe::flow_config(&ctx, &args.oe, 0, 2, 0.0, args.seed);
+            let mut config = super::train_oe::flow_config(&ctx, &args.oe, 0, 2, 0.0, args.seed);
+            oe_aggregation(&mut config, args.segment_aggregation.as_deref(), true)?;
             super::train_oe::score(
                 &ctx,
                 &dataset,
@@ -289,7 +327,8 @@ pub fn score(args: &ScoreArgs) -> hark::Result<()> {
             run_system(&mut system, &dataset, &args.out, args.percentile)?
         }
         System::Mobilenet => {
-            let mut system = super::train_mobilenet::scorer(&ctx, &args.mobilenet)?;
+            let aggregation = parse_aggregation(args.segment_aggregation.as_deref())?;
+            let mut system = super::train_mobilenet::scorer(&ctx, &args.mobilenet, aggregation)?;
             system.load_from = Some(args.models.clone());
             run_system(&mut system, &dataset, &args.out, args.percentile)?
         }
@@ -297,9 +336,54 @@ pub fn score(args: &ScoreArgs) -> hark::Result<()> {
             let mut system = super::train_ssc::scoring_system(&ctx, &args.models, &args.ssc)?;
             run_system(&mut system, &dataset, &args.out, args.percentile)?
         }
+        System::StatsKnn => {
+            super::train_stats_knn::score(&ctx, &dataset, &args.models, &args.out, args.percentile)?
+        }
+        System::Energy => {
+            super::train_stats_knn::score_energy(&dataset, &args.out, args.percentile)?
+        }
     };
     print_reports(&reports)?;
     println!("challenge CSVs written to {}", args.out.display());
+    Ok(())
+}
+
+fn parse_aggregation(flag: Option<&str>) -> hark::Result<Option<Aggregation>> {
+    flag.map(Aggregation::parse).transpose()
+}
+
+/// `--segment-aggregation` is for the systems that score segments (ssc embeds whole clips).
+fn require_segments(system: System, flag: Option<&str>) -> hark::Result<()> {
+    let segmented = matches!(system, System::Oe | System::OeFlow | System::Mobilenet);
+    if flag.is_some() && !segmented {
+        return Err(HarkError::invalid(
+            "hark",
+            format!(
+                "--segment-aggregation applies to oe, oe-flow and mobilenet, not {system:?} \
+                 (it scores whole clips)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `--segment-aggregation` for oe / oe-flow, where `--oe-aggregation power` is the older
+/// spelling of `power`; without the flag, scoring follows the checkpoint.
+fn oe_aggregation(config: &mut OeConfig, flag: Option<&str>, scoring: bool) -> hark::Result<()> {
+    match parse_aggregation(flag)? {
+        Some(how) => {
+            if config.aggregation == Aggregation::PowerWeighted && how != config.aggregation {
+                return Err(HarkError::invalid(
+                    "hark",
+                    "--oe-aggregation power and --segment-aggregation disagree (give one)",
+                ));
+            }
+            config.aggregation = how;
+        }
+        None => {
+            config.aggregation_from_checkpoint = scoring && config.aggregation == Aggregation::Mean;
+        }
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::progress::TrainProgress;
 use clap::Args;
 use hark::audio::dataset::{read_dataset, Split};
+use hark::detect::aggregate::Aggregation;
 use hark::detect::contract::AnomalyScorer;
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::models::mobilenet::{checkpoint_path, MobileNetConfig, MobileNetSystem};
@@ -38,6 +39,8 @@ pub struct TrainRun<'a> {
     pub epochs: Option<usize>,
     pub batch_size: Option<usize>,
     pub lr: Option<f32>,
+    /// --segment-aggregation (recorded in the checkpoint; default mean).
+    pub aggregation: Aggregation,
     pub seed: u64,
     pub resume: bool,
 }
@@ -57,9 +60,21 @@ fn config(ctx: &Context, args: &MobileNetArgs) -> MobileNetConfig {
     }
 }
 
-/// The system for `hark score` (models loaded by the caller).
-pub fn scorer(ctx: &Context, args: &MobileNetArgs) -> hark::Result<MobileNetSystem> {
-    MobileNetSystem::new(ctx, config(ctx, args))
+/// The system for `hark score` (models loaded by the caller): patch scores combined by
+/// `aggregation`, or as the checkpoint records when `None`.
+pub fn scorer(
+    ctx: &Context,
+    args: &MobileNetArgs,
+    aggregation: Option<Aggregation>,
+) -> hark::Result<MobileNetSystem> {
+    MobileNetSystem::new(
+        ctx,
+        MobileNetConfig {
+            aggregation: aggregation.unwrap_or_default(),
+            aggregation_from_checkpoint: aggregation.is_none(),
+            ..config(ctx, args)
+        },
+    )
 }
 
 pub fn train(run: &TrainRun, args: &MobileNetArgs) -> hark::Result<()> {
@@ -78,6 +93,7 @@ pub fn train(run: &TrainRun, args: &MobileNetArgs) -> hark::Result<()> {
         batch_size: run.batch_size.unwrap_or(defaults.batch_size),
         lr: run.lr.unwrap_or(defaults.lr),
         seed: run.seed,
+        aggregation: run.aggregation,
         ..config(&ctx, args)
     };
     let mut system = MobileNetSystem::new(&ctx, config)?;

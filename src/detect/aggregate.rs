@@ -2,7 +2,8 @@
 //! segments with 75 % overlap, each segment is scored, and the clip's score is the mean or the
 //! power-weighted mean of its segments' scores. The weights are the mean power of the clip's
 //! high-passed signal inside each segment (004: passband edge 4000 Hz, stopband edge 3500 Hz),
-//! so that silent stretches (event absence) count little.
+//! so that silent stretches (event absence) count little. `max` and the mean of the `k` highest
+//! segment scores keep a fault that sounds in one segment of forty from being averaged away.
 
 use crate::error::{HarkError, Result};
 
@@ -13,6 +14,58 @@ pub enum Aggregation {
     Mean,
     /// Weighted by the high-passed signal power of each segment.
     PowerWeighted,
+    /// The highest segment score.
+    Max,
+    /// The mean of the `k` highest segment scores (all of them when a clip has fewer).
+    TopK(usize),
+}
+
+/// The checkpoint metadata key that records a model's segment aggregation (absent: mean).
+pub const SEGMENT_AGGREGATION_KEY: &str = "segment_aggregation";
+
+impl Aggregation {
+    /// The name on the command line and in checkpoints: `mean`, `power`, `max`, `topk:K`.
+    pub fn name(self) -> String {
+        match self {
+            Aggregation::Mean => "mean".to_string(),
+            Aggregation::PowerWeighted => "power".to_string(),
+            Aggregation::Max => "max".to_string(),
+            Aggregation::TopK(k) => format!("topk:{k}"),
+        }
+    }
+
+    /// Parses [`Aggregation::name`]'s forms (k at least 1).
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = || {
+            HarkError::invalid(
+                "segment aggregation",
+                format!("'{text}': expected mean, power, max or topk:K with K >= 1"),
+            )
+        };
+        match text {
+            "mean" => Ok(Aggregation::Mean),
+            "power" => Ok(Aggregation::PowerWeighted),
+            "max" => Ok(Aggregation::Max),
+            _ => {
+                let k: usize = text
+                    .strip_prefix("topk:")
+                    .and_then(|k| k.parse().ok())
+                    .ok_or_else(bad)?;
+                if k == 0 {
+                    return Err(bad());
+                }
+                Ok(Aggregation::TopK(k))
+            }
+        }
+    }
+
+    /// The aggregation recorded in a checkpoint's metadata; checkpoints from before the key
+    /// averaged their segments.
+    pub fn from_metadata(metadata: &std::collections::HashMap<String, String>) -> Result<Self> {
+        metadata
+            .get(SEGMENT_AGGREGATION_KEY)
+            .map_or(Ok(Aggregation::Mean), |s| Aggregation::parse(s))
+    }
 }
 
 /// The overlap of consecutive segments in 004.
@@ -117,6 +170,13 @@ pub fn aggregate(how: Aggregation, scores: &[f64], weights: &[f64]) -> Result<f6
     let mean = scores.iter().sum::<f64>() / scores.len() as f64;
     match how {
         Aggregation::Mean => Ok(mean),
+        Aggregation::Max => Ok(scores.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+        Aggregation::TopK(k) => {
+            let mut sorted = scores.to_vec();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            let top = &sorted[..k.clamp(1, sorted.len())];
+            Ok(top.iter().sum::<f64>() / top.len() as f64)
+        }
         Aggregation::PowerWeighted => {
             if weights.len() != scores.len() {
                 return Err(HarkError::shape(
@@ -203,5 +263,22 @@ mod tests {
             mean
         );
         assert!(aggregate(Aggregation::Mean, &[], &[]).is_err());
+    }
+
+    #[test]
+    fn max_and_top_k_keep_one_loud_segment() {
+        let scores = [1.0, 9.0, 2.0, 4.0];
+        assert_eq!(aggregate(Aggregation::Max, &scores, &[]).unwrap(), 9.0);
+        assert_eq!(aggregate(Aggregation::TopK(2), &scores, &[]).unwrap(), 6.5);
+        // More than the clip has: all of them.
+        assert_eq!(aggregate(Aggregation::TopK(9), &scores, &[]).unwrap(), 4.0);
+        for text in ["mean", "power", "max", "topk:3"] {
+            assert_eq!(Aggregation::parse(text).unwrap().name(), text);
+        }
+        for bad in ["topk:0", "topk:", "median", "topk:x"] {
+            assert!(Aggregation::parse(bad).is_err(), "{bad}");
+        }
+        let old = std::collections::HashMap::new();
+        assert_eq!(Aggregation::from_metadata(&old).unwrap(), Aggregation::Mean);
     }
 }

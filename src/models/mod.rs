@@ -8,3 +8,4 @@ pub mod mobilenet;
 pub mod oe;
 pub mod separation;
 pub mod ssc;
+pub mod stats_knn;

@@ -47,6 +47,7 @@ mod separation_train;
 mod shaders;
 mod softmax;
 mod ssc;
+mod stats_knn;
 mod stats_pool;
 mod stft;
 mod synth;

@@ -5,6 +5,7 @@
 
 use hark::audio::dataset::{read_dataset, Split};
 use hark::audio::synth::{generate, MachineType, SynthConfig};
+use hark::detect::aggregate::Aggregation;
 use hark::detect::contract::{run_system, AnomalyScorer};
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::kernels::fft::FftPath;
@@ -279,7 +280,7 @@ fn training_lowers_the_loss_and_scores_follow_the_formula() {
     // The scores from the GPU logits against an f64 softmax: log(1 - p) - log(p), averaged.
     let logits = patch_logits(&ctx, &mut model, &patches, 5).unwrap();
     assert_eq!(logits.len(), 16 * 2);
-    let scores = clip_scores(&logits, &patches, 2, &labels).unwrap();
+    let scores = clip_scores(&logits, &patches, 2, &labels, Aggregation::Mean).unwrap();
     for (clip, &score) in scores.iter().enumerate() {
         let rows: Vec<&[f32]> = logits.chunks(2).skip(2 * clip).take(2).collect();
         let naive: f64 = rows
@@ -350,6 +351,8 @@ fn system_trains_saves_loads_and_scores_through_the_contract() {
         hop_frames: 8,
         bn_momentum: 0.1,
         features: small_features(),
+        // Recorded in the checkpoint; scoring below reads it back.
+        aggregation: Aggregation::Max,
         ..MobileNetConfig::default()
     };
     let models = dir.path().join("models");
@@ -365,14 +368,63 @@ fn system_trains_saves_loads_and_scores_through_the_contract() {
     let trained = system.score(&test).unwrap();
     assert!(trained.iter().all(|s| s.is_finite()));
 
-    let mut loaded = MobileNetSystem::new(&ctx, config).unwrap();
+    // The loader is told mean but follows the checkpoint's max.
+    let follow = MobileNetConfig {
+        aggregation: Aggregation::Mean,
+        aggregation_from_checkpoint: true,
+        ..config
+    };
+    let mut loaded = MobileNetSystem::new(&ctx, follow).unwrap();
     loaded.load_from = Some(models);
     loaded.train(machine, &[]).unwrap();
     assert_eq!(loaded.classifier().unwrap().sections, vec![0, 1]);
+    assert_eq!(loaded.classifier().unwrap().aggregation, Aggregation::Max);
     let again = loaded.score(&test).unwrap();
     let as_f32 = |v: &[f64]| v.iter().map(|&s| s as f32).collect::<Vec<_>>();
     // Same weights and statistics, same kernels: equal up to the f32 logits' rounding.
     assert_close(&as_f32(&again), &as_f32(&trained), 1e-5, 1e-5);
+}
+
+#[test]
+fn patch_scores_combine_by_mean_max_or_top_k() {
+    // Two clips of 6 frames x 2 mels, 2-frame patches every 2 frames: 3 patches each.
+    let clips = vec![vec![0.0f32; 12], vec![0.0f32; 12]];
+    let patches = Patches::new(clips, 2, 2, 2).unwrap();
+    assert_eq!(patches.index.len(), 6);
+    // Two classes; clip 0 is class 0, clip 1 class 1; one patch of each clip stands out.
+    let logits = [
+        2.0f32, 0.0, 2.0, 0.0, -3.0, 1.0, // clip 0
+        0.0, 1.0, 4.0, -1.0, 0.0, 1.0, // clip 1
+    ];
+    let classes = [0usize, 1];
+    let per_patch = |clip: usize| -> Vec<f64> {
+        (0..3)
+            .map(|p| {
+                let row = &logits[(clip * 3 + p) * 2..(clip * 3 + p + 1) * 2];
+                log_odds_against(row, classes[clip])
+            })
+            .collect()
+    };
+    for how in [Aggregation::Mean, Aggregation::Max, Aggregation::TopK(2)] {
+        let scores = clip_scores(&logits, &patches, 2, &classes, how).unwrap();
+        for (clip, score) in scores.iter().enumerate() {
+            let mut p = per_patch(clip);
+            p.sort_by(|a, b| b.total_cmp(a));
+            let expected = match how {
+                Aggregation::Max => p[0],
+                Aggregation::TopK(_) => (p[0] + p[1]) / 2.0,
+                _ => p.iter().sum::<f64>() / 3.0,
+            };
+            assert!(
+                (score - expected).abs() < 1e-9,
+                "{how:?} clip {clip}: {score} vs {expected}"
+            );
+        }
+    }
+    // The outlying patch lifts max above the mean.
+    let mean = clip_scores(&logits, &patches, 2, &classes, Aggregation::Mean).unwrap();
+    let max = clip_scores(&logits, &patches, 2, &classes, Aggregation::Max).unwrap();
+    assert!(max[0] > mean[0] + 1.0 && max[1] > mean[1] + 1.0);
 }
 
 #[test]

@@ -335,6 +335,7 @@ fn oe_system_trains_saves_loads_and_scores_through_the_contract() {
     config.train.epochs = 2;
     config.train.batch_size = 8;
     config.inlier.kind = InlierKind::Knn { k: 2 };
+    config.aggregation = hark::detect::aggregate::Aggregation::TopK(2);
     let models = root.join("models");
     std::fs::create_dir_all(&models).unwrap();
     let mut system = OeSystem::new(&ctx, config.clone(), &dataset).unwrap();
@@ -346,8 +347,19 @@ fn oe_system_trains_saves_loads_and_scores_through_the_contract() {
     assert!(reports
         .iter()
         .all(|r| r.metrics.is_some() && r.threshold.is_finite()));
+    // The checkpoint records the aggregation; a loader told to follow it scores as trained.
+    let metadata = hark::io::checkpoint::load_checkpoint(
+        &ctx,
+        &hark::models::oe::oe_checkpoint_path(&models, "valve"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(metadata["segment_aggregation"], "topk:2");
+    let mut follow = config.clone();
+    follow.aggregation = hark::detect::aggregate::Aggregation::Mean;
+    follow.aggregation_from_checkpoint = true;
     // Loading the saved networks gives the same scores.
-    let mut loaded = OeSystem::new(&ctx, config.clone(), &dataset).unwrap();
+    let mut loaded = OeSystem::new(&ctx, follow, &dataset).unwrap();
     loaded.load_from = Some(models.clone());
     let again = root.join("again");
     std::fs::create_dir_all(&again).unwrap();

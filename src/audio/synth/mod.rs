@@ -28,8 +28,12 @@ pub struct SynthConfig {
     pub machines: Vec<MachineType>,
     /// Sections per machine (at most 3: 00, 01, 02).
     pub sections: u32,
-    /// Training clips per section; 5 % of them (at least one) are target-domain clips.
+    /// Training clips per section; 5 % of them (at least one) are target-domain clips unless
+    /// `target_clips` says how many.
     pub train_clips: usize,
+    /// Target-domain clips among each section's training clips (`None`: 5 %, at least one;
+    /// capped at `train_clips`).
+    pub target_clips: Option<usize>,
     /// Test clips per section, split evenly over {source, target} x {normal, anomaly}.
     pub test_clips: usize,
     pub seed: u64,
@@ -51,6 +55,7 @@ impl Default for SynthConfig {
             machines: MachineType::ALL.to_vec(),
             sections: 3,
             train_clips: 200,
+            target_clips: None,
             test_clips: 100,
             seed: 0,
             difficulty: 1.0,
@@ -106,7 +111,10 @@ fn invalid(detail: String) -> HarkError {
 
 fn plan(config: &SynthConfig) -> Vec<ClipJob> {
     let mut jobs = Vec::new();
-    let target_train = (config.train_clips / 20).max(1).min(config.train_clips);
+    let target_train = config
+        .target_clips
+        .unwrap_or((config.train_clips / 20).max(1))
+        .min(config.train_clips);
     let per_test_group = config.test_clips.div_ceil(4);
     for &machine in &config.machines {
         let specs = machine.sections();

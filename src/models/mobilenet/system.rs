@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::audio::dataset::{Clip, MachineDataset};
 use crate::audio::wav::{read_many, OnBadFile, WavOptions};
 use crate::context::Context;
+use crate::detect::aggregate::{aggregate, Aggregation, SEGMENT_AGGREGATION_KEY};
 use crate::detect::contract::AnomalyScorer;
 use crate::error::{HarkError, Result};
 use crate::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
@@ -16,7 +17,7 @@ use crate::io::checkpoint::{load_checkpoint, save_checkpoint};
 use crate::kernels::loss::{cross_entropy, cross_entropy_backward};
 use crate::kernels::optim::AdamConfig;
 use crate::models::mobilenet::network::{MobileNetV2, MobileNetV2Config};
-use crate::models::mobilenet::patches::{clip_score, patch_starts};
+use crate::models::mobilenet::patches::{clip_score, log_odds_against, patch_starts};
 use crate::nn::{Adam, Layer, Mode};
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
@@ -40,6 +41,10 @@ pub struct MobileNetConfig {
     pub bn_momentum: f32,
     /// Log-mel front end ([`FeatureKind::Logmel`]).
     pub features: FeatureSpec,
+    /// How patch scores combine into a clip score; recorded in the checkpoint.
+    pub aggregation: Aggregation,
+    /// Score with the aggregation recorded in the loaded checkpoint instead of `aggregation`.
+    pub aggregation_from_checkpoint: bool,
 }
 
 impl Default for MobileNetConfig {
@@ -54,6 +59,8 @@ impl Default for MobileNetConfig {
             width: 0.5,
             bn_momentum: 1e-3,
             features: FeatureSpec::dcase(FeatureKind::Logmel),
+            aggregation: Aggregation::Mean,
+            aggregation_from_checkpoint: false,
         }
     }
 }
@@ -261,12 +268,14 @@ pub fn patch_logits(
     Ok(logits)
 }
 
-/// Each clip's score from its patches' logits: mean of `log((1 - p) / p)` for `classes[clip]`.
+/// Each clip's score from its patches' logits: `log((1 - p) / p)` for `classes[clip]` per patch,
+/// combined by `how` (003: the mean).
 pub fn clip_scores(
     logits: &[f32],
     patches: &Patches,
     classes: usize,
     clip_classes: &[usize],
+    how: Aggregation,
 ) -> Result<Vec<f64>> {
     let mut scores = Vec::with_capacity(clip_classes.len());
     let mut p = 0;
@@ -275,11 +284,18 @@ pub fn clip_scores(
             .iter()
             .take_while(|&&(c, _)| c == clip)
             .count();
-        scores.push(clip_score(
-            &logits[p * classes..(p + count) * classes],
-            classes,
-            class,
-        )?);
+        let clip_logits = &logits[p * classes..(p + count) * classes];
+        // Checks the shapes (and gives the mean).
+        let mean = clip_score(clip_logits, classes, class)?;
+        scores.push(if how == Aggregation::Mean {
+            mean
+        } else {
+            let per_patch: Vec<f64> = clip_logits
+                .chunks(classes)
+                .map(|row| log_odds_against(row, class))
+                .collect();
+            aggregate(how, &per_patch, &[])?
+        });
         p += count;
     }
     Ok(scores)
@@ -298,6 +314,8 @@ pub struct SectionClassifier {
     pub model: MobileNetV2,
     /// Section ID of class `i`, ascending.
     pub sections: Vec<u32>,
+    /// The patch aggregation it was trained with (checkpoints without one: mean).
+    pub aggregation: Aggregation,
 }
 
 /// The MobileNetV2 system through the scoring contract: one classifier per machine type.
@@ -358,6 +376,10 @@ fn metadata(config: &MobileNetConfig, sections: &[u32]) -> HashMap<String, Strin
         ("patch_frames".to_string(), config.frames.to_string()),
         ("hop_frames".to_string(), config.hop_frames.to_string()),
         ("n_mels".to_string(), config.features.n_mels.to_string()),
+        (
+            SEGMENT_AGGREGATION_KEY.to_string(),
+            config.aggregation.name(),
+        ),
     ])
 }
 
@@ -415,7 +437,12 @@ impl SectionClassifier {
         };
         let model = MobileNetV2::new(ctx, net, 0)?;
         load_checkpoint(ctx, path, &model.state_dict())?;
-        Ok(Self { model, sections })
+        let aggregation = Aggregation::from_metadata(&meta)?;
+        Ok(Self {
+            model,
+            sections,
+            aggregation,
+        })
     }
 }
 
@@ -476,6 +503,7 @@ impl AnomalyScorer for MobileNetSystem {
         let classifier = SectionClassifier {
             model,
             sections: class_of.into_keys().collect(),
+            aggregation: self.config.aggregation,
         };
         if let Some(dir) = &self.save_to {
             classifier.save(
@@ -515,6 +543,11 @@ impl AnomalyScorer for MobileNetSystem {
             })
             .collect::<Result<_>>()?;
         let logits = patch_logits(&self.ctx, &mut classifier.model, &patches, batch)?;
-        clip_scores(&logits, &patches, classifier.sections.len(), &classes)
+        let how = if self.config.aggregation_from_checkpoint {
+            classifier.aggregation
+        } else {
+            self.config.aggregation
+        };
+        clip_scores(&logits, &patches, classifier.sections.len(), &classes, how)
     }
 }

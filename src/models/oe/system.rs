@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::audio::dataset::{Clip, Dataset, Domain, MachineDataset, Split};
 use crate::context::Context;
-use crate::detect::aggregate::{aggregate, Aggregation};
+use crate::detect::aggregate::{aggregate, Aggregation, SEGMENT_AGGREGATION_KEY};
 use crate::detect::contract::AnomalyScorer;
 use crate::detect::inlier::{EmbeddingSet, InlierModel, InlierOptions};
 use crate::error::{HarkError, Result};
@@ -41,7 +41,11 @@ pub struct OeConfig {
     pub net: OeNetConfig,
     pub train: OeTrainConfig,
     pub inlier: InlierOptions,
+    /// How segment scores combine into a clip score; recorded in the checkpoint.
     pub aggregation: Aggregation,
+    /// When loading, score with the aggregation recorded in the checkpoint (absent: mean)
+    /// instead of `aggregation`.
+    pub aggregation_from_checkpoint: bool,
     pub labels: ClassLabels,
     /// The front end; its kind must be log-mel with `net.mels` bands.
     pub features: FeatureSpec,
@@ -118,6 +122,7 @@ impl OeConfig {
             train: OeTrainConfig::default(),
             inlier: InlierOptions::default(),
             aggregation: Aggregation::Mean,
+            aggregation_from_checkpoint: false,
             labels: ClassLabels::default(),
             features,
             pseudo_clips: None,
@@ -268,7 +273,8 @@ impl OeSystem {
         metadata
     }
 
-    fn load(&self, machine: &str, classes: usize) -> Result<OeNetwork> {
+    /// The network saved for `machine`, and the segment aggregation it records.
+    fn load(&self, machine: &str, classes: usize) -> Result<(OeNetwork, Aggregation)> {
         let path = oe_checkpoint_path(self.load_from.as_deref().unwrap_or(Path::new(".")), machine);
         let net = OeNetwork::new(&self.ctx, &self.config.net, classes, 0)?;
         let metadata = crate::io::checkpoint::load_checkpoint(&self.ctx, &path, &net.state_dict())?;
@@ -303,7 +309,7 @@ impl OeSystem {
                 ));
             }
         }
-        Ok(net)
+        Ok((net, Aggregation::from_metadata(&metadata)?))
     }
 
     fn flow_config(&self) -> Option<FlowConfig> {
@@ -474,7 +480,11 @@ impl AnomalyScorer for OeSystem {
         // input statistics and the inlier models both read them).
         let mut train_embeddings: Option<Vec<f32>> = None;
         if self.load_from.is_some() {
-            self.net = Some(self.load(&machine.machine, keys.len())?);
+            let (net, recorded) = self.load(&machine.machine, keys.len())?;
+            self.net = Some(net);
+            if self.config.aggregation_from_checkpoint {
+                self.config.aggregation = recorded;
+            }
             if let Some(fc) = flow_config {
                 let dir = self.load_from.as_deref().unwrap_or(Path::new("."));
                 let path = oe_flow_checkpoint_path(dir, &machine.machine);
@@ -543,7 +553,11 @@ impl AnomalyScorer for OeSystem {
                 train_embeddings = Some(embeddings);
             }
             if let (Some(dir), Some(net)) = (&self.save_to, &self.net) {
-                let metadata = self.metadata(&machine.machine, keys.len());
+                let mut metadata = self.metadata(&machine.machine, keys.len());
+                metadata.insert(
+                    SEGMENT_AGGREGATION_KEY.to_string(),
+                    self.config.aggregation.name(),
+                );
                 crate::io::checkpoint::save_checkpoint(
                     &self.ctx,
                     &oe_checkpoint_path(dir, &machine.machine),
