@@ -7,6 +7,7 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 use hark::kernels::conv1d::{conv1d, Conv1dParams};
 use hark::kernels::conv2d::{conv2d, Conv2dParams};
+use hark::nn::{Conv2d, Layer, Mode, SeededInit};
 use hark::profiler::profile;
 use hark::testing::SeededRng;
 use hark::{Context, DType, HarkError, Recorder, Tensor};
@@ -29,7 +30,8 @@ enum ConvCommand {
         kernel: usize,
         dilation: usize,
     },
-    /// Dense conv2d, stride 1, padding KERNEL / 2 (the direct kernel, not the im2col path).
+    /// Dense conv2d, stride 1, padding KERNEL / 2: the direct kernel, or with `--layer` the
+    /// `nn::Conv2d` layer the models run (im2col + the tiled matmul).
     Conv2d {
         batch: usize,
         channels: usize,
@@ -37,6 +39,8 @@ enum ConvCommand {
         width: usize,
         out_channels: usize,
         kernel: usize,
+        #[arg(long)]
+        layer: bool,
     },
 }
 
@@ -95,6 +99,7 @@ pub fn run(args: &BenchConvArgs) -> hark::Result<()> {
             width,
             out_channels,
             kernel,
+            layer,
         } => {
             let (n, c) = (nonzero(batch, "N")?, nonzero(channels, "C")?);
             let (h, wd) = (nonzero(height, "H")?, nonzero(width, "W")?);
@@ -105,6 +110,23 @@ pub fn run(args: &BenchConvArgs) -> hark::Result<()> {
             let out = Tensor::zeros(&ctx, &[n, o, oh, ow], DType::F32)?;
             let params = Conv2dParams::new(1, k / 2);
             let flops = 2.0 * (n * o * oh * ow * c * k * k) as f64;
+            if layer {
+                let mut init = SeededInit::new(7);
+                let mut conv = Conv2d::new(&ctx, "conv", c, o, (k, k), params, false, &mut init)?;
+                let y = Tensor::zeros(&ctx, &[n, o, oh, ow], DType::F32)?;
+                return report(
+                    &ctx,
+                    args.iters,
+                    &format!("conv2d layer (im2col + matmul) {n}x{c}x{h}x{wd} -> {o} k{k}"),
+                    flops,
+                    &y,
+                    |rec| {
+                        let out = conv.forward(rec, &x, Mode::Eval)?;
+                        // The read-back target: the layer's own output buffer.
+                        hark::kernels::elementwise::scale(rec, &out, 1.0, &y)
+                    },
+                );
+            }
             report(
                 &ctx,
                 args.iters,
