@@ -10,6 +10,8 @@
 //!   unreadable or corrupt file, or a line that does not parse, means "tune again", never an
 //!   error. The adapter key holds the adapter's name, backend, driver and a hash of the matmul
 //!   shaders, so a new driver or kernel re-tunes.
+//! - **Software adapters** (lavapipe, WARP) use the heuristic unless `HARK_AUTOTUNE=on`:
+//!   tuning there costs minutes of CPU per run with a cold cache.
 //! - **Off switch**: `HARK_AUTOTUNE=off` (or [`crate::Context::set_autotune`]) uses the heuristic
 //!   [`MatmulTiles::for_shape`]; tests pin it off so their launches are deterministic.
 //!
@@ -200,6 +202,10 @@ pub fn candidates(problem: &MatmulProblem, limits: &wgpu::Limits) -> Vec<MatmulC
 #[derive(Debug)]
 pub(crate) struct AutotuneState {
     enabled: bool,
+    /// Tune on software adapters too (`HARK_AUTOTUNE=on`, or [`AutotuneState::set_enabled`]):
+    /// by default they take the heuristic, since timing every candidate of every class on the
+    /// CPU costs minutes (the 400-clip demo went from about 7 to 18 minutes with a cold cache).
+    on_software: bool,
     /// class key -> choice, for this context's adapter.
     table: HashMap<String, MatmulChoice>,
     /// The cache file was read into `table` (once per context).
@@ -210,16 +216,15 @@ pub(crate) struct AutotuneState {
 
 impl AutotuneState {
     pub(crate) fn from_env() -> Mutex<Self> {
-        let enabled = !matches!(
-            std::env::var("HARK_AUTOTUNE")
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-                .as_str(),
-            "off" | "0" | "false" | "no"
-        );
+        let value = std::env::var("HARK_AUTOTUNE")
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let enabled = !matches!(value.as_str(), "off" | "0" | "false" | "no");
+        let on_software = matches!(value.as_str(), "on" | "1" | "true" | "yes");
         Mutex::new(Self {
             enabled,
+            on_software,
             table: HashMap::new(),
             loaded: false,
             cache: cache_path(),
@@ -235,6 +240,7 @@ impl AutotuneState {
 
     pub(crate) fn set_enabled(&mut self, enabled: bool) {
         self.enabled = enabled;
+        self.on_software = enabled;
     }
 
     pub(crate) fn enabled(&self) -> bool {
@@ -390,7 +396,8 @@ pub fn choose(ctx: &Context, problem: &MatmulProblem) -> Result<MatmulChoice> {
     let heuristic = MatmulChoice::heuristic(problem.batch, problem.m, problem.n);
     let state = ctx.autotune_state();
     let mut state = crate::context::lock(state);
-    if !state.enabled {
+    let software = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
+    if !state.enabled || (software && !state.on_software) {
         return Ok(heuristic);
     }
     let adapter = adapter_key(ctx.adapter_info());
