@@ -400,17 +400,18 @@ pub fn choose(ctx: &Context, problem: &MatmulProblem) -> Result<MatmulChoice> {
     if !state.enabled || (software && !state.on_software) {
         return Ok(heuristic);
     }
-    let adapter = adapter_key(ctx.adapter_info());
     if !state.loaded {
         state.loaded = true;
         if let Some(path) = &state.cache {
-            state.table = read_cache(path, &adapter);
+            state.table = read_cache(path, &adapter_key(ctx.adapter_info()));
         }
     }
     let class = problem.class_key();
     if let Some(choice) = state.table.get(&class) {
         return Ok(*choice);
     }
+    // The key hashes the matmul shaders: computed only for a load or a store, not per launch.
+    let adapter = adapter_key(ctx.adapter_info());
     let timed = time_candidates(ctx, problem)?;
     let best = timed.first().map_or(heuristic, |(c, _)| *c);
     store(&mut state, &adapter, &class, best);
