@@ -76,6 +76,80 @@ fn device_type_rank(device_type: wgpu::DeviceType) -> u8 {
     }
 }
 
+/// Lower is better. Native backends (Vulkan, Metal, DX12) come before GL whatever the device:
+/// wgpu's GL backend is a compatibility layer (no timestamps, f16 or subgroups) and on Linux
+/// usually means llvmpipe, several times slower than lavapipe on Vulkan. Then discrete before
+/// integrated before software, then Vulkan before the other native backends.
+fn adapter_rank(info: &wgpu::AdapterInfo) -> (bool, u8, bool) {
+    (
+        info.backend == wgpu::Backend::Gl,
+        device_type_rank(info.device_type),
+        info.backend != wgpu::Backend::Vulkan,
+    )
+}
+
+/// Whether an adapter runs shaders on the CPU: a CPU device type, or a name of one of the
+/// software rasterisers (some report themselves as "Other").
+pub fn is_software_adapter(info: &wgpu::AdapterInfo) -> bool {
+    let name = info.name.to_lowercase();
+    info.device_type == wgpu::DeviceType::Cpu
+        || [
+            "llvmpipe",
+            "lavapipe",
+            "swiftshader",
+            "basic render",
+            "warp",
+        ]
+        .iter()
+        .any(|s| name.contains(s))
+}
+
+/// What to tell a user whose adapter is a software one (`None` for a hardware GPU).
+pub fn software_adapter_note(info: &wgpu::AdapterInfo) -> Option<String> {
+    if !is_software_adapter(info) {
+        return None;
+    }
+    let faster = if info.backend == wgpu::Backend::Gl {
+        "install a Vulkan driver for a faster one (Debian/Ubuntu: `apt-get install \
+         mesa-vulkan-drivers libvulkan1`, which gives lavapipe, several times faster than GL \
+         llvmpipe), or a GPU's own driver"
+            .to_string()
+    } else {
+        "a GPU with a Vulkan, Metal or DX12 driver runs them many times faster \
+         (HARK_ADAPTER / HARK_BACKEND choose among adapters; `hark info` lists the chosen one)"
+            .to_string()
+    };
+    Some(format!(
+        "note: hark runs on {} ({:?}), a software adapter: every kernel runs on this machine's \
+         CPU, so training is slow and GPU timings are CPU-bound; {faster}.",
+        info.name, info.backend
+    ))
+}
+
+/// Where [`Context::new`] reports a software adapter, once per process (see
+/// [`set_software_adapter_notice`]).
+static SOFTWARE_NOTICE: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+static SOFTWARE_NOTICE_SAID: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Asks hark to pass [`software_adapter_note`] to `notice` the first time a context is made on a
+/// software adapter (the `hark` binary prints it on stderr). Libraries embedding hark stay silent
+/// unless they set it. Only the first call takes effect.
+pub fn set_software_adapter_notice(notice: fn(&str)) {
+    let _ = SOFTWARE_NOTICE.set(notice);
+}
+
+fn announce_software(info: &wgpu::AdapterInfo) {
+    let Some(notice) = SOFTWARE_NOTICE.get() else {
+        return;
+    };
+    if let Some(note) = software_adapter_note(info) {
+        if !SOFTWARE_NOTICE_SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            notice(&note);
+        }
+    }
+}
+
 /// Errors reported by wgpu outside an error scope, and the device-lost message if any.
 #[derive(Default)]
 pub(crate) struct ErrorSink {
@@ -137,6 +211,7 @@ impl Context {
         let instance = wgpu::Instance::new(instance_desc);
         let adapter = pick_adapter(&instance, backends, options).await?;
         let info = adapter.get_info();
+        announce_software(&info);
         let features = adapter.features() & WANTED_FEATURES;
         let limits = adapter.limits();
         let (device, queue) = adapter
@@ -211,6 +286,11 @@ impl Context {
     /// The adapter this context runs on.
     pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
         &self.inner.info
+    }
+
+    /// Whether the adapter runs shaders on the CPU (llvmpipe, lavapipe, WARP, SwiftShader).
+    pub fn is_software(&self) -> bool {
+        is_software_adapter(&self.inner.info)
     }
 
     /// The features enabled on the device.
@@ -377,13 +457,7 @@ async fn pick_adapter(
             Some(name) => a.get_info().name.to_lowercase().contains(name),
             None => true,
         })
-        .min_by_key(|a| {
-            let info = a.get_info();
-            (
-                device_type_rank(info.device_type),
-                info.backend != wgpu::Backend::Vulkan,
-            )
-        });
+        .min_by_key(|a| adapter_rank(&a.get_info()));
     best.ok_or_else(|| {
         let mut detail = String::new();
         if let Some(backend) = options.backend {
@@ -419,6 +493,64 @@ mod tests {
             parse_backend("cuda"),
             Err(HarkError::InvalidSetting { .. })
         ));
+    }
+
+    fn info(
+        name: &str,
+        device_type: wgpu::DeviceType,
+        backend: wgpu::Backend,
+    ) -> wgpu::AdapterInfo {
+        wgpu::AdapterInfo {
+            name: name.into(),
+            vendor: 0,
+            device: 0,
+            device_type,
+            device_pci_bus_id: String::new(),
+            driver: String::new(),
+            driver_info: String::new(),
+            backend,
+            subgroup_min_size: 1,
+            subgroup_max_size: 1,
+            transient_saves_memory: None,
+        }
+    }
+
+    #[test]
+    fn native_backends_outrank_gl_and_software_is_named() {
+        let gl_llvmpipe = info(
+            "llvmpipe (LLVM 15.0.6, 256 bits)",
+            wgpu::DeviceType::Cpu,
+            wgpu::Backend::Gl,
+        );
+        let lavapipe = info(
+            "llvmpipe (LLVM 15.0.6, 256 bits)",
+            wgpu::DeviceType::Cpu,
+            wgpu::Backend::Vulkan,
+        );
+        let gl_gpu = info(
+            "Mesa Intel(R) UHD",
+            wgpu::DeviceType::IntegratedGpu,
+            wgpu::Backend::Gl,
+        );
+        let discrete = info(
+            "NVIDIA H200",
+            wgpu::DeviceType::DiscreteGpu,
+            wgpu::Backend::Vulkan,
+        );
+        assert!(adapter_rank(&lavapipe) < adapter_rank(&gl_llvmpipe));
+        assert!(adapter_rank(&lavapipe) < adapter_rank(&gl_gpu));
+        assert!(adapter_rank(&discrete) < adapter_rank(&lavapipe));
+        assert!(
+            software_adapter_note(&gl_llvmpipe).is_some_and(|n| n.contains("mesa-vulkan-drivers"))
+        );
+        assert!(software_adapter_note(&lavapipe).is_some_and(|n| n.contains("CPU-bound")));
+        assert!(software_adapter_note(&discrete).is_none());
+        let warp = info(
+            "Microsoft Basic Render Driver",
+            wgpu::DeviceType::Other,
+            wgpu::Backend::Dx12,
+        );
+        assert!(is_software_adapter(&warp));
     }
 
     #[test]

@@ -1,35 +1,45 @@
 //! `hark demo`: the main job. Without arguments it generates a small synthetic dataset in a
-//! temporary folder, trains and scores the DCASE autoencoder on every machine type, and prints the
-//! per-section AUC/pAUC table, the official score and the time spent per stage. `--data <root>`
-//! runs it on a real dataset instead.
+//! temporary folder, fits the training-free few-shot system (`stats-knn`) on every machine type,
+//! scores the test clips, and prints the per-section AUC/pAUC table, the official score, the ROC
+//! plots and CSVs it wrote, the time per stage and the GPU time per kernel of the whole run.
+//! `--system` runs any other system (trained with `--epochs`), `--data` a real dataset.
+//!
+//! The stages run through the same code as `hark train`, `hark score` and `hark evaluate`, so
+//! the demo shows exactly what those commands do.
 
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use clap::Args;
+use clap::{Args, Parser, ValueEnum};
 use hark::audio::dataset::read_dataset;
 use hark::audio::synth::{generate, MachineType, SynthConfig};
-use hark::detect::contract::run_system;
-use hark::detect::metrics::{harmonic_mean, official_score, SectionMetrics};
-use hark::features::pipeline::{FeatureKind, FeatureSpec};
-use hark::kernels::fft::FftPath;
-use hark::models::autoencoder::{AutoencoderConfig, AutoencoderSystem};
-use hark::{Context, HarkError};
-use indicatif::{ProgressBar, ProgressStyle};
+use hark::detect::contract::evaluate_score_files;
+use hark::detect::metrics::{official_score, SectionMetrics};
+use hark::detect::plots::plot_section;
+use hark::profiler::run::RunProfile;
+use hark::HarkError;
+
+use super::train::System;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// The system to run. The default, stats-knn, needs no training and fits the 5-minute demo
+    /// on a CPU; the learned systems take `--epochs`.
+    #[arg(long, value_enum, default_value_t = System::StatsKnn)]
+    system: System,
     /// A DCASE dataset root to use instead of generated data.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Where to write the challenge CSVs (default: a temporary folder).
+    /// Where to write the models, the challenge CSVs and the ROC plots.
+    #[arg(long, default_value = "hark-demo")]
+    out: PathBuf,
+    /// Training epochs per machine type for the learned systems (default: 5 for ae, otherwise
+    /// the system's own default).
     #[arg(long)]
-    out: Option<PathBuf>,
-    /// Training epochs per machine type (the baseline recipe uses 100; 5 keeps the default demo
-    /// within 10 minutes on a 2-core CPU through lavapipe).
-    #[arg(long, default_value_t = 5)]
-    epochs: usize,
-    /// Synthetic training clips per machine type.
+    epochs: Option<usize>,
+    /// Synthetic training clips per machine type (5 % of them from the target domain).
     #[arg(long, default_value_t = 40)]
     clips: usize,
     /// Synthetic test clips per machine type.
@@ -39,6 +49,7 @@ pub struct DemoArgs {
     seed: u64,
 }
 
+/// Removes the generated dataset when the demo ends, however it ends.
 struct TempDir(PathBuf);
 
 impl Drop for TempDir {
@@ -47,20 +58,90 @@ impl Drop for TempDir {
     }
 }
 
+/// Prints the running stage every 10 s on stderr (a terminal or a log alike), so a long stage
+/// never looks like a hang.
+struct Heartbeat {
+    stage: Arc<Mutex<String>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    fn start(started: Instant) -> Self {
+        let stage = Arc::new(Mutex::new(String::from("starting")));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stage_t, stop_t) = (Arc::clone(&stage), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let mut next = Duration::from_secs(10);
+            while !stop_t.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                if started.elapsed() >= next {
+                    let stage = stage_t.lock().map(|s| s.clone()).unwrap_or_default();
+                    eprintln!("[demo {:>4.0} s] {stage}", started.elapsed().as_secs_f64());
+                    next += Duration::from_secs(10);
+                }
+            }
+        });
+        Self {
+            stage,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn set(&self, stage: impl Into<String>) {
+        let stage = stage.into();
+        eprintln!("demo: {stage}");
+        if let Ok(mut s) = self.stage.lock() {
+            *s = stage;
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn system_name(system: System) -> String {
+    system
+        .to_possible_value()
+        .map_or_else(|| format!("{system:?}"), |v| v.get_name().to_string())
+}
+
+/// Runs one `hark` subcommand in this process, as the command line would.
+fn hark(argv: &[String]) -> hark::Result<()> {
+    let cli = super::Cli::try_parse_from(std::iter::once("hark".to_string()).chain(argv.to_vec()))
+        .map_err(|e| HarkError::invalid("demo", e.to_string()))?;
+    super::run(cli)
+}
+
+fn path_arg(path: &Path) -> String {
+    path.display().to_string()
+}
+
 pub fn run(args: &DemoArgs) -> hark::Result<()> {
     let started = Instant::now();
-    let ctx = Context::new()?;
+    hark::profiler::run::start();
+    let heartbeat = Heartbeat::start(started);
+    let ctx = hark::Context::new()?;
     let info = ctx.adapter_info();
     println!(
         "adapter: {} ({:?}, {:?})",
         info.name, info.device_type, info.backend
     );
+    drop(ctx);
     let scratch = TempDir(std::env::temp_dir().join(format!("hark-demo-{}", std::process::id())));
     let mut stages: Vec<(&str, f64)> = Vec::new();
 
     let root = match &args.data {
         Some(root) => root.clone(),
         None => {
+            heartbeat.set("synthesising the dataset");
             let t = Instant::now();
             let root = scratch.0.join("data");
             let config = SynthConfig {
@@ -93,76 +174,106 @@ pub fn run(args: &DemoArgs) -> hark::Result<()> {
         ));
     }
 
-    // Software adapters run the multi-pass FFT faster than the fused one (see README).
-    let fft_path = if info.device_type == wgpu::DeviceType::Cpu {
-        FftPath::Global
-    } else {
-        FftPath::Auto
+    let system = system_name(args.system);
+    let models = args.out.join("models");
+    let scores = args.out.join("scores");
+    let plots = args.out.join("plots");
+    let command = |name: &str| -> Vec<String> {
+        vec![
+            name.to_string(),
+            "--system".into(),
+            system.clone(),
+            "--data".into(),
+            path_arg(&root),
+            "--models".into(),
+            path_arg(&models),
+            "--seed".into(),
+            args.seed.to_string(),
+        ]
     };
-    let config = AutoencoderConfig {
-        epochs: args.epochs,
-        seed: args.seed,
-        features: FeatureSpec {
-            fft_path,
-            ..FeatureSpec::dcase(FeatureKind::Dcase640)
-        },
-        ..AutoencoderConfig::default()
-    };
-    let mut system = AutoencoderSystem::new(&ctx, config)?;
-    let bar = ProgressBar::new((dataset.machines.len() * args.epochs) as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} epochs  {elapsed}  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let bar_for_epochs = bar.clone();
-    system.on_epoch = Some(Box::new(move |machine, report| {
-        bar_for_epochs.inc(1);
-        bar_for_epochs.set_message(format!(
-            "{machine}: epoch {}/{} loss {:.3} ({} vectors)",
-            report.epoch, report.epochs, report.loss, report.vectors
-        ));
-    }));
-    let out = args.out.clone().unwrap_or_else(|| scratch.0.join("scores"));
-    let t = Instant::now();
-    let reports = run_system(&mut system, &dataset, &out, 0.9)?;
-    bar.finish_and_clear();
-    stages.push(("features + train + score", t.elapsed().as_secs_f64()));
 
-    println!(
-        "{:<10} {:>7} {:>10} {:>10} {:>8}",
-        "machine", "section", "AUC source", "AUC target", "pAUC"
-    );
-    let sections: Vec<SectionMetrics> = reports.iter().filter_map(|r| r.metrics.clone()).collect();
-    for s in &sections {
-        let auc = |name: &str| {
-            s.domains
-                .iter()
-                .find(|d| d.domain.map(|d| d.to_string()).as_deref() == Some(name))
-                .map_or("-".to_string(), |d| format!("{:.4}", d.auc))
-        };
-        println!(
-            "{:<10} {:>7} {:>10} {:>10} {:>8.4}",
-            s.machine,
-            format!("{:02}", s.section),
-            auc("source"),
-            auc("target"),
-            s.pauc
-        );
+    heartbeat.set(format!("training {system} on every machine type"));
+    let t = Instant::now();
+    let mut train = command("train");
+    let epochs = args
+        .epochs
+        .or(matches!(args.system, System::Ae).then_some(5));
+    if let Some(epochs) = epochs {
+        train.extend(["--epochs".to_string(), epochs.to_string()]);
     }
-    if !sections.is_empty() {
-        let all: Vec<f64> = sections.iter().flat_map(|s| s.official_values()).collect();
-        println!(
-            "harmonic mean of all AUCs and pAUCs: {:.4}",
-            harmonic_mean(&all)?
-        );
-        println!("official score: {:.4}", official_score(&sections)?);
+    hark(&train)?;
+    stages.push(("train", t.elapsed().as_secs_f64()));
+
+    heartbeat.set(format!("scoring the test clips with {system}"));
+    let t = Instant::now();
+    let mut score = command("score");
+    score.extend(["--out".to_string(), path_arg(&scores)]);
+    hark(&score)?;
+    stages.push(("score", t.elapsed().as_secs_f64()));
+
+    heartbeat.set("evaluating and plotting");
+    let t = Instant::now();
+    let evaluated = evaluate_score_files(&scores, &dataset)?;
+    let mut written = 0;
+    for section in &evaluated {
+        written += plot_section(section, &plots)?.len();
     }
-    if let Some(out) = &args.out {
-        println!("challenge CSVs written to {}", out.display());
-    }
+    stages.push(("evaluate + plots", t.elapsed().as_secs_f64()));
     stages.push(("total", started.elapsed().as_secs_f64()));
-    for (stage, seconds) in &stages {
-        println!("time {stage:<26} {seconds:>8.1} s");
+    drop(heartbeat);
+
+    let sections: Vec<SectionMetrics> = evaluated.into_iter().map(|e| e.metrics).collect();
+    println!();
+    if !sections.is_empty() {
+        println!(
+            "{system}: official score {:.4} (harmonic mean of every section's source and \
+             target AUC and pAUC; 0.5 is chance)",
+            official_score(&sections)?
+        );
     }
+    println!(
+        "challenge CSVs in {}, {written} ROC / histogram plots in {}, models in {}",
+        scores.display(),
+        plots.display(),
+        models.display()
+    );
+    for (stage, seconds) in &stages {
+        println!("time {stage:<18} {seconds:>8.1} s");
+    }
+    print_run_profile(hark::profiler::run::take()?);
     Ok(())
+}
+
+/// The GPU time of the whole run per kernel, slowest first.
+fn print_run_profile(profile: Option<RunProfile>) {
+    let Some(profile) = profile.filter(|p| !p.kernels.is_empty()) else {
+        println!("no per-kernel GPU time: the adapter has no timestamp queries");
+        return;
+    };
+    let total = profile.total_s();
+    println!(
+        "GPU time per kernel over the whole run ({:.1} s in {} dispatches; GPU timestamps):",
+        total,
+        profile.kernels.iter().map(|k| k.1).sum::<usize>()
+    );
+    for (kernel, calls, seconds) in profile.kernels.iter().take(12) {
+        println!(
+            "  {kernel:<32} {calls:>8} calls {seconds:>9.3} s {:>5.1} %",
+            100.0 * seconds / total.max(f64::MIN_POSITIVE)
+        );
+    }
+    if profile.kernels.len() > 12 {
+        let rest: f64 = profile.kernels[12..].iter().map(|k| k.2).sum();
+        println!(
+            "  {} other kernels{:>27.3} s",
+            profile.kernels.len() - 12,
+            rest
+        );
+    }
+    if profile.untimed_dispatches > 0 {
+        println!(
+            "  ({} dispatches ran untimed: recordings past 2048 dispatches)",
+            profile.untimed_dispatches
+        );
+    }
 }

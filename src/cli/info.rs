@@ -19,6 +19,14 @@ pub fn run(args: &InfoArgs) -> hark::Result<()> {
     println!("backend      {:?}", info.backend);
     println!("driver       {} {}", info.driver, info.driver_info);
     println!("vendor:device {:#06x}:{:#06x}", info.vendor, info.device);
+    println!(
+        "software     {}",
+        if ctx.is_software() {
+            "yes: shaders run on the CPU (GPU figures are CPU-bound)"
+        } else {
+            "no"
+        }
+    );
     let feature = |name: &str, on: bool| println!("  {name:<34} {}", if on { "yes" } else { "no" });
     println!("features hark uses");
     let f = ctx.features();

@@ -41,7 +41,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The main job: synthetic data (or --data), DCASE autoencoder on every machine, metrics.
+    /// The main job: synthetic data (or --data), a detector on every machine type (training-free
+    /// stats-knn unless --system), metrics, ROC plots and the GPU time per kernel.
     Demo(demo::DemoArgs),
     /// Print the adapter, backend, driver, features and limits hark would use.
     Info(info::InfoArgs),

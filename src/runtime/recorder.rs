@@ -69,6 +69,10 @@ enum Timing {
     Timestamps {
         queries: wgpu::QuerySet,
         kernels: Vec<&'static str>,
+        /// Part of a whole-run profile (see `profiler::run`): timestamps go to the context,
+        /// read back later, and dispatches past the query set run untimed instead of failing.
+        run: bool,
+        untimed: usize,
     },
     WallClock {
         timings: Vec<DispatchTiming>,
@@ -87,6 +91,14 @@ pub struct Recorder<'a> {
     dispatches: usize,
 }
 
+fn timestamp_queries(ctx: &Context) -> wgpu::QuerySet {
+    ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
+        label: Some("hark profiler"),
+        ty: wgpu::QueryType::Timestamp,
+        count: MAX_QUERIES,
+    })
+}
+
 fn new_encoder(ctx: &Context) -> wgpu::CommandEncoder {
     ctx.device()
         .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -97,12 +109,26 @@ fn new_encoder(ctx: &Context) -> wgpu::CommandEncoder {
 impl Recorder<'static> {
     /// A recorder with its own encoder, submitted by [`Recorder::submit`].
     pub fn new(ctx: &Context) -> Self {
+        let timing = if crate::profiler::run::active() && ctx.has_timestamps() {
+            Timing::Timestamps {
+                queries: timestamp_queries(ctx),
+                kernels: Vec::new(),
+                run: true,
+                untimed: 0,
+            }
+        } else {
+            Timing::Off
+        };
+        Self::with_timing(ctx, timing)
+    }
+
+    fn with_timing(ctx: &Context, timing: Timing) -> Self {
         Self {
             ctx: ctx.clone(),
             encoder: EncoderSlot::Owned(new_encoder(ctx)),
             params: ParamLease::new(ctx.inner.params.clone(), false),
             pass: None,
-            timing: Timing::Off,
+            timing,
             dispatches: 0,
         }
     }
@@ -113,22 +139,17 @@ impl Recorder<'static> {
     pub fn profiling(ctx: &Context, wall_clock: bool) -> Self {
         let timing = if ctx.has_timestamps() && !wall_clock {
             Timing::Timestamps {
-                queries: ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
-                    label: Some("hark profiler"),
-                    ty: wgpu::QueryType::Timestamp,
-                    count: MAX_QUERIES,
-                }),
+                queries: timestamp_queries(ctx),
                 kernels: Vec::new(),
+                run: false,
+                untimed: 0,
             }
         } else {
             Timing::WallClock {
                 timings: Vec::new(),
             }
         };
-        Self {
-            timing,
-            ..Self::new(ctx)
-        }
+        Self::with_timing(ctx, timing)
     }
 }
 
@@ -284,34 +305,55 @@ impl<'a> Recorder<'a> {
                 pass.set_bind_group(0, &bind_group, &[slot.offset]);
                 pass.dispatch_workgroups(x, y, z);
             }
-            Timing::Timestamps { queries, kernels } => {
+            Timing::Timestamps {
+                queries,
+                kernels,
+                run,
+                untimed,
+            } => {
                 let index = kernels.len() as u32 * 2;
-                if index + 2 > MAX_QUERIES {
-                    return Err(HarkError::invalid(
-                        kernel.name,
-                        format!(
-                            "a profiled recording holds at most {} dispatches",
-                            MAX_QUERIES / 2
-                        ),
-                    ));
+                if index + 2 > MAX_QUERIES && *run {
+                    self.pass = None;
+                    let mut pass =
+                        self.encoder
+                            .get()
+                            .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                                label: Some(kernel.name),
+                                timestamp_writes: None,
+                            });
+                    pass.set_pipeline(&pipeline.pipeline);
+                    pass.set_bind_group(0, &bind_group, &[slot.offset]);
+                    pass.dispatch_workgroups(x, y, z);
+                    drop(pass);
+                    *untimed += 1;
+                } else {
+                    if index + 2 > MAX_QUERIES {
+                        return Err(HarkError::invalid(
+                            kernel.name,
+                            format!(
+                                "a profiled recording holds at most {} dispatches",
+                                MAX_QUERIES / 2
+                            ),
+                        ));
+                    }
+                    self.pass = None;
+                    let mut pass =
+                        self.encoder
+                            .get()
+                            .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                                label: Some(kernel.name),
+                                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                                    query_set: queries,
+                                    beginning_of_pass_write_index: Some(index),
+                                    end_of_pass_write_index: Some(index + 1),
+                                }),
+                            });
+                    pass.set_pipeline(&pipeline.pipeline);
+                    pass.set_bind_group(0, &bind_group, &[slot.offset]);
+                    pass.dispatch_workgroups(x, y, z);
+                    drop(pass);
+                    kernels.push(kernel.name);
                 }
-                self.pass = None;
-                let mut pass =
-                    self.encoder
-                        .get()
-                        .begin_compute_pass(&wgpu::ComputePassDescriptor {
-                            label: Some(kernel.name),
-                            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                                query_set: queries,
-                                beginning_of_pass_write_index: Some(index),
-                                end_of_pass_write_index: Some(index + 1),
-                            }),
-                        });
-                pass.set_pipeline(&pipeline.pipeline);
-                pass.set_bind_group(0, &bind_group, &[slot.offset]);
-                pass.dispatch_workgroups(x, y, z);
-                drop(pass);
-                kernels.push(kernel.name);
             }
             Timing::WallClock { .. } => {
                 self.pass = None;
@@ -376,7 +418,10 @@ impl<'a> Recorder<'a> {
             ));
         };
         let mut readback = None;
-        if let Timing::Timestamps { queries, kernels } = &timing {
+        if let Timing::Timestamps {
+            queries, kernels, ..
+        } = &timing
+        {
             if !kernels.is_empty() {
                 let count = kernels.len() as u32 * 2;
                 let bytes = u64::from(count) * 8;
@@ -404,6 +449,20 @@ impl<'a> Recorder<'a> {
         match timing {
             Timing::Off => Ok(Vec::new()),
             Timing::WallClock { timings } => Ok(timings),
+            Timing::Timestamps {
+                kernels,
+                run: true,
+                untimed,
+                ..
+            } => {
+                let pending = readback.map(|staging| crate::profiler::run::PendingTimestamps {
+                    ctx: ctx.clone(),
+                    staging,
+                    kernels,
+                });
+                crate::profiler::run::push(pending, untimed)?;
+                Ok(Vec::new())
+            }
             Timing::Timestamps { kernels, .. } => {
                 let Some(staging) = readback else {
                     return Ok(Vec::new());

@@ -339,3 +339,46 @@ fn dropping_tensors_drops_their_cached_bind_groups() {
     rec.submit().unwrap();
     assert_eq!(ctx.cached_bind_groups(), 1);
 }
+
+#[test]
+fn a_run_profile_times_every_dispatch_of_the_run_and_keeps_results_exact() {
+    let Some(ctx) = test_context() else { return };
+    if !ctx.has_timestamps() {
+        assert!(hark::profiler::run::take().unwrap().is_none());
+        return;
+    }
+    // Recordings of every size the run profile must survive: small ones, and one past the
+    // query set (2048 dispatches), whose excess runs untimed instead of failing.
+    hark::profiler::run::start();
+    let a = Tensor::from_slice(&ctx, &[257], &[1.5; 257]).unwrap();
+    let mut outputs = Vec::new();
+    for dispatches in [1usize, 7, 2100] {
+        let mut rec = Recorder::new(&ctx);
+        for _ in 0..dispatches {
+            let out = Tensor::zeros(&ctx, &[257], DType::F32).unwrap();
+            elementwise::add(&mut rec, &a, &a, &out).unwrap();
+            outputs.push(out);
+        }
+        rec.submit().unwrap();
+    }
+    let profile = hark::profiler::run::take().unwrap().expect("a run profile was started");
+    assert!(!hark::profiler::run::active());
+    // Other tests may run kernels meanwhile (the profile is process-wide): look at ours.
+    let (_, calls, seconds) = profile
+        .kernels
+        .iter()
+        .find(|k| k.0 == "elementwise_binary")
+        .copied()
+        .expect("the adds were timed");
+    assert!(calls >= 1 + 7 + 2048, "{calls} timed adds");
+    assert!(profile.untimed_dispatches >= 2100 - 2048);
+    assert!(seconds > 0.0 && seconds.is_finite());
+    for out in [&outputs[0], &outputs[5], &outputs[outputs.len() - 1]] {
+        assert_close(&out.to_vec(&ctx).unwrap(), &[3.0; 257], 0.0, 0.0);
+    }
+    // Stopped: a new recording is not timed and nothing is kept.
+    let mut rec = Recorder::new(&ctx);
+    elementwise::add(&mut rec, &a, &a, &outputs[0]).unwrap();
+    rec.submit().unwrap();
+    assert!(hark::profiler::run::take().unwrap().is_none());
+}

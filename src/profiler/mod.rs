@@ -1,6 +1,9 @@
 //! Per-kernel GPU time. [`profile`] runs a recording once untimed (pipeline compilation and
 //! first-touch costs are excluded), then `iterations` times with every dispatch timed by GPU
 //! timestamps, or by the wall clock of a lone submit when the adapter has no timestamp queries.
+//! [`run`] times a whole run instead (every kernel a context runs while it is on).
+
+pub mod run;
 
 use std::collections::BTreeMap;
 
