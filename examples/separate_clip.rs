@@ -2,9 +2,10 @@
 //! through the library API.
 //!
 //! Run: `cargo run --release --example separate_clip -- <model.safetensors> <in.wav> <out.wav>`.
-//! A checkpoint written by hark carries its configuration; a torchaudio state dict converted
-//! with `safetensors.torch.save_file(model.state_dict(), ...)` loads with
-//! `ConvTasNet::load(ctx, path, config)` and the configuration it was built with.
+//! A checkpoint written by hark carries its configuration; a torchaudio state dict saved with
+//! `safetensors.torch.save_file(model.state_dict(), ...)` loads too, its configuration inferred
+//! from the tensors with torchaudio's defaults (X = 8 blocks per stack, sigmoid mask) for what
+//! they cannot tell (`ConvTasNet::load_file` takes hints; `hark separate --layers --mask`).
 //! Without arguments the example saves a small randomly initialised model and a synthetic
 //! clip to a temporary folder first, so it runs anywhere (the output is then noise-shaped,
 //! not separated: train a model with `hark separation` for a useful one).

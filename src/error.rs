@@ -93,6 +93,15 @@ pub enum HarkError {
         source: std::io::Error,
     },
 
+    /// A state dict (safetensors checkpoint) that does not fit the model: a tensor missing,
+    /// unexpected, of the wrong shape or element type, or disagreeing with the others.
+    #[error("{path}: tensor {tensor}: {detail}")]
+    StateDict {
+        path: String,
+        tensor: String,
+        detail: String,
+    },
+
     /// A dataset file or folder does not follow the DCASE layout (names, CSV columns).
     #[error("{path}: {detail}")]
     Dataset { path: String, detail: String },

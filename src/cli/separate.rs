@@ -13,7 +13,10 @@ use hark::detect::metrics::official_score;
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::kernels::fft::FftPath;
 use hark::models::autoencoder::AutoencoderConfig;
-use hark::models::conv_tasnet::{ConvTasNet, ConvTasNetConfig};
+use hark::models::conv_tasnet::{
+    ConfigOrigin, ConvTasNet, ConvTasNetConfig, MaskActivation, StateDictHints,
+    TORCHAUDIO_LAYERS_PER_STACK,
+};
 use hark::models::separation::mixtures::stem_dir;
 use hark::models::separation::system::{
     SeparationSystem, SeparationSystemConfig, SeparationVariant, Separator,
@@ -22,11 +25,29 @@ use hark::models::separation::{separate, si_sdr_db, SeparationLoss, SeparatorTra
 use hark::{Context, HarkError};
 use indicatif::{ProgressBar, ProgressStyle};
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum MaskArg {
+    Sigmoid,
+    Relu,
+}
+
 #[derive(Debug, Args)]
 pub struct SeparateArgs {
-    /// A Conv-TasNet checkpoint written by hark (configuration in its metadata).
+    /// A Conv-TasNet in safetensors: a checkpoint written by hark (configuration in its
+    /// metadata) or a plain torchaudio state dict (configuration inferred from the tensors).
     #[arg(long)]
     model: PathBuf,
+    /// Mask activation of a plain state dict (torchaudio's `msk_activate`; its default is
+    /// sigmoid). Must agree with a hark checkpoint's metadata.
+    #[arg(long, value_enum)]
+    mask: Option<MaskArg>,
+    /// Conv blocks per stack (X, `msk_num_layers`) of a plain state dict: the tensors give
+    /// X * R only; without it or --stacks, torchaudio's default X = 8.
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Stacks (R, `msk_num_stacks`) of a plain state dict.
+    #[arg(long)]
+    stacks: Option<usize>,
     /// A WAV file or a folder of WAV files (searched recursively).
     input: PathBuf,
     /// Output folder (mirrors the input folder; float WAV, `<name>.wav`).
@@ -38,7 +59,40 @@ pub struct SeparateArgs {
 
 pub fn run_separate(args: &SeparateArgs) -> hark::Result<()> {
     let ctx = Context::new()?;
-    let mut model = ConvTasNet::load_saved(&ctx, &args.model)?;
+    let hints = StateDictHints {
+        mask: args.mask.map(|m| match m {
+            MaskArg::Sigmoid => MaskActivation::Sigmoid,
+            MaskArg::Relu => MaskActivation::Relu,
+        }),
+        layers: args.layers,
+        stacks: args.stacks,
+    };
+    let (mut model, origin) = ConvTasNet::load_file(&ctx, &args.model, &hints)?;
+    if let ConfigOrigin::Inferred {
+        layers_assumed,
+        mask_assumed,
+    } = origin
+    {
+        let mut assumed = Vec::new();
+        if layers_assumed {
+            assumed.push(format!(
+                "X = {TORCHAUDIO_LAYERS_PER_STACK} blocks per stack (--layers/--stacks)"
+            ));
+        }
+        if mask_assumed {
+            assumed.push("a sigmoid mask (--mask)".to_string());
+        }
+        eprintln!(
+            "{}: a plain state dict; from its tensors: {}{}",
+            args.model.display(),
+            model.config(),
+            if assumed.is_empty() {
+                String::new()
+            } else {
+                format!("; torchaudio's defaults assumed: {}", assumed.join(", "))
+            }
+        );
+    }
     if model.config().sources != 1 {
         return Err(HarkError::invalid(
             "separate",

@@ -13,6 +13,7 @@ mod conv2d;
 mod conv_gemm;
 mod conv_tasnet;
 mod conv_tasnet_reference;
+mod conv_tasnet_torchaudio;
 mod dataset;
 mod dataset_split;
 mod elementwise;

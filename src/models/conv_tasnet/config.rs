@@ -9,6 +9,25 @@ pub enum MaskActivation {
     Relu,
 }
 
+impl MaskActivation {
+    /// torchaudio's `msk_activate` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sigmoid => "sigmoid",
+            Self::Relu => "relu",
+        }
+    }
+
+    /// The activation named as torchaudio's `msk_activate`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "sigmoid" => Some(Self::Sigmoid),
+            "relu" => Some(Self::Relu),
+            _ => None,
+        }
+    }
+}
+
 /// `torchaudio.models.ConvTasNet(num_sources, enc_kernel_size, enc_num_feats, msk_kernel_size,
 /// msk_num_feats, msk_num_hidden_feats, msk_num_layers, msk_num_stacks, msk_activate)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +67,25 @@ impl Default for ConvTasNetConfig {
             msk_stacks: 3,
             mask: MaskActivation::Sigmoid,
         }
+    }
+}
+
+impl std::fmt::Display for ConvTasNetConfig {
+    /// `sources 1, N 512, L 16, B 128, H 512, P 3, X 8, R 3, sigmoid mask`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sources {}, N {}, L {}, B {}, H {}, P {}, X {}, R {}, {} mask",
+            self.sources,
+            self.enc_feats,
+            self.enc_kernel,
+            self.msk_feats,
+            self.msk_hidden,
+            self.msk_kernel,
+            self.msk_layers,
+            self.msk_stacks,
+            self.mask.name()
+        )
     }
 }
 

@@ -8,8 +8,13 @@ mod block;
 mod config;
 mod mask_generator;
 mod model;
+mod state_dict;
 
 pub use config::{ConvTasNetConfig, MaskActivation};
-pub use model::ConvTasNet;
+pub use model::{ConfigOrigin, ConvTasNet};
+pub use state_dict::{
+    check_state_dict, infer_config, torchaudio_state_dict, InferredConfig, StateDictHints,
+    TORCHAUDIO_LAYERS_PER_STACK,
+};
 
 use crate::nn::reuse;

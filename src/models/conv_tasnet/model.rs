@@ -1,11 +1,12 @@
 //! The whole separator: end padding -> encoder -> masks -> masking -> decoder -> crop.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::config::{ConvTasNetConfig, MaskActivation};
 use super::mask_generator::MaskGenerator;
 use super::reuse;
+use super::state_dict::{check_state_dict, infer_config, StateDictHints};
 use crate::context::Context;
 use crate::error::{HarkError, Result};
 use crate::io::checkpoint::{load_checkpoint, save_checkpoint};
@@ -15,6 +16,7 @@ use crate::kernels::separation::{mask_apply, mask_apply_backward, resize_frames}
 use crate::nn::{Conv1d, ConvTranspose1d, Layer, Mode, Param, SeededInit};
 use crate::runtime::Recorder;
 use crate::tensor::Tensor;
+use safetensors::Dtype;
 
 /// What backward needs from the last training forward.
 struct Saved {
@@ -23,6 +25,19 @@ struct Saved {
     padded: usize,
     feats: Tensor,
     masks: Tensor,
+}
+
+/// Where a loaded model's configuration came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigOrigin {
+    /// hark's metadata, written by [`ConvTasNet::save`].
+    Metadata,
+    /// The tensors of a plain (torchaudio) state dict; the flags say what torchaudio's
+    /// defaults supplied because no hint did (X = 8 blocks per stack, the sigmoid mask).
+    Inferred {
+        layers_assumed: bool,
+        mask_assumed: bool,
+    },
 }
 
 pub struct ConvTasNet {
@@ -83,10 +98,6 @@ impl ConvTasNet {
 
     fn metadata(&self) -> HashMap<String, String> {
         let c = &self.config;
-        let mask = match c.mask {
-            MaskActivation::Sigmoid => "sigmoid",
-            MaskActivation::Relu => "relu",
-        };
         HashMap::from([
             ("format".to_string(), "pt".to_string()),
             ("hark_model".to_string(), "conv_tasnet".to_string()),
@@ -98,7 +109,7 @@ impl ConvTasNet {
             ("msk_num_hidden_feats".to_string(), c.msk_hidden.to_string()),
             ("msk_num_layers".to_string(), c.msk_layers.to_string()),
             ("msk_num_stacks".to_string(), c.msk_stacks.to_string()),
-            ("msk_activate".to_string(), mask.to_string()),
+            ("msk_activate".to_string(), c.mask.name().to_string()),
         ])
     }
 
@@ -112,15 +123,11 @@ impl ConvTasNet {
                     HarkError::invalid("conv_tasnet", format!("checkpoint metadata lacks {key}"))
                 })
         };
-        let mask = match metadata.get("msk_activate").map(String::as_str) {
-            Some("sigmoid") | None => MaskActivation::Sigmoid,
-            Some("relu") => MaskActivation::Relu,
-            Some(other) => {
-                return Err(HarkError::invalid(
-                    "conv_tasnet",
-                    format!("unknown msk_activate {other}"),
-                ))
-            }
+        let mask = match metadata.get("msk_activate") {
+            None => MaskActivation::Sigmoid,
+            Some(name) => MaskActivation::from_name(name).ok_or_else(|| {
+                HarkError::invalid("conv_tasnet", format!("unknown msk_activate {name}"))
+            })?,
         };
         Ok(ConvTasNetConfig {
             sources: get("num_sources")?,
@@ -135,23 +142,31 @@ impl ConvTasNet {
         })
     }
 
-    /// Saves the state dict as safetensors (torchaudio's names), the configuration in the
-    /// metadata; atomic.
+    /// Saves the state dict as safetensors, atomically: exactly torchaudio's names and shapes
+    /// (`ConvTasNet(...).load_state_dict(safetensors.torch.load_file(path), strict=True)`
+    /// accepts it; torch ignores the metadata), the configuration in hark's metadata.
     pub fn save(&self, path: &Path) -> Result<()> {
         save_checkpoint(&self.ctx, path, &self.state_dict(), self.metadata())
     }
 
     /// Loads a state dict with torchaudio's names into a model of `config`; every tensor must
     /// be present with the configuration's shape (the error names the first that is not).
+    /// Other tensors in the file are ignored.
     pub fn load(ctx: &Context, path: &Path, config: ConvTasNetConfig) -> Result<Self> {
         let model = Self::new(ctx, config, 0)?;
         load_checkpoint(ctx, path, &model.state_dict())?;
         Ok(model)
     }
 
-    /// Loads a checkpoint written by [`ConvTasNet::save`], taking the configuration from its
-    /// metadata.
-    pub fn load_saved(ctx: &Context, path: &Path) -> Result<Self> {
+    /// The configuration of the safetensors state dict at `path`: from hark's metadata when
+    /// [`ConvTasNet::save`] wrote it (a hint that contradicts it is an error), otherwise
+    /// inferred from the tensors of a plain torchaudio state dict ([`infer_config`]). Either
+    /// way the file must hold exactly torchaudio's tensors for it, in float32; the error names
+    /// the first tensor that does not fit.
+    pub fn read_config(
+        path: &Path,
+        hints: &StateDictHints,
+    ) -> Result<(ConvTasNetConfig, ConfigOrigin)> {
         let bytes = std::fs::read(path).map_err(|source| HarkError::Io {
             path: path.display().to_string(),
             source,
@@ -162,8 +177,93 @@ impl ConvTasNet {
                 format!("{}: not a safetensors file: {e}", path.display()),
             )
         })?;
-        let config = Self::config_from_metadata(&header.metadata().clone().unwrap_or_default())?;
-        Self::load(ctx, path, config)
+        let infos: BTreeMap<String, _> = header.tensors().into_iter().collect();
+        if let Some((name, info)) = infos.iter().find(|(_, i)| i.dtype != Dtype::F32) {
+            return Err(HarkError::StateDict {
+                path: path.display().to_string(),
+                tensor: name.clone(),
+                detail: format!(
+                    "is {:?}; hark reads float32 state dicts (save `model.float().state_dict()`)",
+                    info.dtype
+                ),
+            });
+        }
+        let shapes: BTreeMap<String, Vec<usize>> = infos
+            .into_iter()
+            .map(|(name, info)| (name, info.shape.clone()))
+            .collect();
+        let metadata = header.metadata().clone().unwrap_or_default();
+        let hark_model = metadata.get("hark_model").map(String::as_str);
+        if hark_model.is_none() && !metadata.contains_key("num_sources") {
+            let inferred = infer_config(&shapes, hints, path)?;
+            let origin = ConfigOrigin::Inferred {
+                layers_assumed: inferred.layers_assumed,
+                mask_assumed: inferred.mask_assumed,
+            };
+            return Ok((inferred.config, origin));
+        }
+        if let Some(other) = hark_model.filter(|m| *m != "conv_tasnet") {
+            return Err(HarkError::invalid(
+                "conv_tasnet",
+                format!(
+                    "{}: a hark {other} checkpoint, not a Conv-TasNet",
+                    path.display()
+                ),
+            ));
+        }
+        let config = Self::config_from_metadata(&metadata)?;
+        let contradicts = |option: &str, given: String, recorded: String| {
+            HarkError::invalid(
+                "conv_tasnet",
+                format!(
+                    "{}: {option} {given} contradicts the {recorded} recorded in the \
+                     checkpoint's metadata (leave the option out)",
+                    path.display()
+                ),
+            )
+        };
+        if let Some(mask) = hints.mask.filter(|m| *m != config.mask) {
+            return Err(contradicts(
+                "--mask",
+                mask.name().to_string(),
+                format!("{} mask", config.mask.name()),
+            ));
+        }
+        if let Some(x) = hints.layers.filter(|x| *x != config.msk_layers) {
+            return Err(contradicts(
+                "--layers",
+                x.to_string(),
+                format!("{} layers per stack", config.msk_layers),
+            ));
+        }
+        if let Some(r) = hints.stacks.filter(|r| *r != config.msk_stacks) {
+            return Err(contradicts(
+                "--stacks",
+                r.to_string(),
+                format!("{} stacks", config.msk_stacks),
+            ));
+        }
+        config.validate()?;
+        check_state_dict(&shapes, &config, path)?;
+        Ok((config, ConfigOrigin::Metadata))
+    }
+
+    /// Loads a safetensors state dict: one written by [`ConvTasNet::save`] or a plain
+    /// torchaudio one (see [`ConvTasNet::read_config`]); says where the configuration came
+    /// from.
+    pub fn load_file(
+        ctx: &Context,
+        path: &Path,
+        hints: &StateDictHints,
+    ) -> Result<(Self, ConfigOrigin)> {
+        let (config, origin) = Self::read_config(path, hints)?;
+        Ok((Self::load(ctx, path, config)?, origin))
+    }
+
+    /// Loads a checkpoint written by [`ConvTasNet::save`] (configuration from its metadata) or a
+    /// plain torchaudio state dict with torchaudio's defaults for what its tensors cannot tell.
+    pub fn load_saved(ctx: &Context, path: &Path) -> Result<Self> {
+        Ok(Self::load_file(ctx, path, &StateDictHints::default())?.0)
     }
 
     /// Bytes of the largest activation for `batch` clips of `len` samples (the hidden
