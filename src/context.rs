@@ -512,6 +512,7 @@ mod tests {
             subgroup_min_size: 1,
             subgroup_max_size: 1,
             transient_saves_memory: None,
+            limit_bucket: None,
         }
     }
 
