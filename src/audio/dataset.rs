@@ -1,8 +1,10 @@
 //! The DCASE task-2 dataset layout: `<root>/<machine>/{train,test}/<clip>.wav` with the optional
 //! `attributes_<ss>.csv` beside them. Every `.wav` whose name does not parse is listed as a
 //! [`Problem`], never dropped silently; [`Dataset::require_no_problems`] turns them into an error.
+//! The plain layout of a user's own recordings ([`plain`]) maps onto the same structs.
 
 pub mod clip_name;
+pub mod plain;
 pub mod split;
 mod summary;
 
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 pub use clip_name::{
     parse_clip_name, sectioned_file_name, Attribute, ClipName, Domain, Label, Naming, Split,
 };
+pub use plain::{parse_plain_label, read_plain_dataset, PlainLayout, DEFAULT_PLAIN_MACHINE};
 pub use split::{split_labelled_test_set, SplitOptions, SplitReport};
 pub use summary::{Summary, SummaryKey};
 

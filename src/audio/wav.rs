@@ -36,10 +36,12 @@ fn wav_error(path: &Path, reason: impl Into<String>) -> HarkError {
     }
 }
 
-/// Reads one clip as mono `f32` samples in [-1, 1) (integers are divided by 2^(bits-1), as
-/// soundfile and librosa do).
-pub fn read_wav(path: &Path, options: &WavOptions) -> Result<Vec<f32>> {
-    let mut reader = hound::WavReader::open(path).map_err(|e| match e {
+type FileReader = hound::WavReader<std::io::BufReader<std::fs::File>>;
+
+/// Opens `path` and checks its header against `options`: readable, the sample rate, the channel
+/// count, a supported sample format and at least one sample. Returns the reader and the channels.
+fn open_checked(path: &Path, options: &WavOptions) -> Result<(FileReader, usize)> {
+    let reader = hound::WavReader::open(path).map_err(|e| match e {
         hound::Error::IoError(io) if io.kind() == std::io::ErrorKind::NotFound => HarkError::Io {
             path: path.display().to_string(),
             source: io,
@@ -69,6 +71,33 @@ pub fn read_wav(path: &Path, options: &WavOptions) -> Result<Vec<f32>> {
             format!("has {channels} channels, expected mono (allow a down-mix explicitly)"),
         ));
     }
+    match (spec.sample_format, spec.bits_per_sample) {
+        (hound::SampleFormat::Float, 32) | (hound::SampleFormat::Int, 8 | 16 | 24 | 32) => {}
+        (format, bits) => {
+            return Err(wav_error(
+                path,
+                format!("unsupported sample format {format:?} with {bits} bits"),
+            ))
+        }
+    }
+    if reader.len() == 0 {
+        return Err(wav_error(path, "holds no samples"));
+    }
+    Ok((reader, channels))
+}
+
+/// Checks what [`read_wav`] can check without reading the samples (readable header, sample
+/// rate, channels, sample format, not empty), so that a dataset reader can report a bad file
+/// before any training starts. The samples themselves (truncation, NaN) are checked on reading.
+pub fn check_wav_header(path: &Path, options: &WavOptions) -> Result<()> {
+    open_checked(path, options).map(|_| ())
+}
+
+/// Reads one clip as mono `f32` samples in [-1, 1) (integers are divided by 2^(bits-1), as
+/// soundfile and librosa do).
+pub fn read_wav(path: &Path, options: &WavOptions) -> Result<Vec<f32>> {
+    let (mut reader, channels) = open_checked(path, options)?;
+    let spec = reader.spec();
     let declared = reader.len() as usize;
     let samples: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
         (hound::SampleFormat::Float, 32) => collect(path, reader.samples::<f32>(), |v| v)?,

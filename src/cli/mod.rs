@@ -18,6 +18,7 @@ mod evaluate;
 mod features;
 mod info;
 mod knn;
+mod plain;
 mod progress;
 mod separate;
 mod synth;
@@ -60,9 +61,11 @@ enum Command {
     },
     /// Compute features (STFT, power, log-mel, spectrum, DCASE 640) of WAV clips as .npy files.
     Features(features::FeaturesArgs),
-    /// Train a system on a dataset's training clips and save its models (safetensors).
+    /// Train a system on a dataset's training clips (--data) or a folder of your own normal
+    /// recordings (--train-dir) and save its models (safetensors).
     Train(train::TrainArgs),
-    /// Score a dataset's test clips with saved models: challenge CSVs and metrics.
+    /// Score a dataset's test clips with saved models: challenge CSVs and metrics; or a folder of
+    /// your own recordings (--score-dir): one score CSV.
     Score(train::ScoreArgs),
     /// Recompute DCASE metrics (AUC, pAUC, official score) from anomaly-score CSVs.
     Evaluate(evaluate::EvaluateArgs),

@@ -1,13 +1,14 @@
 //! `hark train --system <s>` and `hark score --system <s>`: train one model per machine type and
 //! save it as safetensors (PyTorch names), then score a dataset's test clips with the saved
-//! models, writing the challenge CSVs and printing the metrics. The shared flags live here;
-//! each system's own flags and wiring live in its `train_<system>.rs`.
+//! models, writing the challenge CSVs (or, for the plain layout, one score CSV) and printing the
+//! metrics. The shared flags live here, where the clips come from in `plain.rs`; each system's
+//! own flags and wiring live in its `train_<system>.rs`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::progress::TrainProgress;
 use clap::{Args, ValueEnum};
-use hark::audio::dataset::{read_dataset, Split};
+use hark::audio::dataset::{Dataset, Split};
 use hark::detect::aggregate::Aggregation;
 use hark::detect::contract::{run_system, AnomalyScorer, SectionReport};
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
@@ -61,9 +62,8 @@ impl System {
 pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = System::Ae)]
     system: System,
-    /// Dataset root (machine folders with train/ and test/).
-    #[arg(long)]
-    data: PathBuf,
+    #[command(flatten)]
+    data: super::plain::TrainData,
     /// Folder for the models (`<system>_<machine>.safetensors`).
     #[arg(long)]
     models: PathBuf,
@@ -106,12 +106,12 @@ pub struct TrainArgs {
 pub struct ScoreArgs {
     #[arg(long, value_enum, default_value_t = System::Ae)]
     system: System,
-    #[arg(long)]
-    data: PathBuf,
+    #[command(flatten)]
+    data: super::plain::ScoreData,
     /// Folder holding the models written by `hark train`.
     #[arg(long)]
     models: PathBuf,
-    /// Folder for the challenge CSVs.
+    /// Folder for the challenge CSVs (--data), or the score CSV file (--score-dir).
     #[arg(long)]
     out: PathBuf,
     /// Percentile of the gamma fitted to training scores used as the decision threshold.
@@ -160,11 +160,17 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
     let epochs = args.epochs.unwrap_or(epochs);
     let batch_size = args.batch_size.unwrap_or(batch_size);
     let lr = args.lr.unwrap_or(lr);
+    if matches!(args.system, System::Energy) {
+        println!("energy has no model to train: `hark score --system energy` fits it");
+        return Ok(());
+    }
+    // Read and checked before the GPU starts, so that a bad clip stops the run at once.
+    let dataset = args.data.dataset()?;
     match args.system {
         System::Ae => {}
         System::Flow => {
             return super::train_flow::train(&super::train_flow::FlowTrainArgs {
-                data: &args.data,
+                dataset: &dataset,
                 models: &args.models,
                 epochs,
                 batch_size,
@@ -177,8 +183,6 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
         }
         System::Oe => {
             let ctx = Context::new()?;
-            let dataset = read_dataset(&args.data)?;
-            dataset.require_no_problems()?;
             let mut config =
                 super::train_oe::config(&ctx, &args.oe, epochs, batch_size, lr, args.seed);
             oe_aggregation(&mut config, args.segment_aggregation.as_deref(), false)?;
@@ -187,8 +191,6 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
         }
         System::OeFlow => {
             let ctx = Context::new()?;
-            let dataset = read_dataset(&args.data)?;
-            dataset.require_no_problems()?;
             let mut config =
                 super::train_oe::flow_config(&ctx, &args.oe, epochs, batch_size, lr, args.seed);
             oe_aggregation(&mut config, args.segment_aggregation.as_deref(), false)?;
@@ -197,7 +199,7 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
         }
         System::Embed => {
             let run = super::train_embed::EmbedRun {
-                data: &args.data,
+                dataset: &dataset,
                 models: &args.models,
                 epochs,
                 batch_size,
@@ -208,7 +210,7 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
         }
         System::Mobilenet => {
             let run = super::train_mobilenet::TrainRun {
-                data: &args.data,
+                dataset: &dataset,
                 models: &args.models,
                 epochs: Some(epochs),
                 batch_size: Some(batch_size),
@@ -222,7 +224,7 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
         }
         System::Ssc => {
             let run = super::train_ssc::Run {
-                data: &args.data,
+                dataset: &dataset,
                 models: &args.models,
                 epochs,
                 batch_size: Some(batch_size),
@@ -232,16 +234,11 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
             return super::train_ssc::train(&run, &args.ssc);
         }
         System::StatsKnn => {
-            return super::train_stats_knn::train(&args.data, &args.models, &args.stats_knn);
+            return super::train_stats_knn::train(&dataset, &args.models, &args.stats_knn);
         }
-        System::Energy => {
-            println!("energy has no model to train: `hark score --system energy` fits it");
-            return Ok(());
-        }
+        System::Energy => return Ok(()),
     }
     let ctx = Context::new()?;
-    let dataset = read_dataset(&args.data)?;
-    dataset.require_no_problems()?;
     let config = AutoencoderConfig {
         epochs,
         batch_size,
@@ -279,73 +276,71 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
 
 pub fn score(args: &ScoreArgs) -> hark::Result<()> {
     require_segments(args.system, args.segment_aggregation.as_deref())?;
+    let dataset = args.data.dataset()?;
     let ctx = Context::new()?;
-    let dataset = read_dataset(&args.data)?;
-    dataset.require_no_problems()?;
-    let reports: Vec<SectionReport> = match args.system {
-        System::Ae => {
-            let config = AutoencoderConfig {
-                features: features(&ctx),
-                ..AutoencoderConfig::default()
-            };
-            let mut system = AutoencoderSystem::new(&ctx, config)?;
-            system.load_from = Some(args.models.clone());
-            run_system(&mut system, &dataset, &args.out, args.percentile)?
-        }
-        System::Flow => {
-            let mut system = super::train_flow::scorer(&ctx, &args.models, features(&ctx))?;
-            run_system(system.as_mut(), &dataset, &args.out, args.percentile)?
-        }
-        System::Oe => {
-            // Training settings do not matter when scoring; the seed seeds the inlier models.
-            let mut config = super::train_oe::config(&ctx, &args.oe, 0, 2, 0.0, args.seed);
-            oe_aggregation(&mut config, args.segment_aggregation.as_deref(), true)?;
-            super::train_oe::score(
-                &ctx,
-                &dataset,
-                config,
-                &args.models,
-                &args.out,
-                args.percentile,
-            )?
-        }
-        System::OeFlow => {
-            let mut config = super::train_oe::flow_config(&ctx, &args.oe, 0, 2, 0.0, args.seed);
-            oe_aggregation(&mut config, args.segment_aggregation.as_deref(), true)?;
-            super::train_oe::score(
-                &ctx,
-                &dataset,
-                config,
-                &args.models,
-                &args.out,
-                args.percentile,
-            )?
-        }
-        System::Embed => {
-            let mut system = super::train_embed::system(&ctx, &args.embed, None)?;
-            system.load_from = Some(args.models.clone());
-            run_system(&mut system, &dataset, &args.out, args.percentile)?
-        }
-        System::Mobilenet => {
-            let aggregation = parse_aggregation(args.segment_aggregation.as_deref())?;
-            let mut system = super::train_mobilenet::scorer(&ctx, &args.mobilenet, aggregation)?;
-            system.load_from = Some(args.models.clone());
-            run_system(&mut system, &dataset, &args.out, args.percentile)?
-        }
-        System::Ssc => {
-            let mut system = super::train_ssc::scoring_system(&ctx, &args.models, &args.ssc)?;
-            run_system(&mut system, &dataset, &args.out, args.percentile)?
-        }
-        System::StatsKnn => {
-            super::train_stats_knn::score(&ctx, &dataset, &args.models, &args.out, args.percentile)?
-        }
-        System::Energy => {
-            super::train_stats_knn::score_energy(&dataset, &args.out, args.percentile)?
-        }
-    };
+    if args.data.is_plain() {
+        return super::plain::score_to_csv(&dataset, &args.out, args.percentile, |dir| {
+            score_into(args, &ctx, &dataset, dir)
+        });
+    }
+    let reports = score_into(args, &ctx, &dataset, &args.out)?;
     print_reports(&reports)?;
     println!("challenge CSVs written to {}", args.out.display());
     Ok(())
+}
+
+/// Scores `dataset` with the saved models of `args.system`, writing the challenge CSVs into `out`.
+fn score_into(
+    args: &ScoreArgs,
+    ctx: &Context,
+    dataset: &Dataset,
+    out: &Path,
+) -> hark::Result<Vec<SectionReport>> {
+    Ok(match args.system {
+        System::Ae => {
+            let config = AutoencoderConfig {
+                features: features(ctx),
+                ..AutoencoderConfig::default()
+            };
+            let mut system = AutoencoderSystem::new(ctx, config)?;
+            system.load_from = Some(args.models.clone());
+            run_system(&mut system, dataset, out, args.percentile)?
+        }
+        System::Flow => {
+            let mut system = super::train_flow::scorer(ctx, &args.models, features(ctx))?;
+            run_system(system.as_mut(), dataset, out, args.percentile)?
+        }
+        System::Oe => {
+            // Training settings do not matter when scoring; the seed seeds the inlier models.
+            let mut config = super::train_oe::config(ctx, &args.oe, 0, 2, 0.0, args.seed);
+            oe_aggregation(&mut config, args.segment_aggregation.as_deref(), true)?;
+            super::train_oe::score(ctx, dataset, config, &args.models, out, args.percentile)?
+        }
+        System::OeFlow => {
+            let mut config = super::train_oe::flow_config(ctx, &args.oe, 0, 2, 0.0, args.seed);
+            oe_aggregation(&mut config, args.segment_aggregation.as_deref(), true)?;
+            super::train_oe::score(ctx, dataset, config, &args.models, out, args.percentile)?
+        }
+        System::Embed => {
+            let mut system = super::train_embed::system(ctx, &args.embed, None)?;
+            system.load_from = Some(args.models.clone());
+            run_system(&mut system, dataset, out, args.percentile)?
+        }
+        System::Mobilenet => {
+            let aggregation = parse_aggregation(args.segment_aggregation.as_deref())?;
+            let mut system = super::train_mobilenet::scorer(ctx, &args.mobilenet, aggregation)?;
+            system.load_from = Some(args.models.clone());
+            run_system(&mut system, dataset, out, args.percentile)?
+        }
+        System::Ssc => {
+            let mut system = super::train_ssc::scoring_system(ctx, &args.models, &args.ssc)?;
+            run_system(&mut system, dataset, out, args.percentile)?
+        }
+        System::StatsKnn => {
+            super::train_stats_knn::score(ctx, dataset, &args.models, out, args.percentile)?
+        }
+        System::Energy => super::train_stats_knn::score_energy(dataset, out, args.percentile)?,
+    })
 }
 
 fn parse_aggregation(flag: Option<&str>) -> hark::Result<Option<Aggregation>> {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::progress::TrainProgress;
 use clap::{Args, ValueEnum};
-use hark::audio::dataset::{read_dataset, Split};
+use hark::audio::dataset::{Dataset, Split};
 use hark::detect::contract::AnomalyScorer;
 use hark::kernels::fft::FftPath;
 use hark::models::embedding::{
@@ -48,7 +48,7 @@ pub struct EmbedArgs {
 
 /// The shared training flags, with the embed system's defaults applied.
 pub struct EmbedRun<'a> {
-    pub data: &'a PathBuf,
+    pub dataset: &'a Dataset,
     pub models: &'a PathBuf,
     pub epochs: usize,
     pub batch_size: usize,
@@ -103,8 +103,7 @@ pub fn system(
 
 pub fn train(run: &EmbedRun, args: &EmbedArgs) -> hark::Result<()> {
     let ctx = Context::new()?;
-    let dataset = read_dataset(run.data)?;
-    dataset.require_no_problems()?;
+    let dataset = run.dataset;
     let mut system = system(&ctx, args, Some(run))?;
     system.save_to = Some(run.models.clone());
     std::fs::create_dir_all(run.models).map_err(|source| HarkError::Io {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::progress::TrainProgress;
-use hark::audio::dataset::{read_dataset, Split};
+use hark::audio::dataset::{Dataset, Split};
 use hark::detect::contract::AnomalyScorer;
 use hark::features::pipeline::FeatureSpec;
 use hark::models::flow::{checkpoint_path, FlowSystem, FlowSystemConfig, FlowTrainConfig};
@@ -24,7 +24,7 @@ pub struct FlowArgs {
 }
 
 pub struct FlowTrainArgs<'a> {
-    pub data: &'a PathBuf,
+    pub dataset: &'a Dataset,
     pub models: &'a PathBuf,
     pub epochs: usize,
     pub batch_size: usize,
@@ -37,8 +37,7 @@ pub struct FlowTrainArgs<'a> {
 
 pub fn train(args: &FlowTrainArgs) -> hark::Result<()> {
     let ctx = Context::new()?;
-    let dataset = read_dataset(args.data)?;
-    dataset.require_no_problems()?;
+    let dataset = args.dataset;
     let config = FlowSystemConfig {
         blocks: args.blocks,
         hidden: args.hidden,

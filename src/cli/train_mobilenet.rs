@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::progress::TrainProgress;
 use clap::Args;
-use hark::audio::dataset::{read_dataset, Split};
+use hark::audio::dataset::{Dataset, Split};
 use hark::detect::aggregate::Aggregation;
 use hark::detect::contract::AnomalyScorer;
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
@@ -34,7 +34,7 @@ pub struct MobileNetArgs {
 
 /// The shared `hark train` arguments.
 pub struct TrainRun<'a> {
-    pub data: &'a Path,
+    pub dataset: &'a Dataset,
     pub models: &'a Path,
     pub epochs: Option<usize>,
     pub batch_size: Option<usize>,
@@ -85,8 +85,7 @@ pub fn train(run: &TrainRun, args: &MobileNetArgs) -> hark::Result<()> {
         ));
     }
     let ctx = Context::new()?;
-    let dataset = read_dataset(run.data)?;
-    dataset.require_no_problems()?;
+    let dataset = run.dataset;
     let defaults = MobileNetConfig::default();
     let config = MobileNetConfig {
         epochs: run.epochs.unwrap_or(defaults.epochs),

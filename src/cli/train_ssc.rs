@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::progress::TrainProgress;
 use clap::{Args, ValueEnum};
-use hark::audio::dataset::{read_dataset, Split};
+use hark::audio::dataset::{Dataset, Split};
 use hark::detect::contract::AnomalyScorer;
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::models::ssc::{checkpoint_path, SscConfig, SscScore, SscSystem};
@@ -64,7 +64,7 @@ pub struct SscScoreArgs {
 
 /// The shared `hark train` settings.
 pub struct Run<'a> {
-    pub data: &'a Path,
+    pub dataset: &'a Dataset,
     pub models: &'a Path,
     pub epochs: usize,
     pub batch_size: Option<usize>,
@@ -81,8 +81,7 @@ fn features(ctx: &Context) -> FeatureSpec {
 
 pub fn train(run: &Run, args: &SscTrainArgs) -> hark::Result<()> {
     let ctx = Context::new()?;
-    let dataset = read_dataset(run.data)?;
-    dataset.require_no_problems()?;
+    let dataset = run.dataset;
     let mut config = SscConfig {
         tgram: !args.no_tgram,
         channels: args.tdnn_channels,

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use clap::Args;
-use hark::audio::dataset::{read_dataset, Split};
+use hark::audio::dataset::{Dataset, Split};
 use hark::detect::contract::{run_system, AnomalyScorer, EnergyScorer, SectionReport};
 use hark::models::stats_knn::{
     stats_knn_checkpoint_path, BackEnd, DomainMemories, EmbeddingOptions, KnnRule, Metric,
@@ -67,11 +67,9 @@ pub fn config(ctx: &Context, args: &StatsKnnArgs) -> hark::Result<StatsKnnConfig
     })
 }
 
-/// Builds and saves the memories of every machine type.
-pub fn train(data: &Path, models: &Path, args: &StatsKnnArgs) -> hark::Result<()> {
+/// Builds and saves the memories of every machine type of `dataset` (checked by the caller).
+pub fn train(dataset: &Dataset, models: &Path, args: &StatsKnnArgs) -> hark::Result<()> {
     let ctx = Context::new()?;
-    let dataset = read_dataset(data)?;
-    dataset.require_no_problems()?;
     let mut system = StatsKnnSystem::new(&ctx, config(&ctx, args)?)?;
     system.save_to = Some(models.to_path_buf());
     for machine in &dataset.machines {
@@ -93,7 +91,7 @@ pub fn train(data: &Path, models: &Path, args: &StatsKnnArgs) -> hark::Result<()
 /// Scores with the saved memories (settings from the checkpoints).
 pub fn score(
     ctx: &Context,
-    dataset: &hark::audio::dataset::Dataset,
+    dataset: &Dataset,
     models: &Path,
     out: &Path,
     percentile: f64,
@@ -106,7 +104,7 @@ pub fn score(
 
 /// `--system energy`: fitted while scoring (it has no model to save).
 pub fn score_energy(
-    dataset: &hark::audio::dataset::Dataset,
+    dataset: &Dataset,
     out: &Path,
     percentile: f64,
 ) -> hark::Result<Vec<SectionReport>> {

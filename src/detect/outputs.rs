@@ -62,6 +62,17 @@ pub fn write_section_outputs(
     Ok((score_path, decision_path))
 }
 
+/// Writes `file_name,anomaly_score` (header, then one row per clip) to `path` atomically: the
+/// one CSV of a plain-layout run. Names are written as they are (no quoting), as in the challenge
+/// files; [`read_anomaly_scores`] reads the score as the last field, so commas in names survive.
+pub fn write_score_csv(path: &Path, scores: &[(String, f64)]) -> Result<()> {
+    let mut text = String::from("file_name,anomaly_score\n");
+    for (file_name, score) in scores {
+        text += &format!("{file_name},{score}\n");
+    }
+    write_atomically(path, text.as_bytes())
+}
+
 /// Reads an anomaly-score CSV: `file_name,score` per line. A first line whose score is not a
 /// number is taken as a header; any later such line is an error naming the line.
 pub fn read_anomaly_scores(path: &Path) -> Result<Vec<(String, f64)>> {

@@ -40,6 +40,7 @@ mod oe_flow_input;
 mod oe_gradients;
 mod optim;
 mod outputs;
+mod plain_layout;
 mod pool;
 mod reduce;
 mod runtime;
