@@ -34,6 +34,8 @@ pub enum Shader {
     FeaturesFrameStack,
     /// `shaders/features/standardize.wgsl`: per-clip zero mean, unit variance.
     FeaturesStandardize,
+    /// `shaders/features/mel_banded.wgsl`: the mel filterbank as runs of non-zero weights (+ log).
+    FeaturesMelBanded,
     /// `shaders/fft/fft_stage.wgsl`: one radix-2/3/4/5 Stockham stage of a batched complex FFT.
     FftStage,
     /// `shaders/fft/bluestein.wgsl`: chirp multiplies and pointwise product of Bluestein's FFT.
@@ -154,6 +156,7 @@ impl Shader {
         Shader::FeaturesMeanNormalize,
         Shader::FeaturesFrameStack,
         Shader::FeaturesStandardize,
+        Shader::FeaturesMelBanded,
         Shader::FftStage,
         Shader::Bluestein,
         Shader::RfftPost,
@@ -224,6 +227,7 @@ impl Shader {
             Shader::FeaturesMeanNormalize => "features/mean_normalize.wgsl",
             Shader::FeaturesFrameStack => "features/frame_stack.wgsl",
             Shader::FeaturesStandardize => "features/standardize.wgsl",
+            Shader::FeaturesMelBanded => "features/mel_banded.wgsl",
             Shader::FftStage => "fft/fft_stage.wgsl",
             Shader::Bluestein => "fft/bluestein.wgsl",
             Shader::RfftPost => "fft/rfft_post.wgsl",
@@ -301,6 +305,7 @@ impl Shader {
             }
             Shader::FeaturesFrameStack => include_str!("../shaders/features/frame_stack.wgsl"),
             Shader::FeaturesStandardize => include_str!("../shaders/features/standardize.wgsl"),
+            Shader::FeaturesMelBanded => include_str!("../shaders/features/mel_banded.wgsl"),
             Shader::FftStage => include_str!("../shaders/fft/fft_stage.wgsl"),
             Shader::Bluestein => include_str!("../shaders/fft/bluestein.wgsl"),
             Shader::RfftPost => include_str!("../shaders/fft/rfft_post.wgsl"),

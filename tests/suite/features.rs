@@ -190,6 +190,136 @@ fn gpu_mel_and_dcase_log_match_librosa() {
     }
 }
 
+/// The banded mel kernel against its CPU twin (same order of fused multiply-adds) and against the
+/// dense product on the CPU, on purposeful shapes: one mel, a prime number of mels, mels that
+/// outnumber the bins (empty filters), odd and even n_fft, fmin/fmax inside the band, HTK and
+/// Slaney scales, one row and a prime number of rows, each log epilogue.
+#[test]
+fn banded_mel_matches_its_cpu_twin_and_the_dense_product() {
+    let Some(ctx) = test_context() else { return };
+    let mut rng = SeededRng::new(41);
+    let cases = [
+        (
+            16_000u32,
+            1024usize,
+            128usize,
+            0.0f64,
+            None,
+            MelScale::Slaney,
+            MelNorm::Slaney,
+        ),
+        (
+            16_000,
+            1024,
+            1,
+            0.0,
+            None,
+            MelScale::Slaney,
+            MelNorm::Slaney,
+        ),
+        (
+            16_000,
+            400,
+            13,
+            50.0,
+            Some(7000.0),
+            MelScale::Htk,
+            MelNorm::None,
+        ),
+        (
+            22_050,
+            2048,
+            229,
+            30.0,
+            Some(11_000.0),
+            MelScale::Slaney,
+            MelNorm::Slaney,
+        ),
+        (8_000, 31, 40, 0.0, None, MelScale::Htk, MelNorm::Slaney),
+    ];
+    for (sample_rate, n_fft, n_mels, fmin, fmax, scale, norm) in cases {
+        let options = MelOptions {
+            sample_rate,
+            n_fft,
+            n_mels,
+            fmin,
+            fmax,
+            scale,
+            norm,
+        };
+        let bins = options.n_bins();
+        let dense = mel_filterbank(&options).unwrap();
+        let runs = cpu::features::MelRuns::from_dense(&dense, bins);
+        let bank = MelFilterbank::new(&ctx, &options).unwrap();
+        for rows in [1usize, 7, 313] {
+            let power = rng.vec(rows * bins, 0.0, 4.0);
+            let input = Tensor::from_slice(&ctx, &[rows, bins], &power).unwrap();
+            for log in [
+                None,
+                Some(LogKind::DCASE),
+                Some(LogKind::Natural { eps: 1e-10 }),
+            ] {
+                let out = Tensor::zeros(&ctx, &[rows, n_mels], DType::F32).unwrap();
+                let mut rec = Recorder::new(&ctx);
+                bank.apply(&mut rec, &input, &out, log).unwrap();
+                rec.submit().unwrap();
+                let got = out.to_vec(&ctx).unwrap();
+                let twin = runs.apply(&power, log);
+                let what = format!("n_fft {n_fft}, {n_mels} mels, {rows} rows, {log:?}");
+                // Same order of multiply-adds; WGSL may or may not fuse them, and its log2 is
+                // not the CPU's log10.
+                let (rtol, atol) = if log.is_none() {
+                    (1e-5, 1e-7)
+                } else {
+                    (1e-5, 1e-4)
+                };
+                if let Err(report) = compare(&got, &twin, rtol, atol) {
+                    panic!("{what} vs CPU twin: {report}");
+                }
+                if log.is_none() {
+                    // The dense product, summed in f64 over every bin, zeros included.
+                    let exact: Vec<f32> = power
+                        .chunks(bins)
+                        .flat_map(|row| {
+                            dense.chunks(bins).map(move |f| {
+                                row.iter()
+                                    .zip(f)
+                                    .map(|(&p, &w)| f64::from(p) * f64::from(w))
+                                    .sum::<f64>() as f32
+                            })
+                        })
+                        .collect();
+                    if let Err(report) = compare(&got, &exact, 1e-5, 1e-6) {
+                        panic!("{what} vs dense: {report}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A bin that is infinite outside a filter's run does not reach that filter (the dense product
+/// would turn every filter into NaN through 0 * inf); the filters that cover it see it.
+#[test]
+fn banded_mel_keeps_bins_outside_a_filter_out_of_it() {
+    let Some(ctx) = test_context() else { return };
+    let options = MelOptions::dcase();
+    let bins = options.n_bins();
+    let bank = MelFilterbank::new(&ctx, &options).unwrap();
+    let mut power = vec![1.0f32; bins];
+    power[bins - 1] = f32::INFINITY;
+    let input = Tensor::from_slice(&ctx, &[1, bins], &power).unwrap();
+    let out = Tensor::zeros(&ctx, &[1, 128], DType::F32).unwrap();
+    let mut rec = Recorder::new(&ctx);
+    bank.apply(&mut rec, &input, &out, None).unwrap();
+    rec.submit().unwrap();
+    let got = out.to_vec(&ctx).unwrap();
+    assert!(
+        got[..100].iter().all(|v| v.is_finite()),
+        "low mels stay finite"
+    );
+}
+
 /// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
 /// iterations in total (README, "Portability: loop budget per invocation"). `mean_normalize`
 /// walks a bin's frames twice in one thread: 32,800 frames are 65,600 iterations, past that

@@ -361,7 +361,9 @@ fn a_run_profile_times_every_dispatch_of_the_run_and_keeps_results_exact() {
         }
         rec.submit().unwrap();
     }
-    let profile = hark::profiler::run::take().unwrap().expect("a run profile was started");
+    let profile = hark::profiler::run::take()
+        .unwrap()
+        .expect("a run profile was started");
     assert!(!hark::profiler::run::active());
     // Other tests may run kernels meanwhile (the profile is process-wide): look at ours.
     let (_, calls, seconds) = profile
