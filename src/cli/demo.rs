@@ -149,7 +149,12 @@ pub fn run(args: &DemoArgs) -> hark::Result<()> {
             let config = SynthConfig {
                 out: root.clone(),
                 machines: MachineType::ALL.to_vec(),
-                sections: 1,
+                // The section classifiers learn by telling sections apart.
+                sections: if matches!(args.system, System::Mobilenet | System::Ssc) {
+                    2
+                } else {
+                    1
+                },
                 train_clips: args.clips,
                 test_clips: args.test_clips,
                 seed: args.seed,
@@ -158,9 +163,10 @@ pub fn run(args: &DemoArgs) -> hark::Result<()> {
             };
             let report = generate(&config)?;
             println!(
-                "generated {} synthetic clips ({} machine types, section 00) in {}",
+                "generated {} synthetic clips ({} machine types, {} section(s) each) in {}",
                 report.clips,
                 config.machines.len(),
+                config.sections,
                 root.display()
             );
             stages.push(("synthesise", t.elapsed().as_secs_f64()));

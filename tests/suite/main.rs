@@ -7,6 +7,7 @@ mod activation;
 mod batchnorm;
 mod checkpoint;
 mod cli_data;
+mod cli_demo;
 mod cli_features;
 mod conv1d;
 mod conv2d;
