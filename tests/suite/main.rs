@@ -8,6 +8,7 @@ mod batchnorm;
 mod checkpoint;
 mod cli_data;
 mod cli_features;
+mod cli_hostile;
 mod conv1d;
 mod conv2d;
 mod conv_gemm;
