@@ -208,7 +208,7 @@ fn numbers_that_make_no_sense_are_refused_while_parsing() {
         (&["train", "--lr=-1"], "--lr"),
         (&["train", "--lr", "0"], "--lr"),
         (&["train", "--oe-mixup", "1.5"], "--oe-mixup"),
-        (&["train", "--triplet-weight", "-1"], "--triplet-weight"),
+        (&["train", "--triplet-weight=-1"], "--triplet-weight"),
         (&["score", "--percentile", "1"], "--percentile"),
         (&["score", "--percentile", "0"], "--percentile"),
         (&["score", "--percentile", "NaN"], "--percentile"),
