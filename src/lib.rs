@@ -15,6 +15,7 @@ pub mod kernels;
 pub mod knn;
 pub mod models;
 pub mod nn;
+pub mod paths;
 pub mod profiler;
 pub mod runtime;
 pub mod shaders;

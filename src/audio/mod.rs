@@ -3,4 +3,5 @@
 
 pub mod dataset;
 pub mod synth;
+pub mod walk;
 pub mod wav;

@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use hark::audio::dataset::{read_dataset, split_labelled_test_set, SplitOptions, Summary};
 use hark::detect::contract::{run_system, EnergyScorer};
 use hark::detect::outputs::DEFAULT_DECISION_PERCENTILE;
+use hark::paths::{check_apart, StagedDir};
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
@@ -28,7 +29,7 @@ pub struct SplitArgs {
     #[arg(long)]
     out: PathBuf,
     /// Share of each section and domain's normal test clips that become training clips.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = super::values::open_unit_f64)]
     train_fraction: f64,
     /// Seeds which clips are picked.
     #[arg(long, default_value_t = 0)]
@@ -49,13 +50,14 @@ pub struct ScoreArgs {
     #[arg(long)]
     out: PathBuf,
     /// Decision threshold percentile of the gamma fitted to training scores.
-    #[arg(long, default_value_t = DEFAULT_DECISION_PERCENTILE)]
+    #[arg(long, default_value_t = DEFAULT_DECISION_PERCENTILE, value_parser = super::values::open_unit_f64)]
     percentile: f64,
 }
 
 pub fn run(command: &DataCommand) -> hark::Result<()> {
     match command {
         DataCommand::Split(args) => {
+            check_apart("data split", ("--out", &args.out), &[("root", &args.root)])?;
             let dataset = read_dataset(&args.root)?;
             dataset.require_no_problems()?;
             let options = SplitOptions {
@@ -82,10 +84,14 @@ pub fn run(command: &DataCommand) -> hark::Result<()> {
             dataset.require_no_problems()
         }
         DataCommand::Score(args) => {
+            check_apart("data score", ("--out", &args.out), &[("root", &args.root)])?;
             let dataset = read_dataset(&args.root)?;
             dataset.require_no_problems()?;
             let mut scorer = EnergyScorer::default();
-            let reports = run_system(&mut scorer, &dataset, &args.out, args.percentile)?;
+            // Written beside --out and moved in only when every section was scored.
+            let staged = StagedDir::new(&args.out)?;
+            let reports = run_system(&mut scorer, &dataset, staged.path(), args.percentile)?;
+            staged.commit()?;
             for report in &reports {
                 println!(
                     "{} section {:02}: threshold {:.4}",

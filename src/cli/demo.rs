@@ -37,15 +37,15 @@ pub struct DemoArgs {
     out: PathBuf,
     /// Training epochs per machine type for the learned systems (default: 5 for ae, otherwise
     /// the system's own default).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     epochs: Option<usize>,
     /// Synthetic training clips per machine type (5 % of them from the target domain). The
     /// kNN detector gains from every normal clip: 40 gave 0.56-0.58, 100 0.60-0.63, 200 0.64
     /// (BENCHMARKS.md, "The main job").
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = super::values::positive_usize)]
     clips: usize,
     /// Synthetic test clips per machine type (a quarter per domain x label).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = super::values::positive_usize)]
     test_clips: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -127,6 +127,9 @@ fn path_arg(path: &Path) -> String {
 }
 
 pub fn run(args: &DemoArgs) -> hark::Result<()> {
+    if let Some(data) = &args.data {
+        hark::paths::check_apart("demo", ("--out", &args.out), &[("--data", data)])?;
+    }
     let started = Instant::now();
     hark::profiler::run::start();
     let heartbeat = Heartbeat::start(started);

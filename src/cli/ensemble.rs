@@ -9,6 +9,7 @@ use hark::audio::dataset::read_dataset;
 use hark::detect::contract::evaluate_score_files;
 use hark::detect::ensemble::{read_ensemble_config, run_ensemble, Standardize};
 use hark::detect::metrics::{official_score, SectionMetrics};
+use hark::paths::{check_apart, StagedDir};
 
 #[derive(Debug, Args)]
 pub struct EnsembleArgs {
@@ -22,7 +23,7 @@ pub struct EnsembleArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Quantile of the ensemble's training scores used as the decision threshold.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, value_parser = super::values::open_unit_f64)]
     percentile: f64,
     /// Whose statistics standardise each member's scores of a section.
     #[arg(long, value_enum, default_value_t = StandardizeArg::Train)]
@@ -40,15 +41,22 @@ enum StandardizeArg {
 
 pub fn run(args: &EnsembleArgs) -> hark::Result<()> {
     let members = read_ensemble_config(&args.config)?;
-    std::fs::create_dir_all(&args.out).map_err(|source| hark::HarkError::Io {
-        path: args.out.display().to_string(),
-        source,
-    })?;
+    let mut inputs = vec![("--config", args.config.as_path())];
+    for member in &members {
+        inputs.push(("member", member.dir.as_path()));
+    }
+    if let Some(data) = &args.data {
+        inputs.push(("--data", data.as_path()));
+    }
+    check_apart("ensemble", ("--out", &args.out), &inputs)?;
     let standardize = match args.standardize {
         StandardizeArg::Train => Standardize::Train,
         StandardizeArg::Test => Standardize::Test,
     };
-    let sections = run_ensemble(&members, &args.out, args.percentile, standardize)?;
+    // Written beside --out and moved in only when every section was combined.
+    let staged = StagedDir::new(&args.out)?;
+    let sections = run_ensemble(&members, staged.path(), args.percentile, standardize)?;
+    staged.commit()?;
     println!(
         "{} member(s), {} section(s) written to {}",
         members.len(),

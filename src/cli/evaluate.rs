@@ -34,6 +34,8 @@ pub fn run(args: &EvaluateArgs) -> hark::Result<()> {
             .plot_dir
             .clone()
             .unwrap_or_else(|| args.scores.join("plots"));
+        // The default lies inside --scores on purpose (only PNGs, in their own folder).
+        hark::paths::check_apart("evaluate", ("--plot-dir", &dir), &[("--data", &args.data)])?;
         let mut written = 0;
         for section in &evaluated {
             written += plot_section(section, &dir)?.len();

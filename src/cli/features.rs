@@ -4,11 +4,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use hark::audio::wav::{read_many, wav_files, OnBadFile, WavOptions};
-use hark::features::mel::{MelNorm, MelScale};
+use hark::audio::walk::wav_files_once;
+use hark::audio::wav::{read_many, OnBadFile, WavOptions};
+use hark::features::mel::{mel_filterbank, MelNorm, MelScale};
 use hark::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
 use hark::io::npy::write_npy;
 use hark::kernels::stft::Centering;
+use hark::paths::{check_apart, StagedDir};
 use hark::{Context, HarkError};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -45,18 +47,18 @@ pub struct FeaturesArgs {
     out: PathBuf,
     #[arg(long, value_enum, default_value_t = Kind::Logmel)]
     kind: Kind,
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = super::values::positive_usize)]
     n_fft: usize,
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = super::values::positive_usize)]
     hop: usize,
     #[arg(long, value_enum, default_value_t = Center::Zero)]
     center: Center,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = super::values::positive_usize)]
     n_mels: usize,
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::values::non_negative_f64)]
     fmin: f64,
     /// Default: sample_rate / 2.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_f64)]
     fmax: Option<f64>,
     /// HTK mel scale instead of Slaney.
     #[arg(long)]
@@ -65,19 +67,19 @@ pub struct FeaturesArgs {
     #[arg(long)]
     no_mel_norm: bool,
     /// Frames per stacked vector for dcase640.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = super::values::positive_usize)]
     context: usize,
     /// Required sample rate of the input files.
-    #[arg(long, default_value_t = 16_000)]
+    #[arg(long, default_value_t = 16_000, value_parser = super::values::sample_rate)]
     sample_rate: u32,
     /// Average the channels of multi-channel files instead of rejecting them.
     #[arg(long)]
     downmix: bool,
-    /// Report bad files and go on (default: stop at the first, keeping what is written).
+    /// Report bad files and go on (default: stop at the first, writing nothing).
     #[arg(long)]
     skip_bad: bool,
     /// Clips per GPU batch.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = super::values::positive_usize)]
     batch: usize,
 }
 
@@ -118,9 +120,14 @@ impl FeaturesArgs {
     }
 }
 
-/// Where the features of `wav` go.
-fn output_path(args: &FeaturesArgs, wav: &Path, single: bool) -> PathBuf {
-    if single && args.out.extension().is_some_and(|e| e == "npy") {
+/// Whether the output is one `.npy` file (one input file and `--out` ending in `.npy`).
+fn single_file_out(args: &FeaturesArgs, single: bool) -> bool {
+    single && args.out.extension().is_some_and(|e| e == "npy")
+}
+
+/// Where the features of `wav` go, under the output folder `out_dir` (or `--out` itself).
+fn output_path(args: &FeaturesArgs, out_dir: &Path, wav: &Path, single: bool) -> PathBuf {
+    if single_file_out(args, single) {
         return args.out.clone();
     }
     let relative = if single {
@@ -130,23 +137,55 @@ fn output_path(args: &FeaturesArgs, wav: &Path, single: bool) -> PathBuf {
             .map(Path::to_path_buf)
             .unwrap_or_else(|_| PathBuf::from(wav.file_name().unwrap_or_default()))
     };
-    args.out.join(relative).with_extension("npy")
+    out_dir.join(relative).with_extension("npy")
+}
+
+/// Refuses mel settings whose filterbank has empty (all-zero) bands: their log-mel is a
+/// constant floor (-156 dB) whatever the audio.
+fn check_mel_bands(args: &FeaturesArgs) -> hark::Result<()> {
+    if !matches!(args.kind, Kind::Logmel | Kind::Dcase640) {
+        return Ok(());
+    }
+    let options = args.spec().mel_options();
+    let weights = mel_filterbank(&options).map_err(|e| {
+        HarkError::invalid("features", format!("--n-fft/--n-mels/--fmin/--fmax: {e}"))
+    })?;
+    let bins = options.n_bins();
+    let empty = weights
+        .chunks(bins)
+        .filter(|band| band.iter().all(|&w| w == 0.0))
+        .count();
+    if empty > 0 {
+        return Err(HarkError::invalid(
+            "features",
+            format!(
+                "--n-fft {} gives {bins} frequency bins, too few for --n-mels {}: {empty} mel \
+                 band(s) would be empty (a constant floor whatever the audio); raise --n-fft or \
+                 lower --n-mels",
+                args.n_fft, args.n_mels
+            ),
+        ));
+    }
+    Ok(())
 }
 
 pub fn run(args: &FeaturesArgs) -> hark::Result<()> {
-    if args.batch == 0 {
-        return Err(HarkError::invalid("features", "--batch must be at least 1"));
-    }
-    let single = args.input.is_file();
+    check_apart("features", ("--out", &args.out), &[("input", &args.input)])?;
+    check_mel_bands(args)?;
+    // Follows links, so that a link loop is named as one instead of "not found".
+    let meta = std::fs::metadata(&args.input).map_err(|source| HarkError::Io {
+        path: args.input.display().to_string(),
+        source,
+    })?;
+    let single = meta.is_file();
     let files = if single {
         vec![args.input.clone()]
-    } else if args.input.is_dir() {
-        wav_files(&args.input)?
     } else {
-        return Err(HarkError::Io {
-            path: args.input.display().to_string(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
-        });
+        let walk = wav_files_once(&args.input)?;
+        for (link, why) in &walk.skipped_links {
+            eprintln!("warning: folder link {} {why}", link.display());
+        }
+        walk.files
     };
     if files.is_empty() {
         return Err(HarkError::invalid(
@@ -175,6 +214,15 @@ pub fn run(args: &FeaturesArgs) -> hark::Result<()> {
     if single {
         progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    // A folder of outputs is written beside --out and moved into place when all are written.
+    let staged = if single_file_out(args, single) {
+        None
+    } else {
+        Some(StagedDir::new(&args.out)?)
+    };
+    let out_dir = staged
+        .as_ref()
+        .map_or_else(|| args.out.clone(), |s| s.path().to_path_buf());
     let mut failures: Vec<(PathBuf, HarkError)> = Vec::new();
     let mut written = 0usize;
     // Load a window of files in parallel, then run them on the GPU in batches of equal length.
@@ -211,7 +259,7 @@ pub fn run(args: &FeaturesArgs) -> hark::Result<()> {
                 };
                 for (i, (path, _)) in chunk.iter().enumerate() {
                     write_npy(
-                        &output_path(args, path, single),
+                        &output_path(args, &out_dir, path, single),
                         &batch.shape,
                         batch.clip(i),
                     )?;
@@ -222,6 +270,9 @@ pub fn run(args: &FeaturesArgs) -> hark::Result<()> {
         }
     }
     progress.finish_and_clear();
+    if let Some(staged) = staged {
+        staged.commit()?;
+    }
     println!(
         "{written} {:?} feature file(s) written under {}",
         spec.kind,

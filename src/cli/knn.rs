@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use hark::io::npy::{read_npy, write_npy, NpyArray};
 use hark::knn::{CosineIndex, IndexOptions};
+use hark::paths::check_apart;
 use hark::{Context, DType, HarkError};
 
 #[derive(Debug, Args)]
@@ -18,7 +19,7 @@ pub struct KnnArgs {
     #[arg(long)]
     test: PathBuf,
     /// Neighbours averaged per test vector.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::values::positive_usize)]
     k: usize,
     /// Output `.npy` of shape [test rows]: score = 1 - mean cosine similarity of the k most
     /// similar training vectors (0 for a vector identical in direction to its neighbours, up to
@@ -42,6 +43,11 @@ fn as_rows(what: &str, array: &NpyArray) -> hark::Result<(usize, usize)> {
 }
 
 pub fn run(args: &KnnArgs) -> hark::Result<()> {
+    check_apart(
+        "knn",
+        ("--out", &args.out),
+        &[("--train", &args.train), ("--test", &args.test)],
+    )?;
     let train = read_npy(&args.train)?;
     let test = read_npy(&args.test)?;
     let (train_rows, dim) = as_rows("--train", &train)?;
@@ -52,6 +58,25 @@ pub fn run(args: &KnnArgs) -> hark::Result<()> {
             format!(
                 "--train {:?} and --test {:?} have different dims ({dim} vs {test_dim})",
                 train.shape, test.shape
+            ),
+        ));
+    }
+    if train_rows == 0 || dim == 0 {
+        return Err(HarkError::Dataset {
+            path: args.train.display().to_string(),
+            detail: format!(
+                "--train holds no vectors (shape {:?}): the kNN database is empty",
+                train.shape
+            ),
+        });
+    }
+    if args.k > train_rows {
+        return Err(HarkError::invalid(
+            "knn",
+            format!(
+                "--k {} exceeds the {train_rows} training vector(s) in {}",
+                args.k,
+                args.train.display()
             ),
         ));
     }

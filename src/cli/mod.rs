@@ -29,8 +29,9 @@ mod train_mobilenet;
 mod train_oe;
 mod train_ssc;
 mod train_stats_knn;
+mod values;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, Parser, Subcommand};
 
 /// hark: WGSL compute kernels for machine anomalous-sound detection.
 #[derive(Debug, Parser)]
@@ -97,6 +98,15 @@ enum BenchCommand {
     Separate(bench_separate::BenchSeparateArgs),
     /// Depthwise conv1d and direct conv2d, timed as peer-bench times burn (wall, read-back).
     Conv(bench_conv::BenchConvArgs),
+}
+
+/// Checks that need more than one flag's value: flags of another `--system`.
+pub fn check_matches(matches: &ArgMatches) -> hark::Result<()> {
+    match matches.subcommand() {
+        Some(("train", sub)) => train::check_system_flags("hark train", sub),
+        Some(("score", sub)) => train::check_system_flags("hark score", sub),
+        _ => Ok(()),
+    }
 }
 
 pub fn run(cli: Cli) -> hark::Result<()> {

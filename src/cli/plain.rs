@@ -66,6 +66,18 @@ fn checked(dataset: Dataset) -> hark::Result<Dataset> {
 }
 
 impl TrainData {
+    /// The paths read, with their flags (outputs must stay apart from them).
+    pub fn inputs(&self) -> Vec<(&'static str, &Path)> {
+        let mut inputs = Vec::new();
+        if let Some(data) = &self.data {
+            inputs.push(("--data", data.as_path()));
+        }
+        if let Some(dir) = &self.train_dir {
+            inputs.push(("--train-dir", dir.as_path()));
+        }
+        inputs
+    }
+
     /// The checked dataset.
     pub fn dataset(&self) -> hark::Result<Dataset> {
         match (&self.data, &self.train_dir) {
@@ -85,6 +97,19 @@ impl TrainData {
 }
 
 impl ScoreData {
+    /// The paths read, with their flags (outputs must stay apart from them).
+    pub fn inputs(&self) -> Vec<(&'static str, &Path)> {
+        [
+            ("--data", &self.data),
+            ("--train-dir", &self.train_dir),
+            ("--score-dir", &self.score_dir),
+            ("--labels", &self.labels),
+        ]
+        .into_iter()
+        .filter_map(|(flag, path)| path.as_deref().map(|p| (flag, p)))
+        .collect()
+    }
+
     /// Whether the clips come from the plain layout (so `--out` is one CSV file).
     pub fn is_plain(&self) -> bool {
         self.score_dir.is_some()

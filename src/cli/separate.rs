@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use hark::audio::dataset::{read_dataset, Label, Split};
-use hark::audio::wav::{read_wav, wav_files, write_wav_f32, WavOptions};
+use hark::audio::walk::wav_files_once;
+use hark::audio::wav::{read_wav, write_wav_f32, WavOptions};
 use hark::detect::contract::run_system;
 use hark::detect::metrics::official_score;
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
@@ -22,6 +23,7 @@ use hark::models::separation::system::{
     SeparationSystem, SeparationSystemConfig, SeparationVariant, Separator,
 };
 use hark::models::separation::{separate, si_sdr_db, SeparationLoss, SeparatorTrainConfig};
+use hark::paths::{check_apart, StagedDir};
 use hark::{Context, HarkError};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -43,21 +45,49 @@ pub struct SeparateArgs {
     mask: Option<MaskArg>,
     /// Conv blocks per stack (X, `msk_num_layers`) of a plain state dict: the tensors give
     /// X * R only; without it or --stacks, torchaudio's default X = 8.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     layers: Option<usize>,
     /// Stacks (R, `msk_num_stacks`) of a plain state dict.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     stacks: Option<usize>,
     /// A WAV file or a folder of WAV files (searched recursively).
     input: PathBuf,
     /// Output folder (mirrors the input folder; float WAV, `<name>.wav`).
     #[arg(long)]
     out: PathBuf,
-    #[arg(long, default_value_t = 16_000)]
+    /// Sample rate the input files must have (hark does not resample).
+    #[arg(long, default_value_t = 16_000, value_parser = super::values::sample_rate)]
     sample_rate: u32,
+    /// The rate the model was trained at: hark's checkpoints are 16 kHz; a plain state dict
+    /// trained at another rate (torchaudio's wsj0-2mix models: 8 kHz) needs it said here.
+    #[arg(long, default_value_t = 16_000, value_parser = super::values::sample_rate)]
+    model_sample_rate: u32,
 }
 
 pub fn run_separate(args: &SeparateArgs) -> hark::Result<()> {
+    check_apart(
+        "separate",
+        ("--out", &args.out),
+        &[("input", &args.input), ("--model", &args.model)],
+    )?;
+    if args.sample_rate != args.model_sample_rate {
+        return Err(HarkError::invalid(
+            "separate",
+            format!(
+                "--sample-rate {} differs from the model's rate {} Hz (--model-sample-rate): \
+                 hark does not resample, so resample the WAVs to {} Hz first (e.g. `sox in.wav \
+                 -r {} out.wav`)",
+                args.sample_rate,
+                args.model_sample_rate,
+                args.model_sample_rate,
+                args.model_sample_rate
+            ),
+        ));
+    }
+    let input_meta = std::fs::metadata(&args.input).map_err(|source| HarkError::Io {
+        path: args.input.display().to_string(),
+        source,
+    })?;
     let ctx = Context::new()?;
     let hints = StateDictHints {
         mask: args.mask.map(|m| match m {
@@ -99,11 +129,15 @@ pub fn run_separate(args: &SeparateArgs) -> hark::Result<()> {
             "this command writes one source per clip; the model has several",
         ));
     }
-    let single = args.input.is_file();
+    let single = input_meta.is_file();
     let files = if single {
         vec![args.input.clone()]
     } else {
-        wav_files(&args.input)?
+        let walk = wav_files_once(&args.input)?;
+        for (link, why) in &walk.skipped_links {
+            eprintln!("warning: folder link {} {why}", link.display());
+        }
+        walk.files
     };
     if files.is_empty() {
         return Err(HarkError::invalid(
@@ -115,6 +149,8 @@ pub fn run_separate(args: &SeparateArgs) -> hark::Result<()> {
         sample_rate: args.sample_rate,
         downmix: false,
     };
+    // Written beside --out and moved into place only when every file was separated.
+    let staged = StagedDir::new(&args.out)?;
     let bar = ProgressBar::new(files.len() as u64);
     for file in &files {
         let wave = read_wav(file, &options)?;
@@ -125,11 +161,12 @@ pub fn run_separate(args: &SeparateArgs) -> hark::Result<()> {
         } else {
             file.strip_prefix(&args.input).unwrap_or(file).to_path_buf()
         };
-        let out = args.out.join(relative);
+        let out = staged.path().join(relative);
         write_wav_f32(&out, &separated[0], args.sample_rate)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
+    staged.commit()?;
     println!(
         "separated {} file(s) into {}",
         files.len(),
@@ -163,22 +200,22 @@ pub struct SeparationStudyArgs {
     #[arg(long, value_enum, default_value_t = Size::Small)]
     size: Size,
     /// Separator epochs.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = super::values::positive_usize)]
     epochs: usize,
     /// Mixtures per separator epoch.
-    #[arg(long, default_value_t = 2970)]
+    #[arg(long, default_value_t = 2970, value_parser = super::values::positive_usize)]
     mixtures: usize,
     /// Training segment length in seconds.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 4.0, value_parser = super::values::positive_f32)]
     segment: f32,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = super::values::positive_usize)]
     batch_size: usize,
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = super::values::positive_f32)]
     lr: f32,
     #[arg(long, value_enum, default_value_t = LossArg::L1)]
     loss: LossArg,
     /// Autoencoder epochs (100 in the recipe).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = super::values::positive_usize)]
     ae_epochs: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -204,6 +241,11 @@ fn mean(values: &[f64]) -> f64 {
 
 pub fn run_study(args: &SeparationStudyArgs) -> hark::Result<()> {
     let started = Instant::now();
+    check_apart(
+        "separation",
+        ("--out", &args.out),
+        &[("--data", &args.data)],
+    )?;
     let ctx = Context::new()?;
     let dataset = read_dataset(&args.data)?;
     dataset.require_no_problems()?;

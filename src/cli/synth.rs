@@ -19,7 +19,7 @@ pub struct SynthArgs {
     )]
     machines: Vec<String>,
     /// Training clips per section (5 % of them target domain unless --target-clips).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = super::values::positive_usize)]
     clips: usize,
     /// Target-domain clips among each section's training clips (default: 5 %, at least one).
     #[arg(long)]
@@ -33,10 +33,10 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Anomaly subtlety: 1 is the default, 2 twice as subtle, 0.5 twice as strong.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::values::positive_f32)]
     difficulty: f32,
     /// Clip length in seconds.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = super::values::positive_f32)]
     seconds: f32,
     /// Skip the clean machine and noise stems.
     #[arg(long)]

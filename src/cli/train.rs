@@ -7,17 +7,21 @@
 use std::path::{Path, PathBuf};
 
 use super::progress::TrainProgress;
-use clap::{Args, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, ValueEnum};
 use hark::audio::dataset::{Dataset, Split};
 use hark::detect::aggregate::Aggregation;
-use hark::detect::contract::{run_system, AnomalyScorer, SectionReport};
+use hark::detect::contract::{constant_clips, name_some, run_system, AnomalyScorer, SectionReport};
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::kernels::fft::FftPath;
-use hark::models::autoencoder::{checkpoint_path, AutoencoderConfig, AutoencoderSystem};
+use hark::models::autoencoder::{
+    checkpoint_path, train_state_path, AutoencoderConfig, AutoencoderSystem,
+};
 use hark::models::oe::OeConfig;
+use hark::paths::{check_apart, StagedDir};
 use hark::{Context, HarkError};
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum System {
     /// The DCASE dense autoencoder (REFERENCE-SPECS §3).
     Ae,
@@ -58,6 +62,104 @@ impl System {
     }
 }
 
+impl System {
+    /// The name `--system` takes.
+    fn flag_name(self) -> String {
+        self.to_possible_value()
+            .map_or_else(|| format!("{self:?}"), |v| v.get_name().to_string())
+    }
+}
+
+const TRAINED: &[System] = &[
+    System::Ae,
+    System::Flow,
+    System::Oe,
+    System::OeFlow,
+    System::Embed,
+    System::Mobilenet,
+    System::Ssc,
+];
+
+/// Which systems read each group of flags. A group is a flattened `Args` struct (its flags are
+/// listed from the struct itself, so a new flag joins its group's row without an edit here) or
+/// one flag of `hark train`/`hark score`; within the oe group, flags named `oe_flow_*` and
+/// `oe_dflow_*` are read by oe-flow only.
+fn flag_owners() -> Vec<(clap::Arg, Vec<System>)> {
+    fn group<A: Args>(systems: &[System]) -> Vec<(clap::Arg, Vec<System>)> {
+        A::augment_args(clap::Command::new("group"))
+            .get_arguments()
+            .map(|arg| (arg.clone(), systems.to_vec()))
+            .collect()
+    }
+    let mut owners = Vec::new();
+    owners.extend(group::<super::train_flow::FlowArgs>(&[System::Flow]));
+    for (arg, _) in group::<super::train_oe::OeArgs>(&[]) {
+        let id = arg.get_id().as_str();
+        let systems = if id.starts_with("oe_flow_") || id.starts_with("oe_dflow_") {
+            vec![System::OeFlow]
+        } else {
+            vec![System::Oe, System::OeFlow]
+        };
+        owners.push((arg, systems));
+    }
+    owners.extend(group::<super::train_embed::EmbedArgs>(&[System::Embed]));
+    owners.extend(group::<super::train_mobilenet::MobileNetArgs>(&[
+        System::Mobilenet,
+    ]));
+    owners.extend(group::<super::train_ssc::SscTrainArgs>(&[System::Ssc]));
+    owners.extend(group::<super::train_ssc::SscScoreArgs>(&[System::Ssc]));
+    owners.extend(group::<super::train_stats_knn::StatsKnnArgs>(&[
+        System::StatsKnn,
+    ]));
+    for (id, long) in [
+        ("epochs", "epochs"),
+        ("batch_size", "batch-size"),
+        ("lr", "lr"),
+    ] {
+        owners.push((clap::Arg::new(id).long(long), TRAINED.to_vec()));
+    }
+    owners.push((clap::Arg::new("resume").long("resume"), vec![System::Ae]));
+    owners.push((
+        clap::Arg::new("segment_aggregation").long("segment-aggregation"),
+        vec![System::Oe, System::OeFlow, System::Mobilenet],
+    ));
+    owners
+}
+
+/// Refuses a flag given on the command line (not a default) that the chosen `--system` does
+/// not read, naming the systems it belongs to. `matches` are those of `hark train` or `hark
+/// score`.
+pub fn check_system_flags(command: &'static str, matches: &ArgMatches) -> hark::Result<()> {
+    let Some(system) = matches.get_one::<System>("system").copied() else {
+        return Ok(());
+    };
+    let given: Vec<String> = matches
+        .ids()
+        .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.as_str().to_string())
+        .collect();
+    for (arg, systems) in flag_owners() {
+        if systems.contains(&system) || !given.iter().any(|id| id == arg.get_id().as_str()) {
+            continue;
+        }
+        let names: Vec<String> = systems.iter().map(|s| s.flag_name()).collect();
+        let belongs = if names.is_empty() {
+            "no system".to_string()
+        } else {
+            format!("--system {}", names.join(", "))
+        };
+        return Err(HarkError::invalid(
+            command,
+            format!(
+                "--{} applies to {belongs}, not to --system {}",
+                arg.get_long().unwrap_or(arg.get_id().as_str()),
+                system.flag_name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = System::Ae)]
@@ -68,13 +170,13 @@ pub struct TrainArgs {
     #[arg(long)]
     models: PathBuf,
     /// Default: 100 (ae, flow, ssc), 20 (oe, mobilenet), 10 (embed).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     epochs: Option<usize>,
     /// Default: 512 (ae, flow), 32 (oe, ssc), 64 (embed), 128 (mobilenet).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     batch_size: Option<usize>,
     /// Default: 1e-3; 1e-4 (mobilenet), 2e-4 (ssc, as paper 002).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_f32)]
     lr: Option<f32>,
     /// oe, oe-flow, mobilenet: how segment (patch) scores combine into a clip score: mean, max,
     /// topk:K (mean of the K highest), or power (oe only). `hark train` records it in the
@@ -85,7 +187,9 @@ pub struct TrainArgs {
     seed: u64,
     /// Continue from the training state saved after every epoch
     /// (`<models>/ae_<machine>.train.safetensors`): same batches and optimizer moments as an
-    /// uninterrupted run; epochs already done count towards --epochs (ae only).
+    /// uninterrupted run; epochs already done count towards --epochs (ae only). Without it, ae
+    /// refuses a --models folder that already holds a model or state of a machine type it
+    /// trains, so a killed run never leaves an old model beside a new run's state.
     #[arg(long)]
     resume: bool,
     #[command(flatten)]
@@ -115,7 +219,7 @@ pub struct ScoreArgs {
     #[arg(long)]
     out: PathBuf,
     /// Percentile of the gamma fitted to training scores used as the decision threshold.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, value_parser = super::values::open_unit_f64)]
     percentile: f64,
     /// oe, oe-flow, mobilenet: how segment (patch) scores combine into a clip score: mean, max,
     /// topk:K (mean of the K highest), or power (oe only). `hark train` records it in the
@@ -156,6 +260,14 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
             "--resume is supported by --system ae only",
         ));
     }
+    let mut inputs = args.data.inputs();
+    if let Some(pseudo) = args.oe.oe_pseudo_data.as_deref() {
+        inputs.push(("--oe-pseudo-data", pseudo));
+    }
+    if let Some(extra) = args.ssc.extra_features() {
+        inputs.push(("--extra-features", extra));
+    }
+    check_apart("hark train", ("--models", &args.models), &inputs)?;
     let (epochs, batch_size, lr) = args.system.defaults();
     let epochs = args.epochs.unwrap_or(epochs);
     let batch_size = args.batch_size.unwrap_or(batch_size);
@@ -166,6 +278,10 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
     }
     // Read and checked before the GPU starts, so that a bad clip stops the run at once.
     let dataset = args.data.dataset()?;
+    check_training_clips(&dataset)?;
+    if matches!(args.system, System::Ae) && !args.resume {
+        refuse_old_ae_files(&dataset, &args.models)?;
+    }
     match args.system {
         System::Ae => {}
         System::Flow => {
@@ -274,16 +390,123 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
     Ok(())
 }
 
+/// Refuses training data whose every clip of a machine type is silent or constant (nothing to
+/// learn; the threshold would flag every test clip) and warns, naming them, about such clips
+/// among others.
+fn check_training_clips(dataset: &Dataset) -> hark::Result<()> {
+    for machine in &dataset.machines {
+        let clips: Vec<_> = machine.split(Split::Train).collect();
+        let constant = constant_clips(&clips)?;
+        if constant.is_empty() {
+            continue;
+        }
+        if constant.len() == clips.len() {
+            return Err(HarkError::Dataset {
+                path: machine.root.display().to_string(),
+                detail: format!(
+                    "all {} training clips of {} are silent or constant: {}",
+                    clips.len(),
+                    machine.machine,
+                    name_some(&constant)
+                ),
+            });
+        }
+        eprintln!(
+            "warning: {} of {} training clips of {} are silent or constant: {}",
+            constant.len(),
+            clips.len(),
+            machine.machine,
+            name_some(&constant)
+        );
+    }
+    Ok(())
+}
+
+/// A fresh ae training (no --resume) refuses to start beside an existing model or training
+/// state of a machine type it trains: the state it writes after every epoch would otherwise sit
+/// next to the old model if the run were killed, an inconsistent pair.
+fn refuse_old_ae_files(dataset: &Dataset, models: &Path) -> hark::Result<()> {
+    for machine in &dataset.machines {
+        for path in [
+            checkpoint_path(models, &machine.machine),
+            train_state_path(models, &machine.machine),
+        ] {
+            if path.exists() {
+                return Err(HarkError::invalid(
+                    "hark train",
+                    format!(
+                        "{} already exists: give --resume to continue that training, or remove \
+                         ae_{m}.safetensors and ae_{m}.train.safetensors (or choose another \
+                         --models folder) to train afresh",
+                        path.display(),
+                        m = machine.machine
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The model files `hark score` needs for one machine type (energy needs none).
+fn model_files(system: System, models: &Path, machine: &str) -> Vec<PathBuf> {
+    use hark::models::{embedding, flow, mobilenet, oe, ssc, stats_knn};
+    match system {
+        System::Ae => vec![checkpoint_path(models, machine)],
+        System::Flow => vec![flow::checkpoint_path(models, machine)],
+        System::Oe => vec![oe::oe_checkpoint_path(models, machine)],
+        System::OeFlow => vec![oe::oe_flow_checkpoint_path(models, machine)],
+        System::Embed => vec![embedding::checkpoint_path(models, machine, 0)],
+        System::Mobilenet => vec![mobilenet::checkpoint_path(models, machine)],
+        System::Ssc => vec![ssc::checkpoint_path(models, machine)],
+        System::StatsKnn => vec![stats_knn::stats_knn_checkpoint_path(models, machine)],
+        System::Energy => Vec::new(),
+    }
+}
+
+/// Fails, before any scoring, when a machine type has no model in `models`.
+fn require_models(system: System, dataset: &Dataset, models: &Path) -> hark::Result<()> {
+    let missing: Vec<PathBuf> = dataset
+        .machines
+        .iter()
+        .flat_map(|m| model_files(system, models, &m.machine))
+        .filter(|p| !p.is_file())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(HarkError::invalid(
+        "hark score",
+        format!(
+            "{} model file(s) missing, nothing scored: {} (train them with `hark train --system \
+             {}`)",
+            missing.len(),
+            name_some(&missing),
+            system.flag_name()
+        ),
+    ))
+}
+
 pub fn score(args: &ScoreArgs) -> hark::Result<()> {
     require_segments(args.system, args.segment_aggregation.as_deref())?;
+    let mut inputs = args.data.inputs();
+    inputs.push(("--models", args.models.as_path()));
+    if let Some(extra) = args.ssc.extra_features() {
+        inputs.push(("--extra-features", extra));
+    }
+    check_apart("hark score", ("--out", &args.out), &inputs)?;
     let dataset = args.data.dataset()?;
+    require_models(args.system, &dataset, &args.models)?;
     let ctx = Context::new()?;
     if args.data.is_plain() {
         return super::plain::score_to_csv(&dataset, &args.out, args.percentile, |dir| {
             score_into(args, &ctx, &dataset, dir)
         });
     }
-    let reports = score_into(args, &ctx, &dataset, &args.out)?;
+    // The CSVs are written beside --out and moved in only when every section was scored.
+    let staged = StagedDir::new(&args.out)?;
+    let reports = score_into(args, &ctx, &dataset, staged.path())?;
+    staged.commit()?;
     print_reports(&reports)?;
     println!("challenge CSVs written to {}", args.out.display());
     Ok(())

@@ -27,10 +27,10 @@ pub enum BranchArg {
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
     /// embed: models per machine type (seeds seed, seed + 1, ...) whose scores are summed.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::values::positive_usize)]
     ensemble: usize,
     /// embed: AdaCos sub-clusters per class, and k-means centroids per section.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = super::values::positive_usize)]
     sub_clusters: usize,
     /// embed: which input branches feed the embedding.
     #[arg(long, value_enum, default_value_t = BranchArg::Both)]
@@ -42,7 +42,7 @@ pub struct EmbedArgs {
     #[arg(long)]
     trainable_centres: bool,
     /// embed: the Keras L2 regulariser's factor on every weight.
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = 1e-5, value_parser = super::values::non_negative_f32)]
     weight_decay: f32,
 }
 

@@ -16,10 +16,10 @@ use hark::{Context, HarkError};
 #[derive(Debug, clap::Args)]
 pub struct FlowArgs {
     /// flow: coupling blocks.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = super::values::positive_usize)]
     pub blocks: usize,
     /// flow: hidden width of each block's subnet.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = super::values::positive_usize)]
     pub hidden: usize,
 }
 

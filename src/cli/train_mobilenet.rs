@@ -17,18 +17,18 @@ use hark::{Context, HarkError};
 #[derive(Debug, Args)]
 pub struct MobileNetArgs {
     /// mobilenet: log-mel frames per patch.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::values::positive_usize)]
     patch_frames: usize,
     /// mobilenet: frames between patches (the reference code's 8; the paper's 48-frame overlap
     /// is 16).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = super::values::positive_usize)]
     hop_frames: usize,
     /// mobilenet: width multiplier.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = super::values::positive_f64)]
     width: f64,
     /// mobilenet: BatchNorm momentum in torch's terms (Keras' 0.999 is 0.001; raise it for
     /// short runs so that the running statistics follow the data).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = super::values::positive_f32)]
     bn_momentum: f32,
 }
 

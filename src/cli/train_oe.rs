@@ -48,30 +48,30 @@ pub enum Labels {
 #[derive(Debug, Args)]
 pub struct OeArgs {
     /// Log-mel bands of the OE network's input.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::values::positive_usize)]
     oe_mels: usize,
     /// Frames per segment (hop 512 at 16 kHz: 32 frames ~ 1 s); segments overlap by 75 %.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = super::values::positive_usize)]
     oe_frames: usize,
     /// Channels of the stem and of each ResNet stage, comma-separated.
-    #[arg(long, default_value = "8,16,32", value_delimiter = ',')]
+    #[arg(long, default_value = "8,16,32", value_delimiter = ',', value_parser = super::values::positive_usize)]
     oe_channels: Vec<usize>,
     /// Basic blocks per stage.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::values::positive_usize)]
     oe_blocks: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::values::positive_usize)]
     oe_embedding: usize,
     /// What the class head predicts.
     #[arg(long, value_enum, default_value_t = Labels::Attribute)]
     oe_labels: Labels,
     /// Weight of the class loss (004: 5).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = super::values::non_negative_f32)]
     oe_class_weight: f32,
     /// Probability of mixing a row with its mirror row (normal with pseudo-anomaly).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = super::values::unit_f32)]
     oe_mixup: f32,
     /// At most this many pseudo-anomalous clips per machine type (default: all).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     oe_pseudo_clips: Option<usize>,
     /// More pseudo-anomalies: every clip of this dataset root whose machine type is not the one
     /// being trained (any split or label); needed when --data has a single machine type
@@ -81,27 +81,27 @@ pub struct OeArgs {
     #[arg(long, value_enum, default_value_t = Backend::Gmm)]
     oe_backend: Backend,
     /// GMM components or kNN neighbours (004: 1, 2, 4, 16 or 32).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::values::positive_usize)]
     oe_backend_size: usize,
     #[arg(long, value_enum, default_value_t = BackendData::Both)]
     oe_backend_data: BackendData,
     /// GMM reg_covar / kNN covariance ridge.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = super::values::non_negative_f64)]
     oe_backend_reg: f64,
     #[arg(long, value_enum, default_value_t = Aggregate::Mean)]
     oe_aggregation: Aggregate,
     /// oe-flow: coupling blocks of the flow on the embeddings.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = super::values::positive_usize)]
     oe_flow_blocks: usize,
     /// oe-flow: hidden width of each block's dense subnet.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::values::positive_usize)]
     oe_flow_hidden: usize,
     /// oe-flow: OE-Flow (`flow`) or OE-DFlow (`dflow`: domain-invariant latent from the clip's
     /// physical parameter, score from z_c only); train and score must agree.
     #[arg(long, value_enum, default_value_t = FlowVariant::Flow)]
     oe_flow_variant: FlowVariant,
     /// oe-flow dflow: latent channels z_d that follow N(k v, 1) (004: 8 of 512).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = super::values::positive_usize)]
     oe_dflow_channels: usize,
     /// oe-flow: what scores the clips: the flow, or the inlier model (--oe-backend) on the
     /// jointly trained embeddings (004 Table 2: OE-Flow used the inlier models and the flow,

@@ -28,22 +28,22 @@ pub struct SscTrainArgs {
     #[arg(long)]
     no_tgram: bool,
     /// ssc: weight of the batch-hard triplet loss (0 turns it off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::values::non_negative_f32)]
     triplet_weight: f32,
     /// ssc: weight of the auxiliary attribute cross-entropy (0 turns it off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::values::non_negative_f32)]
     attribute_weight: f32,
     /// ssc: weight of the section cross-entropy.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::values::non_negative_f32)]
     section_weight: f32,
     /// ssc: hinge margin of the triplet loss (cosine distance).
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.3, value_parser = super::values::non_negative_f32)]
     triplet_margin: f32,
     /// ssc: width of the TDNN's frame layers.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = super::values::positive_usize)]
     tdnn_channels: usize,
     /// ssc: embedding size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = super::values::positive_usize)]
     embedding_dim: usize,
     /// ssc: folder of per-clip user features, `<dir>/<machine>/<split>/<clip stem>.npy` shaped
     /// [frames, dims] (e.g. wav2vec 2.0 outputs made elsewhere), an extra input channel.
@@ -60,6 +60,20 @@ pub struct SscScoreArgs {
     /// ssc: the user-feature folder the models were trained with.
     #[arg(long)]
     extra_features: Option<PathBuf>,
+}
+
+impl SscTrainArgs {
+    /// The user-feature folder, an input of the run.
+    pub fn extra_features(&self) -> Option<&std::path::Path> {
+        self.extra_features.as_deref()
+    }
+}
+
+impl SscScoreArgs {
+    /// The user-feature folder, an input of the run.
+    pub fn extra_features(&self) -> Option<&std::path::Path> {
+        self.extra_features.as_deref()
+    }
 }
 
 /// The shared `hark train` settings.

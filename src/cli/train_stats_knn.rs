@@ -24,10 +24,10 @@ pub struct StatsKnnArgs {
     #[arg(long, default_value = "logmel", value_delimiter = ',')]
     stats_views: Vec<String>,
     /// Bands of the spectrum view.
-    #[arg(long, default_value_t = DEFAULT_SPECTRUM_BANDS)]
+    #[arg(long, default_value_t = DEFAULT_SPECTRUM_BANDS, value_parser = super::values::positive_usize)]
     stats_spectrum_bands: usize,
     /// Neighbours averaged per memory.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::values::positive_usize)]
     stats_k: usize,
     /// `separate`: source and target memories, each scaled by its own neighbour distances, the
     /// smaller scaled distance scores; `pooled`: one memory.

@@ -76,6 +76,7 @@ pub fn run_system(
                         ),
                     })?;
             let train_scores = scorer.score(section_train)?;
+            check_training_scores(machine, section, section_train, &train_scores)?;
             let threshold = decision_threshold(&train_scores, percentile)?;
             // Beside the challenge CSVs, for score-level ensembles (crate::detect::ensemble).
             let named_train: Vec<(String, f64)> = section_train
@@ -114,6 +115,75 @@ pub fn run_system(
         }
     }
     Ok(reports)
+}
+
+/// Refuses training scores that cannot set a threshold: not finite, or all equal with silent or
+/// constant clips among the training clips (the error names them).
+fn check_training_scores(
+    machine: &MachineDataset,
+    section: u32,
+    clips: &[&Clip],
+    scores: &[f64],
+) -> Result<()> {
+    let where_ = format!("{} section {section:02}", machine.machine);
+    if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
+        return Err(HarkError::Dataset {
+            path: clips[i].path.display().to_string(),
+            detail: format!(
+                "training score {} of {where_} is not finite (a NaN or Inf in the model or \
+                 features)",
+                scores[i]
+            ),
+        });
+    }
+    let lo = scores.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if scores.len() < 2 || hi - lo > 1e-9 * hi.abs().max(lo.abs()).max(1e-30) {
+        return Ok(());
+    }
+    // Equal scores alone can be right (a back end whose memory holds the training clips scores
+    // them all 0); with silent or constant clips among them, the threshold is meaningless.
+    let constant = constant_clips(clips)?;
+    if constant.is_empty() {
+        return Ok(());
+    }
+    Err(HarkError::Dataset {
+        path: machine.root.display().to_string(),
+        detail: format!(
+            "all {} training scores of {where_} equal {lo}, so no decision threshold can be set; \
+             {} of its training clips are silent or constant: {}",
+            scores.len(),
+            constant.len(),
+            name_some(&constant)
+        ),
+    })
+}
+
+/// Up to five paths, then how many more.
+pub fn name_some(paths: &[std::path::PathBuf]) -> String {
+    let mut listed: Vec<String> = paths
+        .iter()
+        .take(5)
+        .map(|p| p.display().to_string())
+        .collect();
+    if paths.len() > 5 {
+        listed.push(format!("and {} more", paths.len() - 5));
+    }
+    listed.join(", ")
+}
+
+/// The clips among `clips` whose samples are all equal (silence, or a constant offset): they
+/// carry no sound to learn from.
+pub fn constant_clips(clips: &[&Clip]) -> Result<Vec<std::path::PathBuf>> {
+    let mut constant = Vec::new();
+    for clip in clips {
+        let samples = read_wav_samples(&clip.path)?;
+        let first = samples.first().copied().unwrap_or(0.0);
+        if samples.iter().all(|&s| s == first) {
+            constant.push(clip.path.clone());
+        }
+    }
+    Ok(constant)
 }
 
 /// One evaluated section: its metrics and the scored clips they came from (for plots).

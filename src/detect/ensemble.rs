@@ -73,8 +73,13 @@ pub fn parse_ensemble_config(text: &str, base: &Path) -> Result<Vec<EnsembleMemb
         let weight: f64 = weight
             .parse()
             .ok()
-            .filter(|w: &f64| w.is_finite())
-            .ok_or_else(|| bad(i + 1, format!("weight '{weight}' is not a finite number")))?;
+            .filter(|w: &f64| w.is_finite() && *w > 0.0)
+            .ok_or_else(|| {
+                bad(
+                    i + 1,
+                    format!("weight '{weight}' is not a finite number greater than 0"),
+                )
+            })?;
         let dir = PathBuf::from(dir.trim());
         members.push(EnsembleMember {
             weight,
@@ -251,6 +256,30 @@ pub fn run_ensemble(
             };
             let values: Vec<f64> = reference.values().copied().collect();
             let stats = mean_std(&values)?;
+            // A constant member would be divided by the 1e-12 floor: scores of 1e12 and more
+            // that drown every other member.
+            let spread = values
+                .iter()
+                .map(|v| (v - stats.0).abs())
+                .fold(0.0, f64::max);
+            if spread <= 1e-9 * stats.0.abs().max(1e-30) {
+                let which = match standardize {
+                    Standardize::Train => "training",
+                    Standardize::Test => "test",
+                };
+                let advice = match standardize {
+                    Standardize::Train => "; try --standardize test, or leave the member out",
+                    Standardize::Test => "; leave the member out",
+                };
+                return Err(HarkError::Dataset {
+                    path: member.dir.display().to_string(),
+                    detail: format!(
+                        "ensemble member's {which} scores of {machine} section {section:02} are \
+                         all {}: it cannot be standardised{advice}",
+                        stats.0
+                    ),
+                });
+            }
             test_parts.push((member.weight, test, stats));
             train_parts.push((member.weight, train, stats));
         }

@@ -70,7 +70,7 @@ impl FeatureSpec {
         }
     }
 
-    fn mel_options(&self) -> MelOptions {
+    pub fn mel_options(&self) -> MelOptions {
         MelOptions {
             sample_rate: self.sample_rate,
             n_fft: self.n_fft,

@@ -9,6 +9,7 @@ mod checkpoint;
 mod cli_data;
 mod cli_demo;
 mod cli_features;
+mod cli_hostile;
 mod conv1d;
 mod conv2d;
 mod conv_gemm;

@@ -16,7 +16,8 @@ use super::{
     io_error, sorted_entries, Clip, ClipName, Dataset, Domain, Label, MachineDataset, Naming,
     Problem, Split,
 };
-use crate::audio::wav::{check_wav_header, wav_files, WavOptions};
+use crate::audio::walk::wav_files_once;
+use crate::audio::wav::{check_wav_header, WavOptions};
 use crate::error::{HarkError, Result};
 
 /// The machine-type name given to plain-layout clips when none is chosen. It names the saved
@@ -116,7 +117,14 @@ fn read_folder(
     let mut clips = Vec::new();
     for path in sorted_entries(dir)? {
         if path.is_dir() {
-            let nested = wav_files(&path)?.len();
+            // A link to a folder is not descended into (the layout reads no subfolder, and
+            // `self -> .` would count the folder's own clips).
+            let is_link = path.symlink_metadata().is_ok_and(|m| m.is_symlink());
+            let nested = if is_link {
+                0
+            } else {
+                wav_files_once(&path)?.files.len()
+            };
             if nested > 0 {
                 problems.push(Problem {
                     path,
