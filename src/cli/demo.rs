@@ -186,7 +186,10 @@ pub fn run(args: &DemoArgs) -> hark::Result<()> {
     }
 
     let system = system_name(args.system);
-    let models = args.out.join("models");
+    // Trained into the scratch folder, so that a demo run again over its own `--out` starts
+    // afresh (`hark train` refuses to start an ae run over an earlier one), then copied out.
+    let models = scratch.0.join("models");
+    let kept_models = args.out.join("models");
     let scores = args.out.join("scores");
     let plots = args.out.join("plots");
     let command = |name: &str| -> Vec<String> {
@@ -230,6 +233,7 @@ pub fn run(args: &DemoArgs) -> hark::Result<()> {
         written += plot_section(section, &plots)?.len();
     }
     stages.push(("evaluate + plots", t.elapsed().as_secs_f64()));
+    copy_models(&models, &kept_models)?;
     stages.push(("total", started.elapsed().as_secs_f64()));
     drop(heartbeat);
 
@@ -246,12 +250,34 @@ pub fn run(args: &DemoArgs) -> hark::Result<()> {
         "challenge CSVs in {}, {written} ROC / histogram plots in {}, models in {}",
         scores.display(),
         plots.display(),
-        models.display()
+        kept_models.display()
     );
     for (stage, seconds) in &stages {
         println!("time {stage:<18} {seconds:>8.1} s");
     }
     print_run_profile(hark::profiler::run::take()?);
+    Ok(())
+}
+
+/// Copies the model files of the run into `to` (replacing those of an earlier demo), each
+/// written atomically.
+fn copy_models(from: &Path, to: &Path) -> hark::Result<()> {
+    let io = |path: &Path, source| HarkError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    // `energy` has no model: nothing to copy.
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(to).map_err(|e| io(to, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| io(from, e))?.path();
+        if let Some(name) = path.file_name().filter(|_| path.is_file()) {
+            let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+            hark::io::atomic::write_bytes_atomically(&to.join(name), &bytes)?;
+        }
+    }
     Ok(())
 }
 
