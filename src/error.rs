@@ -102,6 +102,16 @@ pub enum HarkError {
         detail: String,
     },
 
+    /// A size read from a file (checkpoint metadata, an npy or WAV header) that the file's data
+    /// cannot back or that exceeds hark's limit; refused before anything is allocated.
+    #[error("{path}: {field} = {value} is out of range: {reason}")]
+    FileSize {
+        path: String,
+        field: String,
+        value: String,
+        reason: String,
+    },
+
     /// A dataset file or folder does not follow the DCASE layout (names, CSV columns).
     #[error("{path}: {detail}")]
     Dataset { path: String, detail: String },

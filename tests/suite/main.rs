@@ -25,6 +25,7 @@ mod features;
 mod fft;
 mod flow;
 mod frontend;
+mod fuzz_loaders;
 mod gmm;
 mod knn;
 mod loss;

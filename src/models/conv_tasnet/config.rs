@@ -1,6 +1,7 @@
 //! Conv-TasNet's hyper-parameters, named as torchaudio names them.
 
 use crate::error::{HarkError, Result};
+use crate::io::checkpoint::MAX_MODEL_VALUES;
 
 /// The activation that turns the mask generator's output into masks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,6 +123,13 @@ impl ConvTasNetConfig {
                 format!("msk_kernel (P) {} must be odd", self.msk_kernel),
             ));
         }
+        let params = self.parameters();
+        if params > MAX_MODEL_VALUES {
+            return Err(HarkError::invalid(
+                "conv_tasnet",
+                format!("{self} has {params} parameters, past hark's limit of {MAX_MODEL_VALUES}"),
+            ));
+        }
         if self.msk_layers > 16 {
             return Err(HarkError::invalid(
                 "conv_tasnet",
@@ -132,6 +140,35 @@ impl ConvTasNetConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Parameters of the model (saturating, so that sizes read from a hostile file cannot
+    /// overflow): encoder and decoder N*L, mask generator 2N + (N+1)B + 1 + N*S*(B+1), each
+    /// conv block H(B+1) + 2 + 4H + H(P+1) + 2B(H+1) (the last one B(H+1) less).
+    pub fn parameters(&self) -> u64 {
+        let [s, l, n, p, b, h, x, r] = [
+            self.sources,
+            self.enc_kernel,
+            self.enc_feats,
+            self.msk_kernel,
+            self.msk_feats,
+            self.msk_hidden,
+            self.msk_layers,
+            self.msk_stacks,
+        ]
+        .map(|v| v as u64);
+        let mul = |a: u64, b: u64| a.saturating_mul(b);
+        let add = |a: u64, b: u64| a.saturating_add(b);
+        let codec = mul(2, mul(n, l));
+        let generator = add(
+            add(mul(2, n), mul(add(n, 1), b)),
+            add(1, mul(mul(n, s), add(b, 1))),
+        );
+        let block = add(
+            add(mul(h, add(b, 1)), add(2, mul(4, h))),
+            add(mul(h, add(p, 1)), mul(mul(2, b), add(h, 1))),
+        );
+        add(add(codec, generator), mul(block, mul(x, r)))
     }
 
     /// Samples of zero padding at the end of a `len`-sample input, as torchaudio's

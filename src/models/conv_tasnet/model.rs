@@ -6,10 +6,10 @@ use std::path::Path;
 use super::config::{ConvTasNetConfig, MaskActivation};
 use super::mask_generator::MaskGenerator;
 use super::reuse;
-use super::state_dict::{check_state_dict, infer_config, StateDictHints};
+use super::state_dict::{check_state_dict, infer_config, torchaudio_state_dict, StateDictHints};
 use crate::context::Context;
 use crate::error::{HarkError, Result};
-use crate::io::checkpoint::{load_checkpoint, save_checkpoint};
+use crate::io::checkpoint::{load_checkpoint, save_checkpoint, CheckpointHeader};
 use crate::kernels::conv1d::Conv1dParams;
 use crate::kernels::elementwise::add;
 use crate::kernels::separation::{mask_apply, mask_apply_backward, resize_frames};
@@ -153,6 +153,24 @@ impl ConvTasNet {
     /// be present with the configuration's shape (the error names the first that is not).
     /// Other tensors in the file are ignored.
     pub fn load(ctx: &Context, path: &Path, config: ConvTasNetConfig) -> Result<Self> {
+        config.validate()?;
+        // Check the file's shapes before allocating the model, so that a configuration the
+        // file cannot back is an error, not a multi-gigabyte allocation.
+        let header = CheckpointHeader::read(path)?;
+        let blocks = config.msk_layers.saturating_mul(config.msk_stacks);
+        if blocks > header.tensors.len() {
+            return Err(header.size_error(
+                "msk_num_layers x msk_num_stacks",
+                blocks,
+                format!("the file holds only {} tensors", header.tensors.len()),
+            ));
+        }
+        let expected = torchaudio_state_dict(&config);
+        header.require_shapes(
+            expected
+                .iter()
+                .map(|(name, shape)| (name.as_str(), shape.as_slice())),
+        )?;
         let model = Self::new(ctx, config, 0)?;
         load_checkpoint(ctx, path, &model.state_dict())?;
         Ok(model)
@@ -211,7 +229,9 @@ impl ConvTasNet {
                 ),
             ));
         }
-        let config = Self::config_from_metadata(&metadata)?;
+        let in_file =
+            |e: HarkError| HarkError::invalid("conv_tasnet", format!("{}: {e}", path.display()));
+        let config = Self::config_from_metadata(&metadata).map_err(in_file)?;
         let contradicts = |option: &str, given: String, recorded: String| {
             HarkError::invalid(
                 "conv_tasnet",
@@ -243,7 +263,7 @@ impl ConvTasNet {
                 format!("{} stacks", config.msk_stacks),
             ));
         }
-        config.validate()?;
+        config.validate().map_err(in_file)?;
         check_state_dict(&shapes, &config, path)?;
         Ok((config, ConfigOrigin::Metadata))
     }

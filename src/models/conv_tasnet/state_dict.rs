@@ -263,7 +263,9 @@ pub fn infer_config(
         msk_stacks: stacks,
         mask: hints.mask.unwrap_or(MaskActivation::Sigmoid),
     };
-    config.validate()?;
+    config
+        .validate()
+        .map_err(|e| HarkError::invalid("conv_tasnet", format!("{}: {e}", path.display())))?;
     check_state_dict(shapes, &config, path)?;
     Ok(InferredConfig {
         config,

@@ -107,9 +107,8 @@ impl EmbeddingModel {
             path: path.display().to_string(),
             source,
         })?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-        let metadata = header.metadata().clone().unwrap_or_default();
+        let header = crate::io::checkpoint::CheckpointHeader::parse(path, &bytes)?;
+        let metadata = header.metadata.clone();
         let get = |key: &str| {
             metadata
                 .get(key)
@@ -119,21 +118,36 @@ impl EmbeddingModel {
         if get("hark_model")? != MODEL_NAME {
             return Err(bad(format!("not a {MODEL_NAME} checkpoint")));
         }
-        let number = |key: &str| -> Result<usize> {
-            get(key)?
-                .parse()
-                .map_err(|_| bad(format!("{key} is not a number")))
-        };
         let branches = Branches::parse(&get("branches")?)
             .ok_or_else(|| bad("unknown branches".to_string()))?;
         let config = EmbeddingNetConfig {
-            samples: number("samples")?,
+            samples: header.size(
+                "samples",
+                crate::io::checkpoint::MAX_CLIP_SAMPLES,
+                "one hour at 16 kHz",
+            )?,
             branches,
             temporal_norm: get("temporal_norm")? == "true",
             fft_path,
         };
         let classes: Vec<String> = get("classes")?.split('\n').map(str::to_string).collect();
-        let model = Self::new(ctx, config, classes, number("sub_clusters")?, 0)?;
+        let sub_clusters = header.dimension("sub_clusters")?;
+        // The AdaCos centres must be stored for every class and sub-cluster before the model
+        // is built from these counts.
+        let centres = "adacos.centres";
+        let logits = classes.len().saturating_mul(sub_clusters);
+        match header.tensors.get(centres) {
+            Some((_, shape)) if shape.first() == Some(&logits) => {}
+            Some((_, shape)) => {
+                return Err(header.size_error(
+                    "classes x sub_clusters",
+                    logits,
+                    format!("tensor {centres} has shape {shape:?}"),
+                ))
+            }
+            None => return Err(bad(format!("tensor {centres} is missing"))),
+        }
+        let model = Self::new(ctx, config, classes, sub_clusters, 0)?;
         crate::io::checkpoint::load_checkpoint(ctx, path, &model.tensors())?;
         Ok(model)
     }

@@ -272,19 +272,25 @@ impl FlowSystem {
         let config = self.flow_config();
         let dims = config.channels;
         // The file's own shape wins over the command line's (blocks, hidden).
-        let metadata = crate::io::checkpoint::load_checkpoint(&self.ctx, path, &[])?;
+        // Sizes from the metadata are bounded by what the file stores before the flow is built.
+        let header = crate::io::checkpoint::CheckpointHeader::read(path)?;
         let read = |key: &str, default: usize| -> Result<usize> {
-            metadata.get(key).map_or(Ok(default), |v| {
-                v.parse().map_err(|_| {
-                    HarkError::invalid("flow", format!("{}: bad {key} {v}", path.display()))
-                })
-            })
+            if header.metadata.contains_key(key) {
+                header.dimension(key)
+            } else {
+                Ok(default)
+            }
         };
+        let blocks = read("flow.blocks", config.blocks)?;
+        let hidden = read("flow.hidden", self.config.hidden)?;
+        // Each block's subnet maps half the channels to `hidden` at least.
+        let least = (blocks as u64)
+            .saturating_mul(hidden as u64)
+            .saturating_mul((dims / 2) as u64);
+        header.require_fits("flow.blocks x flow.hidden", least)?;
         let config = FlowConfig {
-            blocks: read("flow.blocks", config.blocks)?,
-            subnet: Subnet::Dense {
-                hidden: read("flow.hidden", self.config.hidden)?,
-            },
+            blocks,
+            subnet: Subnet::Dense { hidden },
             ..config
         };
         let mut flow = Flow::new(&self.ctx, config)?;

@@ -14,6 +14,12 @@ use crate::detect::contract::AnomalyScorer;
 use crate::error::{HarkError, Result};
 use crate::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
 use crate::io::checkpoint::{load_checkpoint, save_checkpoint};
+
+/// The widest MobileNetV2 a checkpoint may ask for (4x the DCASE 2022 baseline's channels).
+const MAX_WIDTH: f64 = 4.0;
+
+/// The most sections a checkpoint's classifier head may have.
+const MAX_SECTIONS: usize = 10_000;
 use crate::kernels::loss::{cross_entropy, cross_entropy_backward};
 use crate::kernels::optim::AdamConfig;
 use crate::models::mobilenet::network::{MobileNetV2, MobileNetV2Config};
@@ -421,6 +427,24 @@ impl SectionClassifier {
         let width: f64 = get("width")?
             .parse()
             .map_err(|_| bad("bad width".to_string()))?;
+        // The width multiplier scales every layer's channels (parameters by its square):
+        // refuse one the network cannot be built with before allocating it.
+        if !(width.is_finite() && width > 0.0 && width <= MAX_WIDTH) {
+            return Err(HarkError::FileSize {
+                path: path.display().to_string(),
+                field: "width".into(),
+                value: width.to_string(),
+                reason: format!("must be in (0, {MAX_WIDTH}]"),
+            });
+        }
+        if sections.is_empty() || sections.len() > MAX_SECTIONS {
+            return Err(HarkError::FileSize {
+                path: path.display().to_string(),
+                field: "sections".into(),
+                value: sections.len().to_string(),
+                reason: format!("must be 1 to {MAX_SECTIONS} sections"),
+            });
+        }
         for (key, want) in [
             ("patch_frames", config.frames),
             ("hop_frames", config.hop_frames),

@@ -11,7 +11,7 @@ use crate::context::Context;
 use crate::detect::contract::AnomalyScorer;
 use crate::error::{HarkError, Result};
 use crate::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
-use crate::io::checkpoint::{load_checkpoint, save_checkpoint};
+use crate::io::checkpoint::{load_checkpoint, save_checkpoint, CheckpointHeader, MAX_CLIP_SAMPLES};
 use crate::knn::{CosineIndex, IndexOptions};
 use crate::models::ssc::data::{load_clips, Classes, ClipInputs, Standardizer};
 use crate::models::ssc::network::{SscInputs, SscNetwork, SscShape};
@@ -207,17 +207,39 @@ impl SscSystem {
             .get("ssc.attributes")
             .map(|a| a.split('\n').map(String::from).collect())
             .unwrap_or_default();
+        // Sizes are bounded by what the file stores before the network is built from them.
+        let header = CheckpointHeader::read(path)?;
+        let extra_dims: usize = parse(path, &meta, "ssc.extra_dims")?;
         let shape = SscShape {
-            samples: parse(path, &meta, "ssc.samples")?,
-            mel_bins: parse(path, &meta, "ssc.mel_bins")?,
+            samples: header.size("ssc.samples", MAX_CLIP_SAMPLES, "one hour at 16 kHz")?,
+            mel_bins: header.dimension("ssc.mel_bins")?,
             tgram: parse(path, &meta, "ssc.tgram")?,
-            extra_dims: parse(path, &meta, "ssc.extra_dims")?,
-            channels: parse(path, &meta, "ssc.channels")?,
-            pool_channels: parse(path, &meta, "ssc.pool_channels")?,
-            embedding: parse(path, &meta, "ssc.embedding")?,
+            extra_dims: if extra_dims == 0 {
+                0
+            } else {
+                header.dimension("ssc.extra_dims")?
+            },
+            channels: header.dimension("ssc.channels")?,
+            pool_channels: header.dimension("ssc.pool_channels")?,
+            embedding: header.dimension("ssc.embedding")?,
             sections: sections.len(),
             attributes: attributes.len(),
         };
+        // The weights every such network has, at least: the first TDNN layer's, three
+        // channels x channels layers, the pooling layer's, the embedding and both heads.
+        let m = |a: usize, b: usize| (a as u64).saturating_mul(b as u64);
+        let c = shape.channels;
+        let least = [
+            m(c, shape.mel_bins),
+            m(c, c).saturating_mul(3),
+            m(c, shape.pool_channels),
+            m(c, shape.extra_dims),
+            m(shape.pool_channels, shape.embedding).saturating_mul(2),
+            m(shape.embedding, shape.sections + shape.attributes),
+        ]
+        .into_iter()
+        .fold(0u64, u64::saturating_add);
+        header.require_fits("the ssc network of this metadata", least)?;
         let network = SscNetwork::new(&self.ctx, shape, 0)?;
         let zeros = |n: usize| Tensor::from_slice(&self.ctx, &[n], &vec![0.0; n]);
         let stats: Vec<Tensor> = (0..if shape.extra_dims > 0 { 4 } else { 2 })

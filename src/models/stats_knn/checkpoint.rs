@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::context::Context;
 use crate::error::{HarkError, Result};
-use crate::io::checkpoint::{load_checkpoint, save_checkpoint};
+use crate::io::checkpoint::{load_checkpoint, save_checkpoint, CheckpointHeader, MAX_N_FFT};
 use crate::tensor::{DType, Tensor};
 
 use super::memory::{DomainMemory, KnnRule, Metric, SearchDevice, Standardizer, ViewMemory};
@@ -170,8 +170,13 @@ pub fn read_settings(
         .split(',')
         .map(View::parse)
         .collect::<Result<Vec<_>>>()?;
-    let spectrum_bands: usize = parse(path, &meta, "stats_knn.spectrum_bands")?;
-    let n_mels: usize = parse(path, &meta, "stats_knn.n_mels")?;
+    // Sizes are bounded before anything is allocated from them: feature dimensions by the
+    // values the file stores (every memory row holds them), the frame by hark's limit.
+    let header = CheckpointHeader::read(path)?;
+    let spectrum_bands: usize = header.dimension("stats_knn.spectrum_bands")?;
+    let n_mels: usize = header.dimension("stats_knn.n_mels")?;
+    let n_fft = header.size("stats_knn.n_fft", MAX_N_FFT, "hark's longest FFT frame")?;
+    let hop = header.size("stats_knn.hop", MAX_N_FFT, "hark's longest FFT frame")?;
     let dims = views
         .iter()
         .map(|v| match v {
@@ -184,8 +189,8 @@ pub fn read_settings(
         dims,
         spectrum_bands,
         n_mels,
-        n_fft: parse(path, &meta, "stats_knn.n_fft")?,
-        hop: parse(path, &meta, "stats_knn.hop")?,
+        n_fft,
+        hop,
         back_end: BackEnd {
             standardize: Standardization::parse(get(path, &meta, "stats_knn.standardize")?)?,
             domains: DomainMemories::parse(get(path, &meta, "stats_knn.domains")?)?,
@@ -205,6 +210,7 @@ pub fn load_stats_knn(
     device: &SearchDevice,
 ) -> Result<(ModelSettings, BTreeMap<u32, SectionModel>)> {
     let (settings, meta) = read_settings(ctx, path)?;
+    let header = CheckpointHeader::read(path)?;
     let b = settings.back_end;
     let sections: Vec<u32> = get(path, &meta, "stats_knn.sections")?
         .split(',')
@@ -224,6 +230,14 @@ pub fn load_stats_knn(
             .collect::<Result<_>>()?;
         let mut views = Vec::new();
         for (view, &dim) in settings.views.iter().zip(&settings.dims) {
+            // The metadata's clip lists and dimension must match the stored memories before
+            // the destinations are allocated.
+            let expected: Vec<(String, Vec<usize>)> = names
+                .iter()
+                .zip(&clips)
+                .map(|(n, c)| (key(section, *view, n), vec![c.len(), dim]))
+                .collect();
+            header.require_shapes(expected.iter().map(|(n, s)| (n.as_str(), s.as_slice())))?;
             let zeros = |shape: &[usize]| Tensor::zeros(ctx, shape, DType::F32);
             let stats = if b.standardize != Standardization::None {
                 Some((zeros(&[dim])?, zeros(&[dim])?))
@@ -255,8 +269,11 @@ pub fn load_stats_knn(
                 .iter()
                 .zip(rows.iter().zip(&clips))
                 .map(|(n, (t, c))| {
-                    let scale: f32 =
-                        parse(path, &meta, &key(section, *view, &format!("{n}.scale")))?;
+                    let scale_key = key(section, *view, &format!("{n}.scale"));
+                    let scale: f32 = parse(path, &meta, &scale_key)?;
+                    if !scale.is_finite() {
+                        return Err(bad(path, format!("metadata {scale_key} is {scale}")));
+                    }
                     DomainMemory::new(device, t.to_vec(ctx)?, c.clone(), dim, Some(scale), b.rule)
                 })
                 .collect::<Result<Vec<_>>>()?;
