@@ -68,7 +68,10 @@ fn open_checked(path: &Path, options: &WavOptions) -> Result<(FileReader, usize)
     if channels > 1 && !options.downmix {
         return Err(wav_error(
             path,
-            format!("has {channels} channels, expected mono (allow a down-mix explicitly)"),
+            format!(
+                "has {channels} channels, expected mono (down-mix it first, e.g. `sox in.wav \
+                 -c 1 out.wav`; `hark features --downmix` averages the channels itself)"
+            ),
         ));
     }
     match (spec.sample_format, spec.bits_per_sample) {
