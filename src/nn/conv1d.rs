@@ -213,8 +213,15 @@ impl Layer for Conv1d {
                 }
                 let grad_x = reuse(&self.ctx, &mut self.grad_input, x.shape())?;
                 let (weight, grad_weight) = (&self.weight.value, &self.weight.grad);
-                self.gemm
-                    .backward(rec, &geo, x, grad_output, weight, grad_weight, &grad_x)?;
+                self.gemm.backward(
+                    rec,
+                    &geo,
+                    x,
+                    grad_output,
+                    weight,
+                    grad_weight,
+                    Some(&grad_x),
+                )?;
                 return Ok(grad_x);
             }
         }

@@ -30,6 +30,8 @@ pub struct Conv2d {
     saved_input: Option<Tensor>,
     output: Option<Tensor>,
     grad_input: Option<Tensor>,
+    /// Whether `backward` computes the input's gradient (see [`Conv2d::without_input_grad`]).
+    input_grad: bool,
     /// Pointwise weight gradient: the per-item products `[N, C_out, C_in]` and `[1, N]` ones.
     per_item: Option<Tensor>,
     ones: Option<Tensor>,
@@ -76,10 +78,19 @@ impl Conv2d {
             saved_input: None,
             output: None,
             grad_input: None,
+            input_grad: true,
             per_item: None,
             ones: None,
             gemm: ConvGemm::new(ctx),
         })
+    }
+
+    /// A conv that reads a network's input (data, with no gradient to pass on): `backward`
+    /// computes the weight and bias gradients only and returns zeros of the input's shape,
+    /// skipping the input-gradient product and its col2im (a tenth of the OE extractor's step).
+    pub fn without_input_grad(mut self) -> Self {
+        self.input_grad = false;
+        self
     }
 }
 
@@ -187,8 +198,16 @@ impl Layer for Conv2d {
             }
             let grad_x = reuse(&self.ctx, &mut self.grad_input, x.shape())?;
             let (weight, grad_weight) = (&self.weight.value, &self.weight.grad);
-            self.gemm
-                .backward(rec, &geo, x, grad_output, weight, grad_weight, &grad_x)?;
+            let grad_x_wanted = self.input_grad.then_some(&grad_x);
+            self.gemm.backward(
+                rec,
+                &geo,
+                x,
+                grad_output,
+                weight,
+                grad_weight,
+                grad_x_wanted,
+            )?;
             return Ok(grad_x);
         }
         if !self.pointwise_weight_grad(rec, &dims, grad_output, x)? {
@@ -198,7 +217,9 @@ impl Layer for Conv2d {
             conv2d_backward_bias(rec, grad_output, &bias.grad)?;
         }
         let grad_x = reuse(&self.ctx, &mut self.grad_input, x.shape())?;
-        conv2d_backward_input(rec, grad_output, &self.weight.value, &grad_x, &self.params)?;
+        if self.input_grad {
+            conv2d_backward_input(rec, grad_output, &self.weight.value, &grad_x, &self.params)?;
+        }
         Ok(grad_x)
     }
 

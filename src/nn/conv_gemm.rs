@@ -80,8 +80,8 @@ impl ConvGemm {
         Ok(())
     }
 
-    /// Records the weight gradient (overwritten) and the input gradient `grad_x` (every element
-    /// written) from the output gradient `[N, C_out, P]`. Recomputes the column matrix of `x`
+    /// Records the weight gradient (overwritten) and, when `grad_x` is given, the input gradient
+    /// (every element written) from the output gradient `[N, C_out, P]`. Recomputes the column matrix of `x`
     /// unless the last training forward left it for this geometry.
     #[allow(clippy::too_many_arguments)] // the layer's tensors, each named.
     pub(crate) fn backward(
@@ -92,7 +92,7 @@ impl ConvGemm {
         grad_out: &Tensor,
         weight: &Tensor,
         grad_weight: &Tensor,
-        grad_x: &Tensor,
+        grad_x: Option<&Tensor>,
     ) -> Result<()> {
         let (c_out, k, np) = Self::sizes(geo, weight)?;
         let col = reuse(&self.ctx, &mut self.col, &geo.col_shape())?;
@@ -114,6 +114,9 @@ impl ConvGemm {
         )?;
         // The column matrix is read; its buffer now takes dcol.
         self.kept = None;
+        let Some(grad_x) = grad_x else {
+            return Ok(());
+        };
         let trans_a = MatmulOptions {
             trans_a: true,
             ..Default::default()

@@ -413,3 +413,41 @@ fn layers_on_the_matmul_match_finite_differences() {
     assert!(conv1.uses_im2col(&[2, 3, 23]));
     finite_differences(&ctx, &mut conv1, &[2, 3, 23], 802);
 }
+
+#[test]
+fn a_conv_without_input_grad_gives_the_same_parameter_gradients_and_zeros_for_the_input() {
+    let Some(ctx) = test_context() else { return };
+    // The OE stem (1 -> 8, 3x3, im2col path) and a depthwise conv (direct kernels).
+    let depthwise = Conv2dParams {
+        stride: (1, 1),
+        padding: (1, 1),
+        groups: 4,
+    };
+    let cases = [
+        ([2, 1, 13, 11], 8, Conv2dParams::new(1, 1), true),
+        ([2, 4, 7, 9], 4, depthwise, false),
+    ];
+    for (i, &(shape, c_out, p, bias)) in cases.iter().enumerate() {
+        let make = || {
+            let mut init = SeededInit::new(900 + i as u64);
+            Conv2d::new(&ctx, "conv", shape[1], c_out, (3, 3), p, bias, &mut init).unwrap()
+        };
+        let mut full = make();
+        let mut data_only = make().without_input_grad();
+        assert_eq!(full.uses_im2col(&shape), i == 0, "case {i}: wrong path");
+        let dims = Conv2dDims::new("test", &shape, full.weight.value.shape(), &p).unwrap();
+        let mut rng = SeededRng::new(950 + i as u64);
+        let x = rng.vec(shape.iter().product(), -1.0, 1.0);
+        let g = rng.vec(dims.output_shape().iter().product(), -1.0, 1.0);
+        let (y_full, grad_x_full, grads_full) = forward_backward(&ctx, &mut full, &shape, &x, &g);
+        let (y, grad_x, grads) = forward_backward(&ctx, &mut data_only, &shape, &x, &g);
+        assert_eq!(y, y_full, "case {i}: forward");
+        assert_eq!(grads, grads_full, "case {i}: parameter gradients");
+        assert!(grad_x_full.iter().any(|&v| v != 0.0), "case {i}");
+        assert!(grad_x.iter().all(|&v| v == 0.0), "case {i}: input gradient");
+        // Twice: the reused buffers stay right.
+        let (_, grad_x, grads) = forward_backward(&ctx, &mut data_only, &shape, &x, &g);
+        assert_eq!(grads, grads_full, "case {i}: second step");
+        assert!(grad_x.iter().all(|&v| v == 0.0), "case {i}: second step");
+    }
+}

@@ -271,7 +271,7 @@ fn every_autotune_candidate_computes_the_product() {
         assert!(candidates.len() >= least, "{candidates:?}");
         assert_eq!(
             candidates[0],
-            MatmulChoice::heuristic(1, m, n),
+            MatmulChoice::heuristic_for(&problem),
             "heuristic first"
         );
         for c in candidates {
@@ -327,7 +327,7 @@ fn autotuning_picks_a_timed_candidate_caches_it_and_reuses_it() {
     fresh.set_autotune(false);
     assert_eq!(
         autotune::choose(&fresh, &problem).unwrap(),
-        MatmulChoice::heuristic(1, 40, 24)
+        MatmulChoice::heuristic_on(&problem, fresh.is_software())
     );
 }
 
@@ -371,4 +371,94 @@ fn autotune_cache_survives_missing_corrupt_and_foreign_entries() {
     std::fs::create_dir_all(blocked.join("x")).unwrap();
     assert!(read_cache(&blocked, "gpu").is_empty());
     assert!(write_cache_entry(&blocked, "gpu", "c", &choice).is_err());
+}
+
+#[test]
+fn thin_heuristic_tiles_fit_the_short_side_and_keep_vec4_products_on_the_vec4_shader() {
+    let Some(ctx) = test_context() else { return };
+    let mut rng = SeededRng::new(47);
+    // (M, N, K, trans_a, trans_b): the oe and embedding networks' narrow convolutions (8 and 16
+    // output channels: forward, input and weight gradients; a first layer's 9-tap im2col), one-row
+    // and tiny outputs, and ragged long sides, at sizes a test can afford.
+    let cases = [
+        (8, 1030, 72, false, false),
+        (8, 72, 4100, false, true),
+        (72, 1028, 8, true, false),
+        (8, 9, 4099, false, true),
+        (8, 2053, 9, false, false),
+        (9, 1031, 8, true, false),
+        (16, 2048, 144, false, false),
+        (16, 144, 2052, false, true),
+        (2048, 8, 128, true, false),
+        (1, 516, 8, false, false),
+        (5, 12, 7, false, false),
+        (3, 1, 1, false, false),
+        (32, 1028, 288, false, false),
+    ];
+    for (m, n, k, ta, tb) in cases {
+        let problem = MatmulProblem {
+            batch: 1,
+            m,
+            n,
+            k,
+            trans_a: ta,
+            trans_b: tb,
+            vec4: vec4_eligible(&MatmulTiles::SMALL, ta, tb, m, n, k, [0; 3]),
+        };
+        let choice = MatmulChoice::heuristic_for(&problem);
+        let t = choice.tiles;
+        let short_tile = if m <= n { t.bm } else { t.bn } as usize;
+        assert!(
+            short_tile <= m.min(n).max(8).next_power_of_two(),
+            "{m}x{n}: {t:?} is longer than the short side needs"
+        );
+        if problem.vec4 {
+            assert!(
+                vec4_eligible(&t, ta, tb, m, n, k, [0; 3]),
+                "{m}x{n}x{k}: vec4 operands but {t:?} sends the product to the scalar shader"
+            );
+        }
+        let run = Run::new(&mut rng, shape(1, m, n, k, ta, tb));
+        let got = run.gpu(&ctx, None, MatmulPath::Auto, None).unwrap();
+        run.check(&got, &choice.describe());
+    }
+}
+
+#[test]
+fn gpu_and_software_heuristics_both_compute_the_product() {
+    let Some(ctx) = test_context() else { return };
+    let mut rng = SeededRng::new(48);
+    // Shapes of the embedding network's convolutions (scaled down along N*P), one side under
+    // 128, both from 128, ragged edges, K below a slice, and an odd K (scalar shader).
+    let cases = [
+        (64, 580, 512, false, true),
+        (576, 132, 64, true, false),
+        (128, 1000, 256, false, false),
+        (130, 132, 8, true, false),
+        (33, 36, 12, false, false),
+        (40, 44, 49, false, false),
+    ];
+    for (m, n, k, ta, tb) in cases {
+        let problem = MatmulProblem {
+            batch: 1,
+            m,
+            n,
+            k,
+            trans_a: ta,
+            trans_b: tb,
+            vec4: vec4_eligible(&MatmulTiles::SMALL, ta, tb, m, n, k, [0; 3]),
+        };
+        let run = Run::new(&mut rng, shape(1, m, n, k, ta, tb));
+        for software in [false, true] {
+            let choice = MatmulChoice::heuristic_on(&problem, software);
+            assert!(choice.tiles.bk as usize <= k.next_multiple_of(4));
+            if problem.vec4 {
+                assert!(vec4_eligible(&choice.tiles, ta, tb, m, n, k, [0; 3]));
+            }
+            let got = run
+                .gpu(&ctx, Some(choice.tiles), choice.path, choice.k_splits)
+                .unwrap();
+            run.check(&got, &format!("software {software}: {}", choice.describe()));
+        }
+    }
 }

@@ -13,7 +13,7 @@
 //! - **Software adapters** (lavapipe, WARP) use the heuristic unless `HARK_AUTOTUNE=on`:
 //!   tuning there costs minutes of CPU per run with a cold cache.
 //! - **Off switch**: `HARK_AUTOTUNE=off` (or [`crate::Context::set_autotune`]) uses the heuristic
-//!   [`MatmulTiles::for_shape`]; tests pin it off so their launches are deterministic.
+//!   [`MatmulTiles::for_problem`]; tests pin it off so their launches are deterministic.
 //!
 //! Every candidate computes the same sums in the same order except the K split, so a tuned choice
 //! changes results only by the rounding of a different split.
@@ -40,10 +40,49 @@ pub struct MatmulChoice {
 }
 
 impl MatmulChoice {
-    /// The heuristic choice for a product (what `HARK_AUTOTUNE=off` runs).
+    /// The heuristic choice for a product on the scalar shader ([`MatmulTiles::for_shape`]).
     pub fn heuristic(batch: usize, m: usize, n: usize) -> Self {
         Self {
             tiles: MatmulTiles::for_shape(batch, m, n),
+            path: MatmulPath::Auto,
+            k_splits: None,
+        }
+    }
+
+    /// The heuristic choice for `problem` (what `HARK_AUTOTUNE=off` and software adapters run):
+    /// [`MatmulTiles::for_problem`], quad register blocks where the vec4 shader can run, and
+    /// slices no deeper than K rounded up to 4 (a K of 8 against a 16-deep slice would load and
+    /// multiply as many padding zeros as values: the input gradients of narrow convolutions).
+    pub fn heuristic_for(problem: &MatmulProblem) -> Self {
+        Self::heuristic_on(problem, false)
+    }
+
+    /// [`Self::heuristic_for`] on a GPU (`software` false) or on a software adapter, whose
+    /// "GPU" is a few CPU cores running each workgroup's invocations as SIMD lanes: a handful of
+    /// workgroups keeps it busy, and what costs is the values each invocation loads per
+    /// multiply-add, so products that are not thin take the vec4 shader's largest register
+    /// blocks (16 x 8 per thread on 128 x 128 tiles where both sides reach 128, else 8 x 8 on
+    /// 64 x 128), 1.4-2x the 64 x 64 / 4 x 4 tile's rate on lavapipe at the embedding network's
+    /// shapes. GPUs keep the occupancy-minded choice (and autotune by default).
+    pub fn heuristic_on(problem: &MatmulProblem, software: bool) -> Self {
+        let MatmulProblem { batch, m, n, k, .. } = *problem;
+        let mut tiles = MatmulTiles::for_problem(batch, m, n, problem.vec4);
+        if software && problem.vec4 && m > 32 && n > 32 {
+            tiles = if m >= 128 && n >= 128 {
+                MatmulTiles::WIDE_BLOCKS
+            } else {
+                MatmulTiles {
+                    bm: 64,
+                    bn: 128,
+                    bk: 16,
+                    tm: 8,
+                    tn: 8,
+                }
+            };
+        }
+        tiles.bk = tiles.bk.min(k.max(1).next_multiple_of(4) as u32);
+        Self {
+            tiles,
             path: MatmulPath::Auto,
             k_splits: None,
         }
@@ -139,7 +178,7 @@ impl MatmulProblem {
 pub fn candidates(problem: &MatmulProblem, limits: &wgpu::Limits) -> Vec<MatmulChoice> {
     let MatmulProblem { batch, m, n, .. } = *problem;
     let t = |bm, bn, bk, tm, tn| MatmulTiles { bm, bn, bk, tm, tn };
-    let mut tiles = vec![MatmulTiles::for_shape(batch, m, n)];
+    let mut tiles = vec![MatmulChoice::heuristic_for(problem).tiles];
     if problem.vec4 {
         tiles.extend([
             MatmulTiles::LARGE,
@@ -154,6 +193,8 @@ pub fn candidates(problem: &MatmulProblem, limits: &wgpu::Limits) -> Vec<MatmulC
             t(128, 32, 16, 8, 4),
             t(16, 128, 16, 4, 8),
             t(128, 16, 16, 8, 4),
+            t(8, 128, 16, 8, 4),
+            t(128, 8, 16, 4, 8),
         ]);
     }
     tiles.extend([
@@ -393,10 +434,10 @@ pub fn time_candidates(ctx: &Context, problem: &MatmulProblem) -> Result<Vec<(Ma
 /// The configuration for `problem` on `ctx`: the heuristic when autotuning is off, else the
 /// remembered or cached winner, else the winner of a tuning run now (remembered and cached).
 pub fn choose(ctx: &Context, problem: &MatmulProblem) -> Result<MatmulChoice> {
-    let heuristic = MatmulChoice::heuristic(problem.batch, problem.m, problem.n);
+    let software = ctx.is_software();
+    let heuristic = MatmulChoice::heuristic_on(problem, software);
     let state = ctx.autotune_state();
     let mut state = crate::context::lock(state);
-    let software = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
     if !state.enabled || (software && !state.on_software) {
         return Ok(heuristic);
     }

@@ -80,6 +80,16 @@ impl MatmulTiles {
         tn: 4,
     };
 
+    /// 128 x 128 outputs, 16 x 8 per thread (128 threads, vec4 shader only): the fewest loads
+    /// per multiply-add, what software adapters run on products with both sides from 128.
+    pub const WIDE_BLOCKS: Self = Self {
+        bm: 128,
+        bn: 128,
+        bk: 16,
+        tm: 16,
+        tn: 8,
+    };
+
     /// 16 x 128 outputs, 2 x 8 per thread (128 threads): for thin products (at most 16 rows:
     /// the weight gradients and forward passes of narrow convolutions on the tiled matmul),
     /// which a 64-row tile would mostly spend on padding rows.
@@ -91,10 +101,17 @@ impl MatmulTiles {
         tn: 8,
     };
 
-    /// The default choice for an `m x n` output over `batch` items.
+    /// The default choice for an `m x n` output over `batch` items on the scalar shader.
     pub fn for_shape(batch: usize, m: usize, n: usize) -> Self {
+        Self::for_problem(batch, m, n, false)
+    }
+
+    /// The default choice for an `m x n` output over `batch` items; `vec4` says whether the
+    /// operands allow the vec4 shader ([`vec4_eligible`]), so that a thin product gets register
+    /// blocks of whole quads (the scalar shader's 2-wide blocks would send it to the scalar path).
+    pub fn for_problem(batch: usize, m: usize, n: usize, vec4: bool) -> Self {
         if m <= 32 || n <= 32 {
-            return Self::thin(m, n);
+            return Self::thin(m, n, vec4);
         }
         let large_tiles = batch * m.div_ceil(128) * n.div_ceil(128);
         // 128 workgroups is about one per streaming multiprocessor on a large GPU.
@@ -105,14 +122,29 @@ impl MatmulTiles {
         }
     }
 
-    /// A tile for a product with one short side (at most 32): 16 or 32 along it, 64 or 128 along
-    /// the other (128 from 1024 up), always 128 threads. On the embedding system's convolutions
-    /// (16 and 32 output channels) it runs 2-3x faster than [`Self::SMALL`] on lavapipe.
-    fn thin(m: usize, n: usize) -> Self {
+    /// A tile for a product with one short side (at most 32): as short as that side allows (8,
+    /// 16 or 32), 64 to 256 along the other, so that no thread computes padding rows: a 16-row
+    /// tile on an 8-row output (a narrow convolution's forward pass or weight gradient) spends
+    /// half its work on nothing. Register blocks are whole quads where the vec4 shader can run.
+    /// Outputs small on both sides (at most 16 x 16: a first convolution's weight gradient, K the
+    /// whole batch) get a 16-wide tile with one or two outputs per thread and many K slices.
+    fn thin(m: usize, n: usize, vec4: bool) -> Self {
         let (short, long) = (m.min(n), m.max(n));
-        let bs = if short <= 16 { 16 } else { 32 };
-        let bl = if long >= 1024 { 128 } else { 64 };
-        let (ts, tl) = (bs / 8, bl / 16);
+        let wide = long >= 1024;
+        // (short side, long side, per thread along short, per thread along long).
+        let (bs, bl, ts, tl) = match (short, vec4) {
+            (..=8, _) if long <= 16 && !vec4 => (8, 16, 2, 1),
+            (..=8, true) => (8, if wide { 256 } else { 128 }, 8, 4),
+            (..=8, false) => (8, if wide { 256 } else { 128 }, 2, if wide { 8 } else { 4 }),
+            (..=16, true) => (
+                16,
+                if wide { 256 } else { 128 },
+                4,
+                if wide { 8 } else { 4 },
+            ),
+            (..=16, false) => (16, if wide { 128 } else { 64 }, 2, if wide { 8 } else { 4 }),
+            _ => (32, if wide { 128 } else { 64 }, 4, if wide { 8 } else { 4 }),
+        };
         if m <= n {
             Self {
                 bm: bs,

@@ -146,7 +146,20 @@ impl OeNetwork {
         }
         let mut init = SeededInit::new(seed);
         let mut layers: Vec<Box<dyn Layer>> = vec![
-            conv(ctx, "conv1", (1, stem), 3, 1, &mut init)?,
+            // The stem reads the log-mel segments: no input gradient to compute.
+            Box::new(
+                Conv2d::new(
+                    ctx,
+                    "conv1",
+                    1,
+                    stem,
+                    (3, 3),
+                    Conv2dParams::new(1, 1),
+                    false,
+                    &mut init,
+                )?
+                .without_input_grad(),
+            ),
             bn(ctx, "bn1", stem, true)?,
             Box::new(MaxPool2d::new(ctx, PoolParams::new(2, 2, 0))),
         ];
