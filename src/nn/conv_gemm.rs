@@ -14,9 +14,18 @@
 //! the weight gradient has read it. Each layer on this path so holds one `K x N*P` and one
 //! `C_out x N*P` scratch. [`ConvGemm::fits`] says when the column matrix would exceed one
 //! storage binding; the layers fall back to the direct kernels there.
+//!
+//! A K that is not a multiple of 4 (a first layer: 1 x 3 x 3 = 9, 1 x 7 x 7 = 49) would send all
+//! three products to the matmul's scalar shader, whose rows must be whole vec4s. Such a layer
+//! pads K to the next multiple of 4 instead: the column matrix gets up to 3 zero rows (zeros at
+//! allocation, cleared again after `dcol` has filled them), the weight is copied into a zero-padded `[C_out, K4]` scratch
+//! before its products, and the weight gradient is computed `[C_out, K4]` wide and its first K
+//! columns copied out. The zeros add nothing to any sum, so the results are those of the
+//! unpadded products (the same fma order over the real terms).
 
 use crate::context::Context;
 use crate::error::{HarkError, Result};
+use crate::kernels::elementwise::{copy_columns, ColumnBlock};
 use crate::kernels::im2col::{col2im, im2col, swap_batch_channel, Im2colGeometry};
 use crate::kernels::matmul::{matmul, MatmulOptions};
 use crate::nn::layer::reuse;
@@ -26,8 +35,12 @@ use crate::tensor::Tensor;
 /// The scratch of one layer on the im2col path.
 pub(crate) struct ConvGemm {
     ctx: Context,
-    /// `[K, N*P]`: the forward's column matrix, then the backward's `dcol`.
+    /// `[K4, N*P]`: the forward's column matrix, then the backward's `dcol` (K4 = K, or K
+    /// padded to a multiple of 4; see the module doc).
     col: Option<Tensor>,
+    /// `[C_out, K4]`: the zero-padded weight, and the padded weight gradient (K4 > K only).
+    padded_weight: Option<Tensor>,
+    padded_grad: Option<Tensor>,
     /// `[C_out, N*P]`: the forward's product, then the backward's channel-major `dY`.
     channel_major: Option<Tensor>,
     /// The geometry whose column matrix `col` holds from a training forward.
@@ -39,6 +52,8 @@ impl ConvGemm {
         Self {
             ctx: ctx.clone(),
             col: None,
+            padded_weight: None,
+            padded_grad: None,
             channel_major: None,
             kept: None,
         }
@@ -48,7 +63,39 @@ impl ConvGemm {
     pub(crate) fn fits(ctx: &Context, geo: &Im2colGeometry, c_out: usize) -> bool {
         let limit = ctx.limits().max_storage_buffer_binding_size;
         let product = (c_out as u64) * (geo.columns() as u64) * 4;
-        geo.col_bytes() <= limit && product <= limit
+        let col = (padded_k(geo) as u64) * (geo.columns() as u64) * 4;
+        col <= limit && product <= limit
+    }
+
+    /// The column matrix `[K4, N*P]` and its first K rows (the view im2col and col2im use).
+    fn columns(&mut self, geo: &Im2colGeometry) -> Result<(Tensor, Tensor)> {
+        let full = reuse(&self.ctx, &mut self.col, &[padded_k(geo), geo.columns()])?;
+        let rows = full.prefix(&geo.col_shape())?;
+        Ok((full, rows))
+    }
+
+    /// The weight as the products read it: `[C_out, K]` itself, or its copy into the
+    /// zero-padded `[C_out, K4]` scratch.
+    fn weight_matrix(
+        &mut self,
+        rec: &mut Recorder,
+        geo: &Im2colGeometry,
+        weight: &Tensor,
+        c_out: usize,
+    ) -> Result<Tensor> {
+        let (k, k4) = (geo.rows(), padded_k(geo));
+        let weight = weight.reshape(&[c_out, k])?;
+        if k4 == k {
+            return Ok(weight);
+        }
+        let padded = reuse(&self.ctx, &mut self.padded_weight, &[c_out, k4])?;
+        let block = ColumnBlock {
+            src_offset: 0,
+            dst_offset: 0,
+            cols: k,
+        };
+        copy_columns(rec, &weight, &padded, block)?;
+        Ok(padded)
     }
 
     /// Records `y [N, C_out, P] = conv(x)` for `weight` `[C_out, C_in, ..]` (C_in*KH*KW = K
@@ -65,16 +112,17 @@ impl ConvGemm {
         y: &Tensor,
         train: bool,
     ) -> Result<()> {
-        let (c_out, k, np) = Self::sizes(geo, weight)?;
-        let col = reuse(&self.ctx, &mut self.col, &geo.col_shape())?;
+        let (c_out, _, np) = Self::sizes(geo, weight)?;
+        let (col, col_rows) = self.columns(geo)?;
+        let weight = self.weight_matrix(rec, geo, weight, c_out)?;
         let product = reuse(&self.ctx, &mut self.channel_major, &[c_out, np])?;
-        im2col(rec, x, geo, &col)?;
+        im2col(rec, x, geo, &col_rows)?;
         let options = MatmulOptions {
             bias,
             bias_per_row: true,
             ..Default::default()
         };
-        matmul(rec, &weight.reshape(&[c_out, k])?, &col, &product, &options)?;
+        matmul(rec, &weight, &col, &product, &options)?;
         swap_batch_channel(rec, &product, (c_out, geo.n, geo.oh * geo.ow), y)?;
         self.kept = train.then_some(*geo);
         Ok(())
@@ -95,9 +143,10 @@ impl ConvGemm {
         grad_x: Option<&Tensor>,
     ) -> Result<()> {
         let (c_out, k, np) = Self::sizes(geo, weight)?;
-        let col = reuse(&self.ctx, &mut self.col, &geo.col_shape())?;
+        let k4 = padded_k(geo);
+        let (col, col_rows) = self.columns(geo)?;
         if self.kept != Some(*geo) {
-            im2col(rec, x, geo, &col)?;
+            im2col(rec, x, geo, &col_rows)?;
         }
         let grad_cm = reuse(&self.ctx, &mut self.channel_major, &[c_out, np])?;
         swap_batch_channel(rec, grad_out, (geo.n, c_out, geo.oh * geo.ow), &grad_cm)?;
@@ -105,24 +154,37 @@ impl ConvGemm {
             trans_b: true,
             ..Default::default()
         };
-        matmul(
-            rec,
-            &grad_cm,
-            &col,
-            &grad_weight.reshape(&[c_out, k])?,
-            &trans_b,
-        )?;
+        let grad_weight = grad_weight.reshape(&[c_out, k])?;
+        if k4 == k {
+            matmul(rec, &grad_cm, &col, &grad_weight, &trans_b)?;
+        } else {
+            let padded = reuse(&self.ctx, &mut self.padded_grad, &[c_out, k4])?;
+            matmul(rec, &grad_cm, &col, &padded, &trans_b)?;
+            let block = ColumnBlock {
+                src_offset: 0,
+                dst_offset: 0,
+                cols: k,
+            };
+            copy_columns(rec, &padded, &grad_weight, block)?;
+        }
         // The column matrix is read; its buffer now takes dcol.
         self.kept = None;
         let Some(grad_x) = grad_x else {
             return Ok(());
         };
+        let weight = self.weight_matrix(rec, geo, weight, c_out)?;
         let trans_a = MatmulOptions {
             trans_a: true,
             ..Default::default()
         };
-        matmul(rec, &weight.reshape(&[c_out, k])?, &grad_cm, &col, &trans_a)?;
-        col2im(rec, &col, geo, grad_x)
+        matmul(rec, &weight, &grad_cm, &col, &trans_a)?;
+        col2im(rec, &col_rows, geo, grad_x)?;
+        if k4 > k {
+            // dcol's padding rows are 0 x dY: zero unless dY held an Inf or NaN. Cleared, so
+            // that the next forward's products still see zeros there whatever this step held.
+            rec.zero_from(&col, k * np)?;
+        }
+        Ok(())
     }
 
     /// (C_out, K, N*P), checking that the weight has K elements per output channel.
@@ -139,5 +201,16 @@ impl ConvGemm {
             ));
         }
         Ok((c_out, k, geo.columns()))
+    }
+}
+
+/// K padded to a multiple of 4 where that lets the products run on the vec4 shader (the
+/// column count N*P must be a multiple of 4 too), else K itself.
+fn padded_k(geo: &Im2colGeometry) -> usize {
+    let k = geo.rows();
+    if !k.is_multiple_of(4) && geo.columns().is_multiple_of(4) {
+        k.next_multiple_of(4)
+    } else {
+        k
     }
 }

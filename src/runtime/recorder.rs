@@ -192,6 +192,30 @@ impl<'a> Recorder<'a> {
             .clear_buffer(tensor.buffer(), tensor.offset(), Some(bytes));
     }
 
+    /// Fills the elements `from..` of `tensor` with zeros (4-byte elements).
+    pub fn zero_from(&mut self, tensor: &Tensor, from: usize) -> Result<()> {
+        let size = tensor.dtype().size();
+        if size != 4 || from > tensor.numel() {
+            return Err(HarkError::shape(
+                "zero_from",
+                format!(
+                    "elements {from}.. of a {:?} {} tensor",
+                    tensor.shape(),
+                    tensor.dtype().name()
+                ),
+            ));
+        }
+        let start = from as u64 * size;
+        let bytes = tensor.numel() as u64 * size - start;
+        if bytes > 0 {
+            self.end_pass();
+            self.encoder
+                .get()
+                .clear_buffer(tensor.buffer(), tensor.offset() + start, Some(bytes));
+        }
+        Ok(())
+    }
+
     /// Copies `src` into `dst` (same element type and element count).
     pub fn copy(&mut self, src: &Tensor, dst: &Tensor) -> Result<()> {
         if src.numel() != dst.numel() || src.dtype() != dst.dtype() {

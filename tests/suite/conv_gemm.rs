@@ -451,3 +451,58 @@ fn a_conv_without_input_grad_gives_the_same_parameter_gradients_and_zeros_for_th
         assert!(grad_x.iter().all(|&v| v == 0.0), "case {i}: second step");
     }
 }
+
+#[test]
+fn a_k_padded_to_whole_vec4s_gives_the_unpadded_results_step_after_step() {
+    let Some(ctx) = test_context() else { return };
+    // K = 1 x 3 x 3 = 9 and 1 x 7 x 7 = 49 with N*P a multiple of 4: padded to 12 and 52; and
+    // K = 3 x 3 x 3 = 27 with N*P = 2 x 6 x 6 = 72, also padded. Conv1d: K = 3 x 3 = 9.
+    let cases = [
+        ([2, 1, 8, 8], 8, (3, 3), Conv2dParams::new(1, 1)),
+        ([2, 1, 16, 14], 4, (7, 7), Conv2dParams::new(2, 3)),
+        ([2, 3, 11, 11], 5, (3, 3), Conv2dParams::new(2, 1)),
+    ];
+    for (i, &(shape, c_out, kernel, p)) in cases.iter().enumerate() {
+        let mut init = SeededInit::new(960 + i as u64);
+        let mut layer =
+            Conv2d::new(&ctx, "conv", shape[1], c_out, kernel, p, true, &mut init).unwrap();
+        assert!(layer.uses_im2col(&shape));
+        let dims = Conv2dDims::new("test", &shape, layer.weight.value.shape(), &p).unwrap();
+        assert_eq!((dims.n * dims.oh * dims.ow) % 4, 0, "case {i}: N*P");
+        let w = layer.weight.value.to_vec(&ctx).unwrap();
+        let b = layer.bias.as_ref().map(|b| b.value.to_vec(&ctx).unwrap());
+        let mut rng = SeededRng::new(970 + i as u64);
+        let out_len: usize = dims.output_shape().iter().product();
+        // An Inf in the first step's output gradient must not leak into the next steps.
+        let mut g_inf = rng.vec(out_len, -1.0, 1.0);
+        g_inf[out_len / 2] = f32::INFINITY;
+        let _ = forward_backward(
+            &ctx,
+            &mut layer,
+            &shape,
+            &rng.vec(shape.iter().product(), -1.0, 1.0),
+            &g_inf,
+        );
+        for step in 0..2 {
+            let x = rng.vec(shape.iter().product(), -1.0, 1.0);
+            let g = rng.vec(out_len, -1.0, 1.0);
+            let (y, grad_x, grads) = forward_backward(&ctx, &mut layer, &shape, &x, &g);
+            let what = |t: &str| format!("case {i} step {step}: {t}");
+            close(
+                &what("forward"),
+                &y,
+                &cpu::conv2d::conv2d(&x, &w, b.as_deref(), &dims, &p),
+            );
+            close(
+                &what("grad_x"),
+                &grad_x,
+                &cpu::conv2d::conv2d_backward_input(&g, &w, &dims, &p),
+            );
+            close(
+                &what("grad_w"),
+                &grads[0],
+                &cpu::conv2d::conv2d_backward_weight(&g, &x, &dims, &p),
+            );
+        }
+    }
+}

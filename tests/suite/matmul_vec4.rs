@@ -385,6 +385,8 @@ fn thin_heuristic_tiles_fit_the_short_side_and_keep_vec4_products_on_the_vec4_sh
         (8, 72, 4100, false, true),
         (72, 1028, 8, true, false),
         (8, 9, 4099, false, true),
+        (8, 12, 4100, false, true),
+        (16, 52, 3084, false, true),
         (8, 2053, 9, false, false),
         (9, 1031, 8, true, false),
         (16, 2048, 144, false, false),
@@ -412,7 +414,8 @@ fn thin_heuristic_tiles_fit_the_short_side_and_keep_vec4_products_on_the_vec4_sh
             short_tile <= m.min(n).max(8).next_power_of_two(),
             "{m}x{n}: {t:?} is longer than the short side needs"
         );
-        if problem.vec4 {
+        // Outputs of at most 8 x 16 take the scalar shader's 8 x 16 tile on purpose.
+        if problem.vec4 && m.max(n) > 16 {
             assert!(
                 vec4_eligible(&t, ta, tb, m, n, k, [0; 3]),
                 "{m}x{n}x{k}: vec4 operands but {t:?} sends the product to the scalar shader"
