@@ -109,6 +109,11 @@ impl Monitor {
         &self.scorer
     }
 
+    /// The scorer back, for another monitor (the benchmark's runs share one model).
+    pub fn into_scorer(self) -> WindowScorer {
+        self.scorer
+    }
+
     pub fn streams(&self) -> &[StreamState] {
         &self.streams
     }

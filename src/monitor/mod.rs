@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bench;
 pub mod decision;
 pub mod engine;
 pub mod events;
