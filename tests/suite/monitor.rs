@@ -28,7 +28,7 @@ use hark::testing::test_context;
 use hark::Context;
 
 const RATE: u32 = 16_000;
-const MACHINE: &str = "valve";
+const MACHINE: &str = "fan";
 
 fn features() -> FeatureSpec {
     // The multi-pass FFT: what the CLI picks on software adapters.
@@ -38,7 +38,7 @@ fn features() -> FeatureSpec {
     }
 }
 
-/// One synthetic valve section (1 s clips) with a stats-knn model saved for it, made once.
+/// One synthetic fan section (1 s clips) with a stats-knn model saved for it, made once.
 struct Trained {
     _dir: tempfile::TempDir,
     root: PathBuf,
@@ -53,10 +53,13 @@ fn trained(ctx: &Context) -> &'static Trained {
         let root = dir.path().join("data");
         generate(&SynthConfig {
             out: root.clone(),
-            machines: vec![MachineType::Valve],
+            machines: vec![MachineType::Fan],
             sections: 1,
             train_clips: 16,
             test_clips: 24,
+            // Plain anomalies (severities x4): the monitor's alert latency is under test, not
+            // how subtle an anomaly the detector finds.
+            difficulty: 0.25,
             clip_seconds: 1.0,
             stems: false,
             threads: 1,
@@ -226,7 +229,7 @@ fn an_injected_anomaly_alerts_within_three_hops() {
     assert!(
         quiet.iter().all(|&i| normal_scores[i] < threshold)
             && loud[..2].iter().all(|&i| anomaly_scores[i] > threshold),
-        "the synthetic valve clips do not separate at threshold {threshold}: normal \
+        "the synthetic fan clips do not separate at threshold {threshold}: normal \
          {normal_scores:?}, anomalous {anomaly_scores:?}"
     );
     // 3 s of normal sound, then the anomaly from 3 s on; 1 s windows every 1 s.
@@ -537,7 +540,7 @@ fn the_decision_state_resumes_after_a_restart() {
     let err = hark::monitor::state_file::load_state(&state, "pump")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("'valve'"), "{err}");
+    assert!(err.contains(&format!("'{MACHINE}'")), "{err}");
 }
 
 /// Polls `source` until it has given `n` samples (or fails after a few seconds).
@@ -612,4 +615,102 @@ fn stdin_pcm_and_a_watched_folder_deliver_their_samples() {
         err.contains("recorder") && err.contains("clip_0003.wav"),
         "{err}"
     );
+}
+
+fn hark(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hark"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn hark_monitor_writes_json_lines_and_refuses_a_model_of_another_machine() {
+    let Some(ctx) = test_context() else { return };
+    let t = trained(&ctx);
+    let dir = tempfile::tempdir().unwrap();
+    let train_dir = t.root.join(MACHINE).join("train");
+    let clips = test_clips(t, Label::Normal);
+    let (out, csv, state) = (
+        dir.path().join("events.jsonl"),
+        dir.path().join("csv"),
+        dir.path().join("state.json"),
+    );
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let mut args: Vec<std::ffi::OsString> = [
+        "monitor",
+        "--system",
+        "stats-knn",
+        "--replay",
+        "fast",
+        "--window",
+        "1",
+        "--hop",
+        "0.5",
+    ]
+    .iter()
+    .map(|s| os(s))
+    .collect();
+    args.extend([os("--models"), t.models.clone().into()]);
+    args.extend([os("--train-dir"), train_dir.into()]);
+    args.extend([
+        os("--wav"),
+        os(&format!("line-1={}", clips[0].path.display())),
+    ]);
+    args.extend([
+        os("--wav"),
+        os(&format!("line-1={}", clips[1].path.display())),
+    ]);
+    let with = |extra: &[std::ffi::OsString]| {
+        let all: Vec<&std::ffi::OsStr> = args.iter().chain(extra).map(|s| s.as_os_str()).collect();
+        hark(&all)
+    };
+
+    // The folder holds a fan model only: monitoring a pump with it is refused.
+    let refused = with(&[os("--machine"), os("pump")]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains(&format!("of {MACHINE} only")) && stderr.contains("'pump'"),
+        "{stderr}"
+    );
+
+    let ran = with(&[
+        os("--machine"),
+        os(MACHINE),
+        os("--out"),
+        out.clone().into(),
+        os("--csv-dir"),
+        csv.clone().into(),
+        os("--state"),
+        state.clone().into(),
+    ]);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    // 2 s of audio, 1 s windows every 0.5 s: windows end at 1.0, 1.5 and 2.0 s.
+    assert_eq!(kinds, ["score", "score", "score", "end"], "{lines:?}");
+    assert_eq!(lines[2]["time"].as_f64(), Some(2.0));
+    assert!(lines[0]["threshold"].as_f64().unwrap() > 0.0 && lines[0]["wall"].is_f64());
+    let rows = std::fs::read_to_string(csv.join("line-1.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 4, "{rows}");
+    assert!(state.is_file());
+
+    // A live device needs the audio-input feature, and the error says how to get it.
+    let device = with(&[os("--machine"), os(MACHINE), os("--device"), os("mic")]);
+    let stderr = String::from_utf8_lossy(&device.stderr);
+    if cfg!(feature = "audio-input") {
+        assert!(!device.status.success());
+    } else {
+        assert!(stderr.contains("--features audio-input"), "{stderr}");
+    }
 }
