@@ -120,8 +120,9 @@ pub struct MonitorArgs {
     /// Decision state file: resumed from when present, rewritten atomically after every tick.
     #[arg(long)]
     state: Option<PathBuf>,
-    /// Seconds without audio before a live source is reported as stalled.
-    #[arg(long, default_value_t = 5.0, value_parser = super::values::positive_f64)]
+    /// Seconds without audio before a source is reported as stalled (a watched folder is
+    /// silent between files: give it more than a clip's length).
+    #[arg(long, default_value_t = 30.0, value_parser = super::values::positive_f64)]
     stall_timeout: f64,
 }
 
