@@ -356,14 +356,14 @@ fn block(start_s: f64, seconds: f64, level: f32) -> Block {
 }
 
 #[test]
-fn gaps_and_repeated_audio_are_reported_not_scored() {
+fn gaps_repeated_audio_and_clipping_are_reported() {
     let mut monitor = loudness_monitor(16_000, 8_000, 4);
     let blocks = vec![
         block(0.0, 1.5, 0.1),
         // 1 s lost: a gap from 1.5 s to 2.5 s.
         block(2.5, 1.5, 0.1),
-        // 0.5 s delivered twice.
-        block(3.5, 1.0, 0.1),
+        // 0.5 s delivered twice, then 0.5 s of new audio at full scale (clipped).
+        block(3.5, 1.0, 1.0),
     ];
     let mut sink = Collect::default();
     let source = BlockSource::new("fan-2", mono(), blocks);
@@ -397,6 +397,16 @@ fn gaps_and_repeated_audio_are_reported_not_scored() {
     let ends: Vec<f64> = windows.iter().map(|w| w.1).collect();
     assert_eq!(ends, [1.0, 1.5, 3.5, 4.0, 4.5], "{:?}", sink.events);
     assert!(windows.iter().all(|w| w.1 <= 1.5 || w.0 >= 2.5));
+    // Half of the last window is at full scale; the others hold none.
+    let clipped: Vec<f64> = sink
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Score { clipped, .. } => Some(*clipped),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(clipped, [0.0, 0.0, 0.0, 0.0, 0.5]);
     let end = sink.events.last().unwrap();
     assert!(
         matches!(
