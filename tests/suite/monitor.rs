@@ -724,3 +724,27 @@ fn hark_monitor_writes_json_lines_and_refuses_a_model_of_another_machine() {
         assert!(stderr.contains("--features audio-input"), "{stderr}");
     }
 }
+
+#[test]
+fn a_realtime_replay_follows_the_wall_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quarter.wav");
+    write_wav_f32(&path, &[0.2; 4_000], RATE).unwrap();
+    let mut replay = WavReplay::new("line-2", vec![path], Pace::Realtime, 8_000).unwrap();
+    let started = std::time::Instant::now();
+    let blocks = take(&mut replay, 4_000);
+    let elapsed = started.elapsed().as_secs_f64();
+    let total: usize = blocks.iter().map(|b| b.samples.len()).sum();
+    assert_eq!(total, 4_000);
+    // 0.25 s of audio is not all there before 0.25 s have passed (less one poll's sleep).
+    assert!(elapsed >= 0.24, "{elapsed} s");
+    assert!(blocks.len() > 1, "delivered in one block");
+    assert!(blocks
+        .windows(2)
+        .all(|w| w[1].start == w[0].start + w[0].samples.len() as u64));
+    let end = (0..100).find(|_| {
+        std::thread::sleep(Duration::from_millis(5));
+        replay.poll().unwrap() == Poll::End
+    });
+    assert!(end.is_some(), "the replay did not end");
+}
