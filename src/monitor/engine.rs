@@ -38,6 +38,9 @@ impl Default for MonitorConfig {
     }
 }
 
+/// The longest window a monitor takes, in seconds.
+pub const MAX_WINDOW_SECONDS: u32 = 600;
+
 /// Index of a stream in its monitor.
 pub type StreamId = usize;
 
@@ -82,6 +85,17 @@ impl Monitor {
                 format!(
                     "window ({window}), hop ({}) and batch ({}) must be positive",
                     config.hop, config.max_batch
+                ),
+            ));
+        }
+        // A window is held per stream, plus a backlog of them: keep it to minutes, not hours.
+        let longest = MAX_WINDOW_SECONDS as usize * scorer.sample_rate() as usize;
+        if window > longest {
+            return Err(HarkError::invalid(
+                "monitor",
+                format!(
+                    "a window of {window} samples is longer than {MAX_WINDOW_SECONDS} s at {} Hz",
+                    scorer.sample_rate()
                 ),
             ));
         }

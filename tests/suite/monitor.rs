@@ -445,6 +445,23 @@ fn a_full_backlog_drops_the_oldest_windows_and_counts_them() {
     assert_eq!(monitor.pending(), 0);
     // A ring plus three windows of 1 s per stream, whatever arrives.
     assert_eq!(monitor.geometry().bytes_per_stream(), 4 * 16_000 * 4);
+    // Settings that would not bound memory or could never alert are refused.
+    let scorer = || WindowScorer::new(Box::new(Loudness), MACHINE, RATE, BTreeMap::new());
+    let hour = MonitorConfig {
+        window: Some(3_600 * RATE as usize),
+        ..MonitorConfig::default()
+    };
+    assert!(Monitor::new(scorer(), hour).is_err());
+    let never = MonitorConfig {
+        window: Some(16_000),
+        rule: DecisionRule {
+            alert_k: 4,
+            alert_n: 3,
+            clear_m: 1,
+        },
+        ..MonitorConfig::default()
+    };
+    assert!(Monitor::new(scorer(), never).is_err());
 }
 
 #[test]
