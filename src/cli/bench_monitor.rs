@@ -13,7 +13,7 @@ use hark::audio::synth::{generate, MachineType, SynthConfig};
 use hark::detect::contract::{read_wav_samples, AnomalyScorer, EnergyScorer};
 use hark::models::autoencoder::{AutoencoderConfig, AutoencoderSystem};
 use hark::models::stats_knn::{StatsKnnConfig, StatsKnnSystem};
-use hark::monitor::bench::{bench_streams, BenchRun};
+use hark::monitor::bench::{bench_streams, BenchRun, InjectedGaps};
 use hark::monitor::{MonitorConfig, WindowScorer};
 use hark::{Context, HarkError};
 
@@ -60,6 +60,21 @@ pub struct BenchMonitorArgs {
     /// Only the N-stream run, no sweep below it.
     #[arg(long)]
     no_sweep: bool,
+    /// Inject a gap into every stream after every this many seconds of audio (the N-stream
+    /// run reports gaps injected and reported, and the resident memory before and after).
+    #[arg(long, value_parser = super::values::positive_f64)]
+    gap_every: Option<f64>,
+    /// Seconds of audio lost in each injected gap.
+    #[arg(long, default_value_t = 0.5, value_parser = super::values::positive_f64)]
+    gap: f64,
+}
+
+/// The process's resident memory in MiB (Linux; `None` elsewhere).
+fn resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// A temporary folder removed on drop (the synthetic data).
@@ -195,12 +210,29 @@ pub fn run(args: &BenchMonitorArgs) -> hark::Result<()> {
     let mut last = None;
     for &n in &counts {
         let profiled = n == args.streams;
+        let memory_before = resident_mib();
         if profiled {
             hark::profiler::run::start();
         }
-        let (measured, back) = bench_streams(scorer, config, Arc::clone(&clip), n, seconds)?;
+        let gaps = args
+            .gap_every
+            .filter(|_| profiled)
+            .map(|every_s| InjectedGaps {
+                every_s,
+                gap_s: args.gap,
+            });
+        let (measured, back) = bench_streams(scorer, config, Arc::clone(&clip), n, seconds, gaps)?;
         scorer = back;
         print_run(&measured);
+        if gaps.is_some() {
+            println!(
+                "        gaps injected {}, reported {}; resident memory {} MiB before, {} MiB after",
+                measured.gaps_injected,
+                measured.gaps_reported,
+                memory_before.map_or("?".into(), |m| format!("{m:.0}")),
+                resident_mib().map_or("?".into(), |m| format!("{m:.0}"))
+            );
+        }
         if measured.realtime_factor() >= 1.0 {
             keeping_up = Some(n);
         }

@@ -4,6 +4,7 @@
 //! hops scored within one hop of wall time), and the latency from a window's last sample to its
 //! decision (in this replay: the tick's scoring time, what a live monitor that keeps up sees).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::Result;
@@ -29,6 +30,9 @@ pub struct BenchRun {
     /// first-use costs): the time one hop of every stream takes.
     pub tick_s: f64,
     pub hop_s: f64,
+    /// Gaps the sources lost audio in, and gaps the monitor reported.
+    pub gaps_injected: u64,
+    pub gaps_reported: u64,
 }
 
 impl BenchRun {
@@ -53,14 +57,17 @@ struct Latencies {
     values: Vec<f64>,
     /// When each round that scored something ended.
     ticks: Vec<std::time::Instant>,
+    gaps: u64,
 }
 
 impl EventSink for Latencies {
     fn emit(&mut self, events: &[Event]) -> Result<()> {
         let before = self.values.len();
         for e in events {
-            if let Event::Score { latency_s, .. } = e {
-                self.values.push(*latency_s);
+            match e {
+                Event::Score { latency_s, .. } => self.values.push(*latency_s),
+                Event::Gap { .. } => self.gaps += 1,
+                _ => {}
             }
         }
         if self.values.len() > before {
@@ -81,19 +88,32 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
-/// Replays `streams` loops of `clip` (each `seconds` long, offsets spread over the clip) through
-/// a monitor built from `scorer` and `config`; returns the measurement and the scorer.
+/// Audio lost at regular intervals in every stream.
+#[derive(Clone, Copy, Debug)]
+pub struct InjectedGaps {
+    /// Seconds of audio between gaps.
+    pub every_s: f64,
+    /// Seconds lost in each gap.
+    pub gap_s: f64,
+}
+
+/// Replays `streams` loops of `clip` (each `seconds` long, offsets spread over the clip, with
+/// `gaps` injected) through a monitor built from `scorer` and `config`; returns the measurement
+/// and the scorer.
 pub fn bench_streams(
     scorer: WindowScorer,
     config: MonitorConfig,
     clip: Arc<[f32]>,
     streams: usize,
     seconds: f64,
+    gaps: Option<InjectedGaps>,
 ) -> Result<(BenchRun, WindowScorer)> {
     let rate = scorer.sample_rate();
     let mut monitor = Monitor::new(scorer, config)?;
     let total = (seconds * f64::from(rate)) as u64;
     let spread = clip.len() / streams.max(1);
+    let injected = Arc::new(AtomicU64::new(0));
+    let to_samples = |s: f64| (s * f64::from(rate)) as u64;
     let sources: Vec<(Box<dyn Source>, u32)> = (0..streams)
         .map(|i| {
             let source = LoopSource::new(
@@ -104,6 +124,14 @@ pub fn bench_streams(
                 config.hop,
                 total,
             );
+            let source = match gaps {
+                Some(g) => source.with_gaps(
+                    to_samples(g.every_s),
+                    to_samples(g.gap_s),
+                    Arc::clone(&injected),
+                ),
+                None => source,
+            };
             (Box::new(source) as Box<dyn Source>, 0)
         })
         .collect();
@@ -129,6 +157,8 @@ pub fn bench_streams(
             _ => f64::NAN,
         },
         hop_s: config.hop as f64 / f64::from(rate),
+        gaps_injected: injected.load(Ordering::Relaxed),
+        gaps_reported: latencies.gaps,
     };
     Ok((measured, monitor.into_scorer()))
 }

@@ -765,3 +765,29 @@ fn a_realtime_replay_follows_the_wall_clock() {
     });
     assert!(end.is_some(), "the replay did not end");
 }
+
+#[test]
+fn the_bench_reports_every_injected_gap() {
+    use hark::monitor::bench::{bench_streams, InjectedGaps};
+    let scorer = WindowScorer::new(
+        Box::new(Loudness),
+        MACHINE,
+        RATE,
+        BTreeMap::from([(0, 0.25)]),
+    );
+    let config = MonitorConfig {
+        window: Some(8_000),
+        hop: 4_000,
+        ..MonitorConfig::default()
+    };
+    let clip: std::sync::Arc<[f32]> = (0..16_000).map(|i| (i % 7) as f32 * 0.01).collect();
+    let gaps = InjectedGaps {
+        every_s: 1.0,
+        gap_s: 0.3,
+    };
+    let (run, _) = bench_streams(scorer, config, clip, 3, 6.0, Some(gaps)).unwrap();
+    // Per stream: 1 s of audio, 0.3 s lost, ... over 6 s of timeline: 4 gaps each.
+    assert_eq!(run.gaps_injected, 12);
+    assert_eq!(run.gaps_reported, run.gaps_injected);
+    assert!(run.windows > 0 && run.latency_p99_s >= run.latency_p50_s);
+}

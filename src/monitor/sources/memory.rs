@@ -1,8 +1,10 @@
 //! Sources over audio already in memory: a list of blocks given in advance (tests place them on
 //! the timeline, gaps included) and a clip looped for a set length (the benchmark's synthetic
-//! streams, which share one clip instead of holding one each).
+//! streams, which share one clip instead of holding one each), optionally losing audio at
+//! regular intervals to inject gaps.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::Result;
@@ -48,6 +50,11 @@ pub struct LoopSource {
     chunk: usize,
     position: u64,
     total: u64,
+    /// (audio between gaps, gap length) in samples, and where the next gap starts.
+    gaps: Option<(u64, u64)>,
+    next_gap: u64,
+    /// Gaps injected so far, shared with whoever counts them.
+    injected: Arc<AtomicU64>,
 }
 
 impl LoopSource {
@@ -70,7 +77,21 @@ impl LoopSource {
             chunk: chunk.max(1),
             position: 0,
             total,
+            gaps: None,
+            next_gap: u64::MAX,
+            injected: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Loses `gap` samples after every `every` samples delivered (timeline positions jump),
+    /// counting each gap in `injected`.
+    pub fn with_gaps(mut self, every: u64, gap: u64, injected: Arc<AtomicU64>) -> Self {
+        if every > 0 && gap > 0 {
+            self.gaps = Some((every, gap));
+            self.next_gap = every;
+        }
+        self.injected = injected;
+        self
     }
 }
 
@@ -84,7 +105,19 @@ impl Source for LoopSource {
     }
 
     fn poll(&mut self) -> Result<Poll> {
-        let n = (self.total.saturating_sub(self.position)).min(self.chunk as u64) as usize;
+        if let Some((every, gap)) = self.gaps {
+            if self.position >= self.next_gap {
+                self.position += gap;
+                self.next_gap = self.position + every;
+                if self.position < self.total {
+                    self.injected.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let to_gap = self.next_gap.saturating_sub(self.position);
+        let n = (self.total.saturating_sub(self.position))
+            .min(self.chunk as u64)
+            .min(to_gap) as usize;
         if n == 0 || self.clip.is_empty() {
             return Ok(Poll::End);
         }
