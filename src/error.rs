@@ -116,6 +116,11 @@ pub enum HarkError {
     #[error("{path}: {detail}")]
     Dataset { path: String, detail: String },
 
+    /// A monitored audio stream that cannot be used (wrong sample rate or channels, a source
+    /// that failed), named as the user named it.
+    #[error("stream '{stream}': {detail}")]
+    Stream { stream: String, detail: String },
+
     /// A metric is undefined for the given labels and scores (one class only, NaN scores...).
     #[error("{metric}: {detail}")]
     Metric {

@@ -14,6 +14,7 @@ pub mod io;
 pub mod kernels;
 pub mod knn;
 pub mod models;
+pub mod monitor;
 pub mod nn;
 pub mod paths;
 pub mod profiler;

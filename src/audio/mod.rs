@@ -2,6 +2,7 @@
 //! synthetic machine sounds that stand in for it.
 
 pub mod dataset;
+pub mod held;
 pub mod synth;
 pub mod walk;
 pub mod wav;

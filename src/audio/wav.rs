@@ -99,6 +99,10 @@ pub fn check_wav_header(path: &Path, options: &WavOptions) -> Result<()> {
 /// Reads one clip as mono `f32` samples in [-1, 1) (integers are divided by 2^(bits-1), as
 /// soundfile and librosa do).
 pub fn read_wav(path: &Path, options: &WavOptions) -> Result<Vec<f32>> {
+    // A window of a live stream, held in memory (crate::audio::held), is read like a file.
+    if let Some(held) = crate::audio::held::read_held(path, options.sample_rate) {
+        return held;
+    }
     let (mut reader, channels) = open_checked(path, options)?;
     let spec = reader.spec();
     let declared = reader.len() as usize;

@@ -282,7 +282,7 @@ fn copy_models(from: &Path, to: &Path) -> hark::Result<()> {
 }
 
 /// The GPU time of the whole run per kernel, slowest first.
-fn print_run_profile(profile: Option<RunProfile>) {
+pub(crate) fn print_run_profile(profile: Option<RunProfile>) {
     let Some(profile) = profile.filter(|p| !p.kernels.is_empty()) else {
         println!("no per-kernel GPU time: the adapter has no timestamp queries");
         return;

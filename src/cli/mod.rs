@@ -5,6 +5,7 @@ mod bench_flow;
 mod bench_frontend;
 mod bench_knn;
 mod bench_matmul;
+mod bench_monitor;
 mod bench_separate;
 mod bench_train;
 mod bench_train_embed;
@@ -18,6 +19,7 @@ mod evaluate;
 mod features;
 mod info;
 mod knn;
+mod monitor;
 mod plain;
 mod progress;
 mod separate;
@@ -73,6 +75,9 @@ enum Command {
     /// Anomaly scores by cosine k-nearest neighbours: 1 - mean top-k similarity of each --test
     /// vector among the --train vectors (.npy in, .npy out).
     Knn(knn::KnnArgs),
+    /// Monitor live audio streams with a saved model: sliding windows scored in batches,
+    /// debounced alerts, faults reported, JSON lines out.
+    Monitor(monitor::MonitorArgs),
     /// Separate WAV files with a saved Conv-TasNet (float WAVs out).
     Separate(separate::SeparateArgs),
     /// Separation-based ASD (paper 000): train Type-Sep and ID-Sep Conv-TasNets and the
@@ -98,6 +103,9 @@ enum BenchCommand {
     Separate(bench_separate::BenchSeparateArgs),
     /// Depthwise conv1d and direct conv2d, timed as peer-bench times burn (wall, read-back).
     Conv(bench_conv::BenchConvArgs),
+    /// Live monitoring: N synthetic streams as fast as possible; audio s per wall s, streams
+    /// in real time, p50/p99 decision latency, GPU time per kernel.
+    Monitor(bench_monitor::BenchMonitorArgs),
 }
 
 /// Checks that need more than one flag's value: flags of another `--system`.
@@ -120,6 +128,7 @@ pub fn run(cli: Cli) -> hark::Result<()> {
             BenchCommand::Knn(args) => bench_knn::run(&args),
             BenchCommand::Separate(args) => bench_separate::run(&args),
             BenchCommand::Conv(args) => bench_conv::run(&args),
+            BenchCommand::Monitor(args) => bench_monitor::run(&args),
         },
         Command::Synth(args) => synth::run(&args),
         Command::Separate(args) => separate::run_separate(&args),
@@ -130,6 +139,7 @@ pub fn run(cli: Cli) -> hark::Result<()> {
         Command::Train(args) => train::train(&args),
         Command::Score(args) => train::score(&args),
         Command::Knn(args) => knn::run(&args),
+        Command::Monitor(args) => monitor::run_monitor(&args),
         Command::Ensemble(args) => ensemble::run(&args),
     }
 }

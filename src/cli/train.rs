@@ -449,7 +449,7 @@ fn refuse_old_ae_files(dataset: &Dataset, models: &Path) -> hark::Result<()> {
 }
 
 /// The model files `hark score` needs for one machine type (energy needs none).
-fn model_files(system: System, models: &Path, machine: &str) -> Vec<PathBuf> {
+pub(crate) fn model_files(system: System, models: &Path, machine: &str) -> Vec<PathBuf> {
     use hark::models::{embedding, flow, mobilenet, oe, ssc, stats_knn};
     match system {
         System::Ae => vec![checkpoint_path(models, machine)],

@@ -34,6 +34,7 @@ mod matmul;
 mod matmul_vec4;
 mod metrics;
 mod mobilenet;
+mod monitor;
 mod nn;
 mod nn_layers;
 mod norm;

@@ -1,0 +1,450 @@
+//! `hark monitor`: score live audio streams with a saved model. The model loads as in `hark
+//! score` (same `--system`, `--models`, and the training clips, whose scores set the threshold);
+//! the streams come from replayed WAV files, watched folders, raw PCM on stdin or (feature
+//! `audio-input`) an input device; events go out as JSON lines. The library does the work
+//! (`hark::monitor`); this file parses and wires.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use hark::audio::dataset::{read_dataset, read_plain_dataset, MachineDataset, PlainLayout};
+use hark::detect::contract::{AnomalyScorer, EnergyScorer};
+use hark::models::autoencoder::{AutoencoderConfig, AutoencoderSystem};
+use hark::models::stats_knn::{StatsKnnConfig, StatsKnnSystem};
+use hark::monitor::sources::{FolderWatch, Pace, PcmEncoding, PcmSource, WavReplay};
+use hark::monitor::{
+    run, AudioFormat, DecisionRule, Monitor, MonitorConfig, Outputs, RunOptions, Source,
+    WindowScorer,
+};
+use hark::{Context, HarkError};
+
+use super::train::System;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReplaySpeed {
+    Realtime,
+    Fast,
+}
+
+/// Where the model and its training clips are.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    #[arg(long, value_enum, default_value_t = System::Ae)]
+    pub system: System,
+    /// Folder holding the models written by `hark train`.
+    #[arg(long)]
+    pub models: PathBuf,
+    /// The DCASE dataset root the model was trained on (its training clips set the threshold).
+    #[arg(
+        long,
+        required_unless_present = "train_dir",
+        conflicts_with = "train_dir"
+    )]
+    pub data: Option<PathBuf>,
+    /// The folder of normal WAVs the model was trained on (`hark train --train-dir`).
+    #[arg(long)]
+    pub train_dir: Option<PathBuf>,
+    /// The machine type monitored (the model is `<system>_<machine>.safetensors`); with --data,
+    /// needed when the dataset holds several.
+    #[arg(long)]
+    pub machine: Option<String>,
+    /// Percentile of the gamma fitted to the training scores: the decision threshold.
+    #[arg(long, default_value_t = 0.9, value_parser = super::values::open_unit_f64)]
+    pub percentile: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// A stream of WAV files: NAME=FILE (repeat with the same NAME to play several back to
+    /// back); a bare FILE is a stream named after it.
+    #[arg(long = "wav", value_name = "NAME=FILE")]
+    wav: Vec<String>,
+    /// How WAV streams are replayed.
+    #[arg(long, value_enum, default_value_t = ReplaySpeed::Realtime)]
+    replay: ReplaySpeed,
+    /// A folder a recorder writes WAV clips into: NAME=DIR; new complete files are played in
+    /// name order.
+    #[arg(long = "watch", value_name = "NAME=DIR")]
+    watch: Vec<String>,
+    /// Seconds a watched file's size must stay the same before it is read.
+    #[arg(long, default_value_t = 1.0, value_parser = super::values::non_negative_f64)]
+    settle: f64,
+    /// Raw PCM on stdin: s16le or f32le (interleaved; the model needs mono).
+    #[arg(long, value_name = "ENCODING")]
+    stdin: Option<String>,
+    /// Sample rate of the stdin stream.
+    #[arg(long, default_value_t = 16_000, value_parser = super::values::sample_rate)]
+    rate: u32,
+    /// Channels of the stdin stream.
+    #[arg(long, default_value_t = 1)]
+    channels: u16,
+    /// Name of the stdin stream.
+    #[arg(long, default_value = "stdin")]
+    stdin_name: String,
+    /// A live input device: NAME or NAME=DEVICE (a substring of the device's name; without it
+    /// the default input). Needs a build with `--features audio-input`.
+    #[arg(long, value_name = "NAME[=DEVICE]")]
+    device: Vec<String>,
+    /// The section every stream belongs to.
+    #[arg(long, default_value_t = 0)]
+    section: u32,
+    /// Window length in seconds (default: the training clips' length).
+    #[arg(long, value_parser = super::values::positive_f64)]
+    window: Option<f64>,
+    /// Seconds between windows.
+    #[arg(long, default_value_t = 1.0, value_parser = super::values::positive_f64)]
+    hop: f64,
+    /// Alert once K of the last N windows exceed the threshold.
+    #[arg(long, default_value_t = 2, value_parser = super::values::positive_usize)]
+    alert_k: usize,
+    #[arg(long, default_value_t = 3, value_parser = super::values::positive_usize)]
+    alert_n: usize,
+    /// All-clear after M windows in a row below the threshold.
+    #[arg(long, default_value_t = 3, value_parser = super::values::positive_usize)]
+    clear_m: usize,
+    /// Windows that may wait per stream; beyond it the oldest are dropped and counted.
+    #[arg(long, default_value_t = 4, value_parser = super::values::positive_usize)]
+    max_backlog: usize,
+    /// Most windows scored in one batch.
+    #[arg(long, default_value_t = 256, value_parser = super::values::positive_usize)]
+    max_batch: usize,
+    /// JSON lines to this file (appended) instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// One CSV per stream (`<NAME>.csv`: time_s,score,threshold,state), appended.
+    #[arg(long)]
+    csv_dir: Option<PathBuf>,
+    /// Decision state file: resumed from when present, rewritten atomically after every tick.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Seconds without audio before a source is reported as stalled (a watched folder is
+    /// silent between files: give it more than a clip's length).
+    #[arg(long, default_value_t = 30.0, value_parser = super::values::positive_f64)]
+    stall_timeout: f64,
+}
+
+fn split_named<'a>(flag: &str, text: &'a str) -> hark::Result<(String, &'a str)> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() && !value.is_empty() => {
+            Ok((name.to_string(), value))
+        }
+        Some(_) => Err(HarkError::invalid(
+            "hark monitor",
+            format!("{flag} {text}: expected NAME=VALUE"),
+        )),
+        None => {
+            let stem = Path::new(text)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok((stem, text))
+        }
+    }
+}
+
+/// The training clips of the monitored machine type.
+fn machine_data(args: &ModelArgs) -> hark::Result<MachineDataset> {
+    let dataset = match (&args.data, &args.train_dir) {
+        (_, Some(train_dir)) => read_plain_dataset(&PlainLayout {
+            machine: args
+                .machine
+                .clone()
+                .unwrap_or_else(|| hark::audio::dataset::DEFAULT_PLAIN_MACHINE.to_string()),
+            train_dir: train_dir.clone(),
+            score_dir: None,
+            labels: None,
+        })?,
+        (Some(data), None) => read_dataset(data)?,
+        (None, None) => {
+            return Err(HarkError::invalid(
+                "hark monitor",
+                "give --data or --train-dir (the training clips set the threshold)",
+            ))
+        }
+    };
+    dataset.require_no_problems()?;
+    let names: Vec<String> = dataset.machines.iter().map(|m| m.machine.clone()).collect();
+    let wanted = match (&args.machine, names.as_slice()) {
+        (Some(m), _) => m.clone(),
+        (None, [only]) => only.clone(),
+        (None, _) => {
+            return Err(HarkError::invalid(
+                "hark monitor",
+                format!(
+                    "the dataset holds several machine types ({}): say which with --machine",
+                    names.join(", ")
+                ),
+            ))
+        }
+    };
+    dataset
+        .machines
+        .into_iter()
+        .find(|m| m.machine == wanted)
+        .ok_or_else(|| {
+            HarkError::invalid(
+                "hark monitor",
+                format!(
+                    "machine type '{wanted}' is not in the data (it holds {})",
+                    names.join(", ")
+                ),
+            )
+        })
+}
+
+/// Refuses a model folder without a model of `machine` for the system, naming the machine
+/// types it holds models for (a model of another machine type is never used).
+fn require_model(system: System, models: &Path, machine: &str) -> hark::Result<()> {
+    let files = super::train::model_files(system, models, machine);
+    if files.iter().all(|f| f.is_file()) {
+        return Ok(());
+    }
+    let system_name = system
+        .to_possible_value()
+        .map_or_else(|| format!("{system:?}"), |v| v.get_name().to_string());
+    let prefix = format!("{system_name}_");
+    let mut others: Vec<String> = std::fs::read_dir(models)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let rest = name.strip_prefix(&prefix)?.strip_suffix(".safetensors")?;
+                    (!rest.ends_with(".train")).then(|| rest.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    others.sort();
+    let held = if others.is_empty() {
+        format!("no {system_name} models")
+    } else {
+        format!("{system_name} models of {} only", others.join(", "))
+    };
+    Err(HarkError::invalid(
+        "hark monitor",
+        format!(
+            "{} holds {held}, not of machine type '{machine}' (a model of another machine type \
+             is refused; train one with `hark train --system {system_name}`)",
+            models.display()
+        ),
+    ))
+}
+
+/// Defaults of a flattened flag group, as `hark score` has them when no flag is given.
+fn defaults<A: clap::Args + clap::FromArgMatches>() -> hark::Result<A> {
+    let matches = A::augment_args(clap::Command::new("defaults"))
+        .try_get_matches_from(["defaults"])
+        .map_err(|e| HarkError::invalid("hark monitor", e.to_string()))?;
+    A::from_arg_matches(&matches).map_err(|e| HarkError::invalid("hark monitor", e.to_string()))
+}
+
+/// The system loading its model from `models` as `hark score` loads it.
+pub(crate) fn load_scorer(
+    ctx: &Context,
+    system: System,
+    models: &Path,
+) -> hark::Result<Box<dyn AnomalyScorer>> {
+    let features = super::train::features(ctx);
+    Ok(match system {
+        System::Ae => {
+            let config = AutoencoderConfig {
+                features,
+                ..AutoencoderConfig::default()
+            };
+            let mut s = AutoencoderSystem::new(ctx, config)?;
+            s.load_from = Some(models.to_path_buf());
+            Box::new(s)
+        }
+        System::Flow => super::train_flow::scorer(ctx, models, features)?,
+        System::StatsKnn => {
+            let mut s = StatsKnnSystem::new(ctx, StatsKnnConfig::with_defaults(features))?;
+            s.load_from = Some(models.to_path_buf());
+            Box::new(s)
+        }
+        System::Embed => {
+            let mut s = super::train_embed::system(ctx, &defaults()?, None)?;
+            s.load_from = Some(models.to_path_buf());
+            Box::new(s)
+        }
+        System::Mobilenet => {
+            let mut s = super::train_mobilenet::scorer(ctx, &defaults()?, None)?;
+            s.load_from = Some(models.to_path_buf());
+            Box::new(s)
+        }
+        System::Ssc => Box::new(super::train_ssc::scoring_system(ctx, models, &defaults()?)?),
+        System::Energy => Box::new(EnergyScorer::default()),
+        System::Oe | System::OeFlow => {
+            return Err(HarkError::invalid(
+                "hark monitor",
+                "--system oe and oe-flow score through their own back-end fit, not yet through \
+                 the monitor; use ae, flow, embed, mobilenet, ssc, stats-knn or energy",
+            ))
+        }
+    })
+}
+
+/// The model loaded and its thresholds fitted, for `machine`.
+pub(crate) fn window_scorer(ctx: &Context, args: &ModelArgs) -> hark::Result<WindowScorer> {
+    let machine = machine_data(args)?;
+    if args.system != System::Energy {
+        require_model(args.system, &args.models, &machine.machine)?;
+    }
+    let scorer = load_scorer(ctx, args.system, &args.models)?;
+    let rate = super::train::features(ctx).sample_rate;
+    WindowScorer::fit(scorer, &machine, rate, args.percentile)
+}
+
+fn seconds_to_samples(seconds: f64, rate: u32) -> usize {
+    (seconds * f64::from(rate)).round().max(1.0) as usize
+}
+
+fn sources(args: &MonitorArgs, rate: u32, hop: usize) -> hark::Result<Vec<Box<dyn Source>>> {
+    let mut out: Vec<Box<dyn Source>> = Vec::new();
+    let pace = match args.replay {
+        ReplaySpeed::Realtime => Pace::Realtime,
+        ReplaySpeed::Fast => Pace::Fast,
+    };
+    let mut wav: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    for spec in &args.wav {
+        let (name, file) = split_named("--wav", spec)?;
+        match wav.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, files)) => files.push(PathBuf::from(file)),
+            None => wav.push((name, vec![PathBuf::from(file)])),
+        }
+    }
+    for (name, files) in wav {
+        out.push(Box::new(WavReplay::new(&name, files, pace, hop)?));
+    }
+    let mono = AudioFormat {
+        sample_rate: rate,
+        channels: 1,
+    };
+    for spec in &args.watch {
+        let (name, dir) = split_named("--watch", spec)?;
+        let settle = Duration::from_secs_f64(args.settle);
+        out.push(Box::new(FolderWatch::new(
+            &name,
+            Path::new(dir),
+            mono,
+            settle,
+            hop,
+        )?));
+    }
+    if let Some(encoding) = &args.stdin {
+        let format = AudioFormat {
+            sample_rate: args.rate,
+            channels: args.channels,
+        };
+        // A minute of audio may wait before the oldest is dropped (and reported as a gap).
+        let capacity = 60 * args.rate as usize * usize::from(args.channels.max(1));
+        out.push(Box::new(PcmSource::spawn(
+            &args.stdin_name,
+            Box::new(std::io::stdin()),
+            PcmEncoding::parse(encoding)?,
+            format,
+            capacity,
+            hop,
+        )));
+    }
+    for spec in &args.device {
+        out.push(device_source(spec, rate, hop)?);
+    }
+    if out.is_empty() {
+        return Err(HarkError::invalid(
+            "hark monitor",
+            "no streams: give --wav, --watch, --stdin or --device",
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(feature = "audio-input")]
+fn device_source(spec: &str, rate: u32, hop: usize) -> hark::Result<Box<dyn Source>> {
+    let (name, device) = match spec.split_once('=') {
+        Some((name, device)) => (name, Some(device)),
+        None => (spec, None),
+    };
+    let capacity = 60 * rate as usize;
+    Ok(Box::new(
+        hark::monitor::sources::device::DeviceSource::open(name, device, rate, capacity, hop)?,
+    ))
+}
+
+#[cfg(not(feature = "audio-input"))]
+fn device_source(spec: &str, _rate: u32, _hop: usize) -> hark::Result<Box<dyn Source>> {
+    Err(HarkError::invalid(
+        "hark monitor",
+        format!(
+            "--device {spec}: this hark was built without live audio input; rebuild it with \
+             `cargo build --release --features audio-input` (on Linux this needs the ALSA \
+             headers: `apt-get install libasound2-dev`)"
+        ),
+    ))
+}
+
+pub fn run_monitor(args: &MonitorArgs) -> hark::Result<()> {
+    let rule = DecisionRule {
+        alert_k: args.alert_k,
+        alert_n: args.alert_n,
+        clear_m: args.clear_m,
+    };
+    rule.check()?;
+    let ctx = Context::new()?;
+    let scorer = window_scorer(&ctx, &args.model)?;
+    let rate = scorer.sample_rate();
+    let hop = seconds_to_samples(args.hop, rate);
+    let config = MonitorConfig {
+        window: args.window.map(|w| seconds_to_samples(w, rate)),
+        hop,
+        max_backlog: args.max_backlog,
+        max_batch: args.max_batch,
+        rule,
+    };
+    let thresholds = scorer.thresholds().clone();
+    let mut monitor = Monitor::new(scorer, config)?;
+    let streams = sources(args, rate, hop)?;
+    let (json, json_name): (Box<dyn std::io::Write>, String) = match &args.out {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| HarkError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            (Box::new(file), path.display().to_string())
+        }
+        None => (Box::new(std::io::stdout()), "stdout".to_string()),
+    };
+    let mut outputs = Outputs::new(json, &json_name, args.csv_dir.clone())?;
+    let g = *monitor.geometry();
+    eprintln!(
+        "monitoring {} stream(s), {} s windows every {} s, thresholds {:?}; at most {:.1} MiB \
+         of audio per stream",
+        streams.len(),
+        g.seconds(g.window as u64),
+        g.seconds(g.hop as u64),
+        thresholds,
+        g.bytes_per_stream() as f64 / (1 << 20) as f64
+    );
+    let options = RunOptions {
+        state_file: args.state.clone(),
+        stall_timeout: Duration::from_secs_f64(args.stall_timeout),
+        ..RunOptions::default()
+    };
+    let sections = streams.into_iter().map(|s| (s, args.section)).collect();
+    let summary = run(&mut monitor, sections, &mut outputs, &options)?;
+    eprintln!(
+        "{} windows scored in {} ticks, {:.1} s of audio in {:.1} s",
+        summary.windows,
+        summary.ticks,
+        summary.samples as f64 / f64::from(rate),
+        summary.wall_s
+    );
+    Ok(())
+}

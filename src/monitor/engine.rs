@@ -1,0 +1,322 @@
+//! The monitor proper: streams checked against the model's format, blocks pushed into their
+//! rings, and on every tick all waiting windows of all streams scored in one batched call, then
+//! decided. Synchronous and clock-free apart from latency stamps, so tests drive it directly;
+//! [`crate::monitor::runner`] drives it from sources.
+
+use std::time::Instant;
+
+use crate::error::{HarkError, Result};
+use crate::monitor::decision::{Decision, DecisionRule, Transition};
+use crate::monitor::events::Event;
+use crate::monitor::scoring::{WindowInput, WindowScorer};
+use crate::monitor::source::{AudioFormat, Block};
+use crate::monitor::stream::{Geometry, PendingWindow, StreamState, CLIP_LEVEL};
+
+/// Window, hop, backlog and decision settings.
+#[derive(Clone, Copy, Debug)]
+pub struct MonitorConfig {
+    /// Window length in samples (`None`: the model's training clip length).
+    pub window: Option<usize>,
+    /// Hop in samples between windows.
+    pub hop: usize,
+    /// Windows waiting per stream before the oldest is dropped.
+    pub max_backlog: usize,
+    /// Most windows in one scoring call (bounds the memory of a tick).
+    pub max_batch: usize,
+    pub rule: DecisionRule,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            window: None,
+            hop: 16_000,
+            max_backlog: 4,
+            max_batch: 256,
+            rule: DecisionRule::default(),
+        }
+    }
+}
+
+/// The longest window a monitor takes, in seconds.
+pub const MAX_WINDOW_SECONDS: u32 = 600;
+
+/// Index of a stream in its monitor.
+pub type StreamId = usize;
+
+/// Streams, their windows and decisions, and the scorer they share.
+pub struct Monitor {
+    scorer: WindowScorer,
+    geometry: Geometry,
+    rule: DecisionRule,
+    max_batch: usize,
+    streams: Vec<StreamState>,
+    /// Streams served first in the next tick (rotates so no stream starves under `max_batch`).
+    next_first: usize,
+}
+
+/// Stream names are file names (per-stream CSV) and JSON strings: letters, digits, `-_.`.
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        return Ok(());
+    }
+    Err(HarkError::Stream {
+        stream: name.to_string(),
+        detail: "a stream name is 1-100 letters, digits, '-', '_' or '.' (not starting with '.')"
+            .to_string(),
+    })
+}
+
+impl Monitor {
+    pub fn new(scorer: WindowScorer, config: MonitorConfig) -> Result<Self> {
+        config.rule.check()?;
+        let window = config.window.or(scorer.clip_samples()).ok_or_else(|| {
+            HarkError::invalid("monitor", "no window length: give one (the model has none)")
+        })?;
+        if window == 0 || config.hop == 0 || config.max_batch == 0 {
+            return Err(HarkError::invalid(
+                "monitor",
+                format!(
+                    "window ({window}), hop ({}) and batch ({}) must be positive",
+                    config.hop, config.max_batch
+                ),
+            ));
+        }
+        // A window is held per stream, plus a backlog of them: keep it to minutes, not hours.
+        let longest = MAX_WINDOW_SECONDS as usize * scorer.sample_rate() as usize;
+        if window > longest {
+            return Err(HarkError::invalid(
+                "monitor",
+                format!(
+                    "a window of {window} samples is longer than {MAX_WINDOW_SECONDS} s at {} Hz",
+                    scorer.sample_rate()
+                ),
+            ));
+        }
+        let geometry = Geometry {
+            sample_rate: scorer.sample_rate(),
+            window,
+            hop: config.hop,
+            max_backlog: config.max_backlog.max(1),
+        };
+        Ok(Self {
+            scorer,
+            geometry,
+            rule: config.rule,
+            max_batch: config.max_batch,
+            streams: Vec::new(),
+            next_first: 0,
+        })
+    }
+
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    pub fn scorer(&self) -> &WindowScorer {
+        &self.scorer
+    }
+
+    /// The scorer back, for another monitor (the benchmark's runs share one model).
+    pub fn into_scorer(self) -> WindowScorer {
+        self.scorer
+    }
+
+    pub fn streams(&self) -> &[StreamState] {
+        &self.streams
+    }
+
+    /// Adds a stream after checking its format and section against the model: another sample
+    /// rate or more than one channel is refused with the stream's name.
+    pub fn add_stream(
+        &mut self,
+        name: &str,
+        format: AudioFormat,
+        section: u32,
+    ) -> Result<StreamId> {
+        check_name(name)?;
+        let refuse = |detail: String| HarkError::Stream {
+            stream: name.to_string(),
+            detail,
+        };
+        if self.streams.iter().any(|s| s.name == name) {
+            return Err(refuse("two streams have this name".to_string()));
+        }
+        if format.sample_rate != self.geometry.sample_rate {
+            return Err(refuse(format!(
+                "sample rate is {} Hz, the model expects {} Hz (resample the source)",
+                format.sample_rate, self.geometry.sample_rate
+            )));
+        }
+        if format.channels != 1 {
+            return Err(refuse(format!(
+                "has {} channels, the model expects mono (down-mix the source)",
+                format.channels
+            )));
+        }
+        if self.scorer.threshold(section).is_none() {
+            let known: Vec<String> = self
+                .scorer
+                .thresholds()
+                .keys()
+                .map(|s| format!("{s:02}"))
+                .collect();
+            return Err(refuse(format!(
+                "section {section:02} is not in the {} model of {} (sections {})",
+                self.scorer.system(),
+                self.scorer.machine(),
+                known.join(", ")
+            )));
+        }
+        self.streams
+            .push(StreamState::new(name.to_string(), section, &self.geometry));
+        Ok(self.streams.len() - 1)
+    }
+
+    fn stream_mut(&mut self, id: StreamId) -> Result<&mut StreamState> {
+        self.streams
+            .get_mut(id)
+            .ok_or_else(|| HarkError::invalid("monitor", format!("no stream {id}")))
+    }
+
+    /// Takes a block of stream `id` (arrived now).
+    pub fn push(&mut self, id: StreamId, block: Block) -> Result<Vec<Event>> {
+        let geometry = self.geometry;
+        let stream = self.stream_mut(id)?;
+        Ok(stream.push(&geometry, block, Instant::now()))
+    }
+
+    /// Marks stream `id` as ended; its waiting windows are still scored.
+    pub fn end_stream(&mut self, id: StreamId) -> Result<Vec<Event>> {
+        let geometry = self.geometry;
+        let stream = self.stream_mut(id)?;
+        if stream.ended {
+            return Ok(Vec::new());
+        }
+        stream.ended = true;
+        Ok(vec![Event::End {
+            stream: stream.name.clone(),
+            time_s: geometry.seconds(stream.position()),
+            windows: stream.decision.windows,
+            dropped: stream.dropped,
+            gaps: stream.gaps,
+        }])
+    }
+
+    /// Windows waiting in all streams.
+    pub fn pending(&self) -> usize {
+        self.streams.iter().map(StreamState::pending).sum()
+    }
+
+    /// Decision state of every stream, by name.
+    pub fn decisions(&self) -> Vec<(String, Decision)> {
+        self.streams
+            .iter()
+            .map(|s| (s.name.clone(), s.decision.clone()))
+            .collect()
+    }
+
+    /// Restores a stream's decision state (after a restart); unknown names are ignored.
+    pub fn restore(&mut self, name: &str, decision: Decision) {
+        if let Some(stream) = self.streams.iter_mut().find(|s| s.name == name) {
+            stream.decision = decision;
+        }
+    }
+
+    /// Scores waiting windows (up to the batch limit, oldest first and fairly across streams)
+    /// in one call, decides each and returns the events.
+    pub fn tick(&mut self) -> Result<Vec<Event>> {
+        let mut taken: Vec<(StreamId, PendingWindow)> = Vec::new();
+        let n = self.streams.len();
+        // Round-robin, one window per stream per pass, so a full batch is shared fairly.
+        'fill: loop {
+            let before = taken.len();
+            for k in 0..n {
+                let id = (self.next_first + k) % n;
+                if taken.len() >= self.max_batch {
+                    break 'fill;
+                }
+                if let Some(w) = self.streams[id].pop_pending() {
+                    taken.push((id, w));
+                }
+            }
+            if taken.len() == before {
+                break;
+            }
+        }
+        if n > 0 {
+            self.next_first = (self.next_first + 1) % n;
+        }
+        let mut events = Vec::new();
+        let mut scored: Vec<(StreamId, PendingWindow)> = Vec::with_capacity(taken.len());
+        for (id, w) in taken {
+            if w.samples.iter().all(|v| v.is_finite()) {
+                scored.push((id, w));
+            } else {
+                events.push(Event::NotFinite {
+                    stream: self.streams[id].name.clone(),
+                    time_s: self.geometry.seconds(w.start),
+                });
+            }
+        }
+        let inputs: Vec<WindowInput> = scored
+            .iter()
+            .map(|(id, w)| WindowInput {
+                stream: &self.streams[*id].name,
+                section: self.streams[*id].section,
+                start: w.start,
+                samples: &w.samples,
+            })
+            .collect();
+        let scores = self.scorer.score(&inputs)?;
+        drop(inputs);
+        let decided = Instant::now();
+        for ((id, w), score) in scored.into_iter().zip(scores) {
+            events.extend(self.decide(id, &w, score, decided));
+        }
+        Ok(events)
+    }
+
+    fn decide(&mut self, id: StreamId, w: &PendingWindow, score: f64, now: Instant) -> Vec<Event> {
+        let g = self.geometry;
+        let rule = self.rule;
+        let threshold = self
+            .scorer
+            .threshold(self.streams[id].section)
+            .unwrap_or(f64::INFINITY);
+        let stream = &mut self.streams[id];
+        // A NaN score is never above the threshold; it still counts as a decided window.
+        let transition = stream.decision.update(&rule, score > threshold);
+        let clipped = w.samples.iter().filter(|v| v.abs() >= CLIP_LEVEL).count();
+        let end = w.start + w.samples.len() as u64;
+        let mut events = vec![Event::Score {
+            stream: stream.name.clone(),
+            start_s: g.seconds(w.start),
+            end_s: g.seconds(end),
+            score,
+            threshold,
+            state: stream.decision.state,
+            clipped: clipped as f64 / w.samples.len().max(1) as f64,
+            latency_s: now.saturating_duration_since(w.due).as_secs_f64(),
+        }];
+        match transition {
+            Some(Transition::Raised) => events.push(Event::Alert {
+                stream: stream.name.clone(),
+                time_s: g.seconds(end),
+                score,
+            }),
+            Some(Transition::Cleared) => events.push(Event::AllClear {
+                stream: stream.name.clone(),
+                time_s: g.seconds(end),
+            }),
+            None => {}
+        }
+        events
+    }
+}
