@@ -14,8 +14,10 @@ use hark::{Context, DType, Tensor};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum PathChoice {
-    /// The fused workgroup FFT where it fits (the GPU default).
+    /// The library's choice: fused on GPUs, global on software adapters.
     Auto,
+    /// The fused workgroup FFT where it fits, on any adapter.
+    Workgroup,
     /// One dispatch per FFT stage through global memory.
     Global,
 }
@@ -56,6 +58,7 @@ pub fn run(args: &BenchFrontendArgs) -> hark::Result<()> {
         .collect();
     let fft_path = match args.fft_path {
         PathChoice::Auto => FftPath::Auto,
+        PathChoice::Workgroup => FftPath::Workgroup,
         PathChoice::Global => FftPath::Global,
     };
     println!(

@@ -24,11 +24,7 @@ pub fn run(batch: usize, seconds: f64, steps: usize) -> hark::Result<()> {
          clips, {CLASSES} classes x 16 sub-clusters",
         info.name, info.device_type, info.backend
     );
-    let fft_path = if info.device_type == wgpu::DeviceType::Cpu {
-        FftPath::Global
-    } else {
-        FftPath::Auto
-    };
+    let fft_path = FftPath::Auto;
     let net = EmbeddingNetConfig {
         samples,
         branches: Branches::Both,

@@ -255,11 +255,7 @@ pub fn run_study(args: &SeparationStudyArgs) -> hark::Result<()> {
             "--segment must be positive",
         ));
     }
-    let fft_path = if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
-        FftPath::Global
-    } else {
-        FftPath::Auto
-    };
+    let fft_path = FftPath::Auto;
     let config = SeparationSystemConfig {
         separator: match args.size {
             Size::Paper => ConvTasNetConfig::default(),

@@ -239,13 +239,9 @@ pub struct ScoreArgs {
     ssc: super::train_ssc::SscScoreArgs,
 }
 
-pub(crate) fn features(ctx: &Context) -> FeatureSpec {
-    // Software adapters run the multi-pass FFT faster than the fused one (see README).
-    let fft_path = if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
-        FftPath::Global
-    } else {
-        FftPath::Auto
-    };
+pub(crate) fn features(_ctx: &Context) -> FeatureSpec {
+    // FftPath::Auto: the library picks the global path on software adapters.
+    let fft_path = FftPath::Auto;
     FeatureSpec {
         fft_path,
         ..FeatureSpec::dcase(FeatureKind::Dcase640)

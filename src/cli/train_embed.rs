@@ -56,15 +56,6 @@ pub struct EmbedRun<'a> {
     pub seed: u64,
 }
 
-fn fft_path(ctx: &Context) -> FftPath {
-    // Software adapters run the multi-pass FFT faster than the fused one (see README).
-    if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
-        FftPath::Global
-    } else {
-        FftPath::Auto
-    }
-}
-
 /// The system with `args`' settings (training settings from `run` where given).
 pub fn system(
     ctx: &Context,
@@ -95,7 +86,7 @@ pub fn system(
             sub_clusters: args.sub_clusters,
             branches,
             temporal_norm: !args.no_temporal_norm,
-            fft_path: fft_path(ctx),
+            fft_path: FftPath::Auto,
             ..EmbeddingConfig::default()
         },
     )

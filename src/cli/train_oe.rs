@@ -9,7 +9,6 @@ use hark::audio::dataset::Dataset;
 use hark::detect::aggregate::Aggregation;
 use hark::detect::contract::{run_system, SectionReport};
 use hark::detect::inlier::{InlierData, InlierKind};
-use hark::kernels::fft::FftPath;
 use hark::models::oe::{
     ClassLabels, FlowDetector, OeConfig, OeFlowConfig, OeFlowVariant, OeNetConfig, OeSystem,
 };
@@ -154,7 +153,7 @@ pub fn flow_config(
 
 /// The OE configuration from the command line.
 pub fn config(
-    ctx: &Context,
+    _ctx: &Context,
     args: &OeArgs,
     epochs: usize,
     batch: usize,
@@ -168,10 +167,6 @@ pub fn config(
         blocks: args.oe_blocks,
         embedding: args.oe_embedding,
     });
-    // Software adapters run the multi-pass FFT faster than the fused one (see README).
-    if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
-        config.features.fft_path = FftPath::Global;
-    }
     config.train.epochs = epochs;
     config.train.batch_size = batch;
     config.train.lr = lr;

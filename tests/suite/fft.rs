@@ -97,12 +97,12 @@ fn workgroup_kernel_matches_cpu_for_every_power_of_two() {
     for log in 1..=12 {
         let n = 1usize << log;
         assert!(
-            RfftPlan::new(&ctx, n, FftPath::Auto)
+            RfftPlan::new(&ctx, n, FftPath::Workgroup)
                 .unwrap()
                 .is_workgroup(),
             "n = {n}"
         );
-        check_length(&ctx, &mut rng, n, 3, FftPath::Auto);
+        check_length(&ctx, &mut rng, n, 3, FftPath::Workgroup);
     }
 }
 
@@ -177,4 +177,18 @@ fn plans_record_repeatedly_and_errors_are_typed() {
         .record(&mut rec, &other, &out, SpectrumKind::Power)
         .is_err());
     assert!(RfftPlan::new(&ctx, 0, FftPath::Auto).is_err());
+}
+
+#[test]
+fn auto_takes_the_fused_kernel_on_gpus_and_the_global_path_on_software_adapters() {
+    let Some(ctx) = test_context() else { return };
+    for n in [512usize, 1024] {
+        let auto = RfftPlan::new(&ctx, n, FftPath::Auto).unwrap();
+        let fused = RfftPlan::new(&ctx, n, FftPath::Workgroup).unwrap();
+        assert!(fused.is_workgroup(), "n = {n}");
+        assert_eq!(auto.is_workgroup(), !ctx.is_software(), "n = {n}");
+        assert!(!RfftPlan::new(&ctx, n, FftPath::Global)
+            .unwrap()
+            .is_workgroup());
+    }
 }

@@ -48,11 +48,27 @@ impl SpectrumKind {
 /// Which implementation a plan uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FftPath {
-    /// The workgroup kernel where the size and the device allow it, else the global path.
+    /// The library's choice for the adapter: on a GPU the fused workgroup kernel where the size
+    /// and the device allow it, else the global path; on a software adapter (lavapipe, WARP,
+    /// SwiftShader) always the global path, which runs faster there (BENCHMARKS.md, front end).
     #[default]
     Auto,
+    /// The fused workgroup kernel where the size and the device allow it, whatever the adapter;
+    /// else the global path.
+    Workgroup,
     /// Always the multi-pass global-memory path (any length).
     Global,
+}
+
+impl FftPath {
+    /// Whether a plan of `n` points on `ctx` runs the fused workgroup kernel.
+    fn fused(self, ctx: &Context, n: usize) -> bool {
+        match self {
+            FftPath::Auto => !ctx.is_software() && fits_workgroup(ctx.limits(), n),
+            FftPath::Workgroup => fits_workgroup(ctx.limits(), n),
+            FftPath::Global => false,
+        }
+    }
 }
 
 /// Options of [`rfft`].
@@ -113,7 +129,7 @@ impl RfftPlan {
             return Err(HarkError::invalid("rfft", "transform length 0"));
         }
         let twiddles = Tensor::from_slice(ctx, &[n, 2], &twiddle_table(n))?;
-        let path = if path == FftPath::Auto && fits_workgroup(ctx.limits(), n) {
+        let path = if path.fused(ctx, n) {
             Path::Workgroup
         } else {
             let packed = n.is_multiple_of(2);
