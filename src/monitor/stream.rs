@@ -43,6 +43,8 @@ pub struct PendingWindow {
     pub samples: Vec<f32>,
     /// When its last sample arrived.
     pub due: Instant,
+    /// The stream's run of contiguous audio it belongs to (a gap starts the next).
+    pub segment: u64,
 }
 
 /// The live state of one stream.
@@ -61,6 +63,8 @@ pub struct StreamState {
     pub dropped: u64,
     dropped_unreported: u64,
     pub gaps: u64,
+    /// Runs of contiguous audio so far, less one (counts gaps and nothing else).
+    segment: u64,
 }
 
 impl StreamState {
@@ -77,6 +81,7 @@ impl StreamState {
             dropped: 0,
             dropped_unreported: 0,
             gaps: 0,
+            segment: 0,
         }
     }
 
@@ -112,6 +117,7 @@ impl StreamState {
             // The next window must be contiguous audio: start it afresh after the gap.
             self.ring.clear();
             self.need = geometry.window;
+            self.segment += 1;
         } else if start < expected {
             let repeated = (expected - start).min(samples.len() as u64);
             events.push(Event::Overlap {
@@ -147,6 +153,7 @@ impl StreamState {
             start: end - samples.len() as u64,
             samples,
             due: now,
+            segment: self.segment,
         });
         while self.pending.len() > geometry.max_backlog.max(1) {
             self.pending.pop_front();
