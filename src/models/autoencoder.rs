@@ -443,7 +443,7 @@ pub fn row_errors(
     vectors: &[f32],
 ) -> Result<Vec<f32>> {
     let dims = model.dims();
-    if vectors.len() % dims != 0 {
+    if !vectors.len().is_multiple_of(dims) {
         return Err(HarkError::shape(
             "autoencoder",
             "the vectors are not whole rows of the model's width",

@@ -138,7 +138,7 @@ impl Span {
         let keeps = self.len > 0
             && self.segment == segment
             && first >= self.base
-            && (first - self.base) % hop == 0
+            && (first - self.base).is_multiple_of(hop)
             && end >= first;
         if !keeps {
             *self = Span {

@@ -169,7 +169,7 @@ pub fn clip_nll(
 /// a clip's score is the mean of; each row's value depends on that row alone.
 pub fn row_nll(ctx: &Context, flow: &mut Flow, vectors: &[f32]) -> Result<Vec<f32>> {
     let dims = flow.config().channels;
-    if vectors.len() % dims != 0 {
+    if !vectors.len().is_multiple_of(dims) {
         return Err(HarkError::shape(
             "flow",
             "the vectors are not whole rows of the flow's width",
