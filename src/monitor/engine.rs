@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::error::{HarkError, Result};
 use crate::monitor::decision::{Decision, DecisionRule, Transition};
 use crate::monitor::events::Event;
-use crate::monitor::incremental::{Incremental, IncrementalWindow, VectorLayout};
+use crate::monitor::incremental::{Incremental, IncrementalWindow, VectorLayout, WarmAudio};
 use crate::monitor::scoring::{WindowInput, WindowScorer};
 use crate::monitor::source::{AudioFormat, Block};
 use crate::monitor::stream::{Geometry, PendingWindow, StreamState, CLIP_LEVEL};
@@ -313,7 +313,15 @@ impl Monitor {
                         samples: &scored[i].1.samples,
                     })
                     .collect();
-                let sorted = incremental.score(system, &windows)?;
+                // Streams with nothing waiting compute their new audio's vectors now.
+                let busy: Vec<bool> = (0..n)
+                    .map(|id| {
+                        self.streams[id].pending() > 0 || scored.iter().any(|(s, _)| *s == id)
+                    })
+                    .collect();
+                let warm_audio = warm_audio(incremental, &self.streams, &busy);
+                let warm: Vec<WarmAudio> = warm_audio.iter().map(WarmClip::audio).collect();
+                let sorted = incremental.score(system, &windows, &warm)?;
                 let mut scores = vec![0.0; scored.len()];
                 for (&i, score) in order.iter().zip(sorted) {
                     scores[i] = score;
@@ -338,6 +346,24 @@ impl Monitor {
             events.extend(self.decide(id, &w, score, decided));
         }
         Ok(events)
+    }
+
+    /// Computes the vectors of the audio that arrived since the last tick in streams with no
+    /// window waiting (incremental scoring only: their next windows then compute less, and a
+    /// stream's first window is not the whole window's work at once). Nothing is decided.
+    pub fn warm(&mut self) -> Result<()> {
+        let (Some(incremental), Some(system)) = (&mut self.incremental, self.scorer.vector_mean())
+        else {
+            return Ok(());
+        };
+        let busy: Vec<bool> = self.streams.iter().map(|s| s.pending() > 0).collect();
+        let warm_audio = warm_audio(incremental, &self.streams, &busy);
+        if warm_audio.is_empty() {
+            return Ok(());
+        }
+        let warm: Vec<WarmAudio> = warm_audio.iter().map(WarmClip::audio).collect();
+        incremental.score(system, &[], &warm)?;
+        Ok(())
     }
 
     fn decide(&mut self, id: StreamId, w: &PendingWindow, score: f64, now: Instant) -> Vec<Event> {
@@ -376,4 +402,51 @@ impl Monitor {
         }
         events
     }
+}
+
+/// A stream's new audio to warm its vector cache with (owned: copied out of its ring).
+struct WarmClip {
+    stream: StreamId,
+    segment: u64,
+    start: u64,
+    held_from: u64,
+    samples: Vec<f32>,
+}
+
+impl WarmClip {
+    fn audio(&self) -> WarmAudio<'_> {
+        WarmAudio {
+            stream: self.stream,
+            segment: self.segment,
+            start: self.start,
+            samples: &self.samples,
+            held_from: self.held_from,
+        }
+    }
+}
+
+/// The warm-up clips of the streams not `busy` (with windows to score) that have enough new
+/// complete vectors.
+fn warm_audio(incremental: &Incremental, streams: &[StreamState], busy: &[bool]) -> Vec<WarmClip> {
+    let mut out = Vec::new();
+    for (id, stream) in streams.iter().enumerate() {
+        if busy.get(id).copied().unwrap_or(true) {
+            continue;
+        }
+        let (segment, origin) = stream.segment();
+        let (held_from, end) = stream.held();
+        let Some(start) = incremental.warm_from(id, segment, origin, held_from, end) else {
+            continue;
+        };
+        if let Some(samples) = stream.samples_since(start) {
+            out.push(WarmClip {
+                stream: id,
+                segment,
+                start,
+                held_from,
+                samples,
+            });
+        }
+    }
+    out
 }

@@ -68,6 +68,11 @@ pub struct VectorLayout {
     pub last_interior: usize,
     /// Samples at a window's start that hold all its head vectors' frames.
     pub head_samples: usize,
+    /// Centring padding: a vector at timeline position `P` (its first frame's centre) reads the
+    /// samples from `P - pad`.
+    pub pad: usize,
+    /// Samples one vector reads (its frames together).
+    pub vector_samples: usize,
 }
 
 impl VectorLayout {
@@ -105,7 +110,16 @@ impl VectorLayout {
             first_interior: first_frame,
             last_interior,
             head_samples,
+            pad,
+            vector_samples: (c - 1) * h + n,
         })
+    }
+
+    /// Vectors from the first interior one that lie wholly inside a clip of `len` samples.
+    fn interior_of_clip(&self, len: usize) -> usize {
+        ((len + self.pad).saturating_sub(self.vector_samples) / self.stft_hop + 1)
+            .saturating_sub(self.first_interior)
+            * usize::from(len + self.pad >= self.vector_samples)
     }
 
     /// Interior vectors of a window.
@@ -180,6 +194,18 @@ pub struct IncrementalWindow<'a> {
     pub samples: &'a [f32],
 }
 
+/// Audio of a stream with no window due, whose complete new vectors are computed ahead of its
+/// next window (see [`Incremental::warm_from`]).
+pub struct WarmAudio<'a> {
+    pub stream: usize,
+    pub segment: u64,
+    /// Timeline position of `samples[0]` (the start [`Incremental::warm_from`] gave).
+    pub start: u64,
+    pub samples: &'a [f32],
+    /// The oldest sample the stream still holds: vectors reading before it are dropped.
+    pub held_from: u64,
+}
+
 /// What one window needs computed this tick.
 struct Job {
     /// Offset in the window of the clip whose vectors are computed (it runs to the window's end).
@@ -190,11 +216,20 @@ struct Job {
     head: bool,
 }
 
-/// Rows of the batched vectors belonging to each window: head and body, as ranges.
-#[derive(Clone, Copy, Default)]
-struct Rows {
-    head: (usize, usize),
-    body: (usize, usize),
+/// Which rows of the batched vectors a clip's vectors become.
+#[derive(Clone, Copy)]
+enum Target {
+    Head(usize),
+    Body(usize),
+    Warm(usize),
+}
+
+/// A clip through the front end: vectors `first .. first + count` of it are wanted.
+struct ClipJob<'a> {
+    samples: &'a [f32],
+    first: usize,
+    count: usize,
+    target: Target,
 }
 
 /// Per-stream vector caches for one monitor.
@@ -206,6 +241,14 @@ pub struct Incremental {
 /// Most samples through the front end in one batch (as 16 ten-second clips: bounds the GPU
 /// memory of a tick).
 const EXTRACT_SAMPLES: usize = 16 * 160_000;
+
+/// Clips are zero-padded up to a multiple of this many samples so that clips of nearly the same
+/// length share a batch: the padding only changes frames past a clip's end, which read zeros
+/// there anyway (centring pads with zeros) or are not taken.
+const LENGTH_BUCKET: usize = 4_096;
+
+/// Fewest new vectors worth a warm-up clip (a quarter second at the DCASE hop).
+const WARM_MIN_VECTORS: usize = 8;
 
 impl Incremental {
     pub fn new(layout: VectorLayout) -> Self {
@@ -224,14 +267,52 @@ impl Incremental {
         self.caches.get(&stream).map_or(0, |c| c.scores.len())
     }
 
-    /// Scores `windows` (each stream's in time order) with `scorer`: new interior vectors and
-    /// every window's edge vectors go through one batched front end and one model call; each
-    /// window's score is the mean of its vectors' scores, summed in vector order as
+    /// Where the warm-up clip of a stream with no window due starts: at its cached vectors' end
+    /// (or, with none of this segment cached, at the first vector on its windows' frame grid,
+    /// counted from `origin` where the segment began, that reads only held samples,
+    /// `held_from..end`); `None` when fewer than a few new vectors are complete.
+    pub fn warm_from(
+        &self,
+        stream: usize,
+        segment: u64,
+        origin: u64,
+        held_from: u64,
+        end: u64,
+    ) -> Option<u64> {
+        let l = &self.layout;
+        let hop = l.stft_hop as u64;
+        let lead = l.first_interior as u64 * hop;
+        let fresh = || {
+            let skip = held_from.saturating_sub(origin).div_ceil(hop);
+            origin + skip * hop + lead
+        };
+        let first = match self.caches.get(&stream).map(|c| c.span) {
+            Some(span)
+                if span.len > 0
+                    && span.segment == segment
+                    && span.base >= origin
+                    && (span.base - origin).is_multiple_of(hop)
+                    && span.base + span.len as u64 * hop >= held_from + lead =>
+            {
+                span.base + span.len as u64 * hop
+            }
+            _ => fresh(),
+        };
+        let start = first - lead;
+        let len = usize::try_from(end.checked_sub(start)?).ok()?;
+        (l.interior_of_clip(len) >= WARM_MIN_VECTORS).then_some(start)
+    }
+
+    /// Scores `windows` (each stream's in time order) with `scorer`, and computes the complete
+    /// new vectors of `warm` streams (streams without a window in this call): new interior
+    /// vectors and every window's edge vectors go through one batched front end and one model
+    /// call; each window's score is the mean of its vectors' scores, summed in vector order as
     /// `AnomalyScorer::score` sums them.
     pub fn score(
         &mut self,
         scorer: &mut dyn VectorMeanScorer,
         windows: &[IncrementalWindow],
+        warm: &[WarmAudio],
     ) -> Result<Vec<f64>> {
         let l = self.layout;
         let hop = l.stft_hop as u64;
@@ -278,84 +359,66 @@ impl Incremental {
                 }
             });
         }
-        // The front end, batched by clip length; every row into one buffer for the model.
-        let mut rows = vec![Rows::default(); windows.len()];
-        let mut vectors: Vec<f32> = Vec::new();
-        let extractor = scorer.extractor();
-        let dims = extractor.spec().context * extractor.spec().n_mels;
-        let heads: Vec<usize> = (0..windows.len()).filter(|&i| jobs[i].head).collect();
-        let take_head = |_: usize, _: usize| (0, l.first_interior);
-        extract_group(
-            extractor,
-            &heads,
-            l.head_samples,
-            |i| &windows[i].samples[..l.head_samples],
-            take_head,
-            dims,
-            &mut vectors,
-            |i, range| rows[i].head = range,
-        )?;
-        let mut by_length: Vec<(usize, Vec<usize>)> = Vec::new();
-        for (i, job) in jobs.iter().enumerate() {
-            let len = l.window - job.body_offset;
-            match by_length.iter_mut().find(|(n, _)| *n == len) {
-                Some((_, group)) => group.push(i),
-                None => by_length.push((len, vec![i])),
+        let mut clips = Vec::with_capacity(2 * windows.len() + warm.len());
+        for (i, (w, job)) in windows.iter().zip(&jobs).enumerate() {
+            if job.head {
+                clips.push(ClipJob {
+                    samples: &w.samples[..l.head_samples],
+                    first: 0,
+                    count: l.first_interior,
+                    target: Target::Head(i),
+                });
             }
+            // Clip vector k is window vector k + body_offset / stft_hop.
+            let shift = job.body_offset / l.stft_hop;
+            clips.push(ClipJob {
+                samples: &w.samples[job.body_offset..],
+                first: job.body_first - shift,
+                count: l.vectors - job.body_first,
+                target: Target::Body(i),
+            });
         }
-        for (len, group) in &by_length {
-            extract_group(
-                extractor,
-                group,
-                *len,
-                |i| &windows[i].samples[jobs[i].body_offset..],
-                // Clip vector k is window vector k + body_offset / stft_hop.
-                |i, count| {
-                    let shift = jobs[i].body_offset / l.stft_hop;
-                    (jobs[i].body_first - shift, count)
-                },
-                dims,
-                &mut vectors,
-                |i, range| rows[i].body = range,
-            )?;
+        for (i, a) in warm.iter().enumerate() {
+            clips.push(ClipJob {
+                samples: a.samples,
+                first: l.first_interior,
+                count: l.interior_of_clip(a.samples.len()),
+                target: Target::Warm(i),
+            });
         }
-        let vector_scores = if vectors.is_empty() {
-            Vec::new()
-        } else {
-            scorer.vector_scores(&vectors)?
-        };
-        if vector_scores.len() * dims != vectors.len() {
-            return Err(HarkError::invalid(
-                "monitor",
-                format!(
-                    "{} returned {} vector scores for {} vectors",
-                    scorer.name(),
-                    vector_scores.len(),
-                    vectors.len() / dims.max(1)
-                ),
-            ));
+        let (vector_scores, rows) = score_clips(scorer, &clips)?;
+        let (mut heads, mut bodies, mut warms) = (
+            vec![(0, 0); windows.len()],
+            vec![(0, 0); windows.len()],
+            vec![(0, 0); warm.len()],
+        );
+        for (clip, range) in clips.iter().zip(rows) {
+            match clip.target {
+                Target::Head(i) => heads[i] = range,
+                Target::Body(i) => bodies[i] = range,
+                Target::Warm(i) => warms[i] = range,
+            }
         }
         // Assemble in window order, moving the real caches as the plan did.
         let mut scores = Vec::with_capacity(windows.len());
-        for ((w, job), r) in windows.iter().zip(&jobs).zip(&rows) {
+        for (i, (w, job)) in windows.iter().zip(&jobs).enumerate() {
             let cache = self.caches.entry(w.stream).or_default();
             let (first, _) = interior_positions(&l, w.start);
             match cache.span.reuse(w.segment, first, hop).1 {
                 Some(dropped) => drop(cache.scores.drain(..dropped.min(cache.scores.len()))),
                 None => cache.scores.clear(),
             }
-            let body = &vector_scores[r.body.0..r.body.1];
+            let body = &vector_scores[bodies[i].0..bodies[i].1];
             // Body rows are window vectors body_first ..= vectors - 1.
             let new_interior = (l.last_interior + 1).saturating_sub(job.body_first);
-            let interior_from_body = job.body_first.max(l.first_interior);
-            let skip = interior_from_body - job.body_first;
+            let skip = job.body_first.max(l.first_interior) - job.body_first;
             let appended = new_interior.saturating_sub(skip);
             cache
                 .scores
                 .extend(body.iter().skip(skip).take(appended).copied());
             cache.span.len = cache.scores.len();
             let head: &[f32] = if job.head {
-                &vector_scores[r.head.0..r.head.1]
+                &vector_scores[heads[i].0..heads[i].1]
             } else {
                 &body[..l.first_interior.saturating_sub(job.body_first)]
             };
@@ -380,6 +443,31 @@ impl Incremental {
                 .sum::<f64>();
             scores.push(sum / l.vectors as f64);
         }
+        for (a, range) in warm.iter().zip(warms) {
+            let cache = self.caches.entry(a.stream).or_default();
+            let first = a.start + l.first_interior as u64 * hop;
+            let span = cache.span;
+            let continues = span.len > 0
+                && span.segment == a.segment
+                && span.base + span.len as u64 * hop == first;
+            if !continues {
+                cache.scores.clear();
+                cache.span = Span {
+                    segment: a.segment,
+                    base: first,
+                    len: 0,
+                };
+            }
+            cache
+                .scores
+                .extend(vector_scores[range.0..range.1].iter().copied());
+            // Vectors reading audio the stream no longer holds belong to no future window.
+            while !cache.scores.is_empty() && cache.span.base < a.held_from + l.pad as u64 {
+                cache.scores.pop_front();
+                cache.span.base += hop;
+            }
+            cache.span.len = cache.scores.len();
+        }
         Ok(scores)
     }
 
@@ -398,39 +486,71 @@ fn interior_positions(l: &VectorLayout, start: u64) -> (u64, u64) {
     )
 }
 
-/// Runs the clips `clip(i)` (all `len` samples) of windows `group` through the front end in
-/// batches, appends the vectors `take(i, clip_vectors)` = (first, end) of each clip to `out`
-/// and reports each window's row range.
-#[allow(clippy::too_many_arguments)]
-fn extract_group<'a>(
-    extractor: &mut FeatureExtractor,
-    group: &[usize],
-    len: usize,
-    clip: impl Fn(usize) -> &'a [f32],
-    take: impl Fn(usize, usize) -> (usize, usize),
-    dims: usize,
-    out: &mut Vec<f32>,
-    mut rows: impl FnMut(usize, (usize, usize)),
-) -> Result<()> {
-    let per_batch = (EXTRACT_SAMPLES / len.max(1)).max(1);
-    for batch in group.chunks(per_batch) {
-        let clips: Vec<Vec<f32>> = batch.iter().map(|&i| clip(i).to_vec()).collect();
-        let features = extractor.extract(&clips)?;
-        let count = features.shape.first().copied().unwrap_or(0);
-        for (k, &i) in batch.iter().enumerate() {
-            let (first, end) = take(i, count);
-            if first > end || end > count {
-                return Err(HarkError::invalid(
-                    "monitor",
-                    format!("vectors {first}..{end} of a clip with {count}"),
-                ));
-            }
-            let row0 = out.len() / dims;
-            out.extend_from_slice(&features.clip(k)[first * dims..end * dims]);
-            rows(i, (row0, row0 + end - first));
+/// Rows `start..end` of the batched vectors.
+type RowRange = (usize, usize);
+
+/// Runs `clips` through the scorer's front end, batched by length (zero-padded up to a
+/// multiple of [`LENGTH_BUCKET`]), and the wanted vectors of all of them through one model
+/// call; returns the vector scores and each clip's row range in them.
+fn score_clips(
+    scorer: &mut dyn VectorMeanScorer,
+    clips: &[ClipJob],
+) -> Result<(Vec<f32>, Vec<RowRange>)> {
+    let extractor = scorer.extractor();
+    let dims = extractor.spec().context * extractor.spec().n_mels;
+    let mut by_length: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (i, clip) in clips.iter().enumerate() {
+        let len = clip.samples.len().div_ceil(LENGTH_BUCKET).max(1) * LENGTH_BUCKET;
+        match by_length.iter_mut().find(|(n, _)| *n == len) {
+            Some((_, group)) => group.push(i),
+            None => by_length.push((len, vec![i])),
         }
     }
-    Ok(())
+    let mut rows = vec![(0, 0); clips.len()];
+    let mut vectors: Vec<f32> = Vec::new();
+    for (len, group) in &by_length {
+        for batch in group.chunks((EXTRACT_SAMPLES / len).max(1)) {
+            let padded: Vec<Vec<f32>> = batch
+                .iter()
+                .map(|&i| {
+                    let mut samples = clips[i].samples.to_vec();
+                    samples.resize(*len, 0.0);
+                    samples
+                })
+                .collect();
+            let features = extractor.extract(&padded)?;
+            let count = features.shape.first().copied().unwrap_or(0);
+            for (k, &i) in batch.iter().enumerate() {
+                let (first, end) = (clips[i].first, clips[i].first + clips[i].count);
+                if end > count {
+                    return Err(HarkError::invalid(
+                        "monitor",
+                        format!("vectors {first}..{end} of a clip with {count}"),
+                    ));
+                }
+                let row0 = vectors.len() / dims;
+                vectors.extend_from_slice(&features.clip(k)[first * dims..end * dims]);
+                rows[i] = (row0, row0 + end - first);
+            }
+        }
+    }
+    let scores = if vectors.is_empty() {
+        Vec::new()
+    } else {
+        scorer.vector_scores(&vectors)?
+    };
+    if scores.len() * dims != vectors.len() {
+        return Err(HarkError::invalid(
+            "monitor",
+            format!(
+                "{} returned {} vector scores for {} vectors",
+                scorer.name(),
+                scores.len(),
+                vectors.len() / dims.max(1)
+            ),
+        ));
+    }
+    Ok((scores, rows))
 }
 
 #[cfg(test)]

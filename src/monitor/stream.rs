@@ -65,6 +65,8 @@ pub struct StreamState {
     pub gaps: u64,
     /// Runs of contiguous audio so far, less one (counts gaps and nothing else).
     segment: u64,
+    /// Where the current run of contiguous audio began (its first window starts there).
+    origin: u64,
 }
 
 impl StreamState {
@@ -82,7 +84,25 @@ impl StreamState {
             dropped_unreported: 0,
             gaps: 0,
             segment: 0,
+            origin: 0,
         }
+    }
+
+    /// The current run of contiguous audio: its number and where it began.
+    pub fn segment(&self) -> (u64, u64) {
+        (self.segment, self.origin)
+    }
+
+    /// The timeline span `[from, to)` of the samples the ring holds.
+    pub fn held(&self) -> (u64, u64) {
+        let to = self.position();
+        (to - self.ring.len() as u64, to)
+    }
+
+    /// The samples from timeline position `from` to the latest, when the ring holds them.
+    pub fn samples_since(&self, from: u64) -> Option<Vec<f32>> {
+        let (held_from, to) = self.held();
+        (from >= held_from && from <= to).then(|| self.ring.last((to - from) as usize))
     }
 
     /// Windows waiting to be scored.
@@ -105,6 +125,9 @@ impl StreamState {
     pub fn push(&mut self, geometry: &Geometry, block: Block, now: Instant) -> Vec<Event> {
         let mut events = Vec::new();
         let expected = self.next.unwrap_or(block.start);
+        if self.next.is_none() {
+            self.origin = block.start;
+        }
         let mut samples = block.samples.as_slice();
         let mut start = block.start;
         if start > expected {
@@ -118,6 +141,7 @@ impl StreamState {
             self.ring.clear();
             self.need = geometry.window;
             self.segment += 1;
+            self.origin = start;
         } else if start < expected {
             let repeated = (expected - start).min(samples.len() as u64);
             events.push(Event::Overlap {

@@ -296,10 +296,13 @@ fn incremental_windows_score_as_whole_windows_and_as_hark_score() {
             "{stream} window at {at}: incremental {g}, whole {w}"
         );
     }
-    // The cache holds one window's interior vectors per stream, no more.
+    // The cache holds a window's interior vectors per stream, and at most a hop's more
+    // computed ahead of the next window.
     let interior = incremental.incremental().unwrap().interior();
-    assert_eq!(incremental.cached_vectors(0), interior);
-    assert_eq!(incremental.cached_vectors(1), interior);
+    for id in [0, 1] {
+        let held = incremental.cached_vectors(id);
+        assert!((interior..=interior + 16).contains(&held), "{held}");
+    }
 
     // Stream a's windows written to files and scored by `hark score`'s path.
     let dir = tempfile::tempdir().unwrap();
@@ -380,4 +383,45 @@ fn hark_monitor_rounds_the_hop_when_scoring_incrementally() {
     let (stderr, ends) = run("off");
     assert!(stderr.contains("each window scored whole"), "{stderr}");
     assert!(same(&ends, &[2.0, 3.0, 4.0]), "{ends:?}");
+}
+
+#[test]
+fn a_stream_warms_its_vectors_before_its_first_window_is_due() {
+    let Some(ctx) = test_context() else { return };
+    let t = trained(&ctx);
+    let mono = AudioFormat {
+        sample_rate: RATE,
+        channels: 1,
+    };
+    let first_window = |incremental: bool, warm_at: &[usize]| {
+        let mut m = monitor(&ctx, t, 8_192, incremental);
+        let id = m.add_stream("a", mono, 0).unwrap();
+        let mut at = 0;
+        let mut held = Vec::new();
+        for &to in warm_at.iter().chain([WINDOW].iter()) {
+            let block = Block {
+                start: at as u64,
+                samples: t.audio[at..to].to_vec(),
+            };
+            assert!(m.push(id, block).unwrap().is_empty());
+            at = to;
+            if to < WINDOW {
+                // No window yet: nothing to score, the new audio's vectors are computed.
+                assert_eq!(m.pending(), 0);
+                m.warm().unwrap();
+                held.push(m.cached_vectors(id));
+            }
+        }
+        let got = scores(&m.tick().unwrap());
+        assert_eq!(got.len(), 1);
+        (got[0].2, held)
+    };
+    // A vector at position P (a multiple of 512, from 512) reads samples P - 512 .. P + 2560:
+    // 1 000 samples hold none; 12 000 hold 18; 12 500 one more, too few to bother; 25 000 hold
+    // 43.
+    let (warmed, held) = first_window(true, &[1_000, 12_000, 12_500, 25_000]);
+    assert_eq!(held, vec![0, 18, 18, 43]);
+    let (whole, held) = first_window(false, &[1_000, 12_000, 12_500, 25_000]);
+    assert!(held.iter().all(|&h| h == 0));
+    assert!(close(warmed, whole), "warmed {warmed}, whole {whole}");
 }
