@@ -242,10 +242,10 @@ pub struct Incremental {
 /// memory of a tick).
 const EXTRACT_SAMPLES: usize = 16 * 160_000;
 
-/// Clips are zero-padded up to a multiple of this many samples so that clips of nearly the same
-/// length share a batch: the padding only changes frames past a clip's end, which read zeros
-/// there anyway (centring pads with zeros) or are not taken.
-const LENGTH_BUCKET: usize = 4_096;
+/// Clips are zero-padded up to a multiple of this many samples (4 DCASE STFT hops) so that clips
+/// of nearly the same length share a batch: the padding only changes frames past a clip's end,
+/// which read zeros there anyway (centring pads with zeros) or are not taken.
+const LENGTH_BUCKET: usize = 2_048;
 
 /// Fewest new vectors worth a warm-up clip (a quarter second at the DCASE hop).
 const WARM_MIN_VECTORS: usize = 8;
