@@ -14,7 +14,7 @@ use hark::detect::contract::{read_wav_samples, AnomalyScorer, EnergyScorer};
 use hark::models::autoencoder::{AutoencoderConfig, AutoencoderSystem};
 use hark::models::stats_knn::{StatsKnnConfig, StatsKnnSystem};
 use hark::monitor::bench::{bench_streams, BenchRun, InjectedGaps};
-use hark::monitor::{MonitorConfig, WindowScorer};
+use hark::monitor::{Monitor, MonitorConfig, ScoringModel, WindowScorer};
 use hark::{Context, HarkError};
 
 use super::train::System;
@@ -57,6 +57,10 @@ pub struct BenchMonitorArgs {
     seconds: Option<f64>,
     #[arg(long, default_value_t = 256, value_parser = super::values::positive_usize)]
     max_batch: usize,
+    /// auto: ae and flow score only the vectors new since the last window (the hop rounded to
+    /// whole 512-sample STFT hops); off: every window scored whole.
+    #[arg(long, value_enum, default_value_t = super::monitor::IncrementalMode::Auto)]
+    incremental: super::monitor::IncrementalMode,
     /// Only the N-stream run, no sweep below it.
     #[arg(long)]
     no_sweep: bool,
@@ -123,14 +127,22 @@ fn fitted_here(
 ) -> hark::Result<WindowScorer> {
     let features = super::train::features(ctx);
     let scorer: Box<dyn AnomalyScorer> = match args.system {
-        System::Ae => Box::new(AutoencoderSystem::new(
-            ctx,
-            AutoencoderConfig {
-                epochs: args.epochs,
-                features,
-                ..AutoencoderConfig::default()
-            },
-        )?),
+        System::Ae => {
+            let system = AutoencoderSystem::new(
+                ctx,
+                AutoencoderConfig {
+                    epochs: args.epochs,
+                    features,
+                    ..AutoencoderConfig::default()
+                },
+            )?;
+            return WindowScorer::fit_model(
+                ScoringModel::VectorMean(Box::new(system)),
+                machine,
+                features.sample_rate,
+                0.9,
+            );
+        }
         System::StatsKnn => Box::new(StatsKnnSystem::new(
             ctx,
             StatsKnnConfig::with_defaults(features),
@@ -187,15 +199,20 @@ pub fn run(args: &BenchMonitorArgs) -> hark::Result<()> {
         window: args.window.map(to_samples),
         hop: to_samples(args.hop),
         max_batch: args.max_batch,
+        incremental: args.incremental.enabled(),
         ..MonitorConfig::default()
     };
+    // A monitor built only to say how it scores (the runs build their own).
+    let probe = Monitor::new(scorer, config)?;
+    let note = super::monitor::scoring_note(&probe);
+    let hop_s = probe.geometry().seconds(probe.geometry().hop as u64);
+    scorer = probe.into_scorer();
     let window_s = args.window.unwrap_or(args.clip_seconds);
-    let seconds = args.seconds.unwrap_or(window_s + 10.0 * args.hop);
+    let seconds = args.seconds.unwrap_or(window_s + 10.0 * hop_s);
     println!(
-        "{} on {}: {window_s} s windows every {} s, {seconds} s of audio per stream",
+        "{} on {}: {window_s} s windows every {hop_s} s, {note}, {seconds} s of audio per stream",
         scorer.system(),
         ctx.adapter_info().name,
-        args.hop
     );
     println!(
         "{:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9}",

@@ -11,11 +11,12 @@ use clap::{Args, ValueEnum};
 use hark::audio::dataset::{read_dataset, read_plain_dataset, MachineDataset, PlainLayout};
 use hark::detect::contract::{AnomalyScorer, EnergyScorer};
 use hark::models::autoencoder::{AutoencoderConfig, AutoencoderSystem};
+use hark::models::flow::{FlowSystem, FlowSystemConfig};
 use hark::models::stats_knn::{StatsKnnConfig, StatsKnnSystem};
 use hark::monitor::sources::{FolderWatch, Pace, PcmEncoding, PcmSource, WavReplay};
 use hark::monitor::{
-    run, AudioFormat, DecisionRule, Monitor, MonitorConfig, Outputs, RunOptions, Source,
-    WindowScorer,
+    run, AudioFormat, DecisionRule, Monitor, MonitorConfig, Outputs, RunOptions, ScoringModel,
+    Source, WindowScorer,
 };
 use hark::{Context, HarkError};
 
@@ -25,6 +26,38 @@ use super::train::System;
 pub enum ReplaySpeed {
     Realtime,
     Fast,
+}
+
+/// Whether windows are scored incrementally where the system allows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IncrementalMode {
+    /// `ae` and `flow`: only new vectors and each window's edges (the hop is rounded to whole
+    /// STFT hops, 512 samples); other systems: whole windows.
+    Auto,
+    /// Every window scored whole (the hop as given).
+    Off,
+}
+
+impl IncrementalMode {
+    pub fn enabled(self) -> bool {
+        self == Self::Auto
+    }
+}
+
+/// The monitor's startup line about how windows are scored.
+pub(crate) fn scoring_note(monitor: &Monitor) -> String {
+    let g = monitor.geometry();
+    match monitor.incremental() {
+        Some(l) if g.hop != monitor.requested_hop() => format!(
+            "scored incrementally (hop rounded from {} s to {} s, a whole number of {}-sample \
+             STFT hops)",
+            g.seconds(monitor.requested_hop() as u64),
+            g.seconds(g.hop as u64),
+            l.stft_hop
+        ),
+        Some(_) => "scored incrementally".to_string(),
+        None => "each window scored whole".to_string(),
+    }
 }
 
 /// Where the model and its training clips are.
@@ -111,6 +144,10 @@ pub struct MonitorArgs {
     /// Most windows scored in one batch.
     #[arg(long, default_value_t = 256, value_parser = super::values::positive_usize)]
     max_batch: usize,
+    /// auto: ae and flow compute only the vectors new since the last window (the hop is rounded
+    /// to whole 512-sample STFT hops); off: every window scored whole.
+    #[arg(long, value_enum, default_value_t = IncrementalMode::Auto)]
+    incremental: IncrementalMode,
     /// JSON lines to this file (appended) instead of stdout.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -242,49 +279,61 @@ fn defaults<A: clap::Args + clap::FromArgMatches>() -> hark::Result<A> {
     A::from_arg_matches(&matches).map_err(|e| HarkError::invalid("hark monitor", e.to_string()))
 }
 
-/// The system loading its model from `models` as `hark score` loads it.
+/// The system loading its model from `models` as `hark score` loads it (`ae` and `flow` as
+/// means of vector scores, which the monitor can score incrementally).
 pub(crate) fn load_scorer(
     ctx: &Context,
     system: System,
     models: &Path,
-) -> hark::Result<Box<dyn AnomalyScorer>> {
+) -> hark::Result<ScoringModel> {
     let features = super::train::features(ctx);
-    Ok(match system {
-        System::Ae => {
-            let config = AutoencoderConfig {
-                features,
-                ..AutoencoderConfig::default()
-            };
-            let mut s = AutoencoderSystem::new(ctx, config)?;
-            s.load_from = Some(models.to_path_buf());
-            Box::new(s)
-        }
-        System::Flow => super::train_flow::scorer(ctx, models, features)?,
-        System::StatsKnn => {
-            let mut s = StatsKnnSystem::new(ctx, StatsKnnConfig::with_defaults(features))?;
-            s.load_from = Some(models.to_path_buf());
-            Box::new(s)
-        }
-        System::Embed => {
-            let mut s = super::train_embed::system(ctx, &defaults()?, None)?;
-            s.load_from = Some(models.to_path_buf());
-            Box::new(s)
-        }
-        System::Mobilenet => {
-            let mut s = super::train_mobilenet::scorer(ctx, &defaults()?, None)?;
-            s.load_from = Some(models.to_path_buf());
-            Box::new(s)
-        }
-        System::Ssc => Box::new(super::train_ssc::scoring_system(ctx, models, &defaults()?)?),
-        System::Energy => Box::new(EnergyScorer::default()),
-        System::Oe | System::OeFlow => {
-            return Err(HarkError::invalid(
+    let clips: Box<dyn AnomalyScorer> =
+        match system {
+            System::Ae => {
+                let config = AutoencoderConfig {
+                    features,
+                    ..AutoencoderConfig::default()
+                };
+                let mut s = AutoencoderSystem::new(ctx, config)?;
+                s.load_from = Some(models.to_path_buf());
+                return Ok(ScoringModel::VectorMean(Box::new(s)));
+            }
+            System::Flow => {
+                // As `hark score` builds it (`train_flow::scorer`).
+                let mut s = FlowSystem::new(
+                    ctx,
+                    FlowSystemConfig {
+                        features,
+                        ..FlowSystemConfig::default()
+                    },
+                )?;
+                s.load_from = Some(models.to_path_buf());
+                return Ok(ScoringModel::VectorMean(Box::new(s)));
+            }
+            System::StatsKnn => {
+                let mut s = StatsKnnSystem::new(ctx, StatsKnnConfig::with_defaults(features))?;
+                s.load_from = Some(models.to_path_buf());
+                Box::new(s)
+            }
+            System::Embed => {
+                let mut s = super::train_embed::system(ctx, &defaults()?, None)?;
+                s.load_from = Some(models.to_path_buf());
+                Box::new(s)
+            }
+            System::Mobilenet => {
+                let mut s = super::train_mobilenet::scorer(ctx, &defaults()?, None)?;
+                s.load_from = Some(models.to_path_buf());
+                Box::new(s)
+            }
+            System::Ssc => Box::new(super::train_ssc::scoring_system(ctx, models, &defaults()?)?),
+            System::Energy => Box::new(EnergyScorer::default()),
+            System::Oe | System::OeFlow => return Err(HarkError::invalid(
                 "hark monitor",
                 "--system oe and oe-flow score through their own back-end fit, not yet through \
                  the monitor; use ae, flow, embed, mobilenet, ssc, stats-knn or energy",
-            ))
-        }
-    })
+            )),
+        };
+    Ok(ScoringModel::Clips(clips))
 }
 
 /// The model loaded and its thresholds fitted, for `machine`.
@@ -295,7 +344,7 @@ pub(crate) fn window_scorer(ctx: &Context, args: &ModelArgs) -> hark::Result<Win
     }
     let scorer = load_scorer(ctx, args.system, &args.models)?;
     let rate = super::train::features(ctx).sample_rate;
-    WindowScorer::fit(scorer, &machine, rate, args.percentile)
+    WindowScorer::fit_model(scorer, &machine, rate, args.percentile)
 }
 
 fn seconds_to_samples(seconds: f64, rate: u32) -> usize {
@@ -403,9 +452,12 @@ pub fn run_monitor(args: &MonitorArgs) -> hark::Result<()> {
         max_backlog: args.max_backlog,
         max_batch: args.max_batch,
         rule,
+        incremental: args.incremental.enabled(),
     };
     let thresholds = scorer.thresholds().clone();
     let mut monitor = Monitor::new(scorer, config)?;
+    // The hop the monitor uses (rounded to whole STFT hops when scoring incrementally).
+    let hop = monitor.geometry().hop;
     let streams = sources(args, rate, hop)?;
     let (json, json_name): (Box<dyn std::io::Write>, String) = match &args.out {
         Some(path) => {
@@ -424,11 +476,12 @@ pub fn run_monitor(args: &MonitorArgs) -> hark::Result<()> {
     let mut outputs = Outputs::new(json, &json_name, args.csv_dir.clone())?;
     let g = *monitor.geometry();
     eprintln!(
-        "monitoring {} stream(s), {} s windows every {} s, thresholds {:?}; at most {:.1} MiB \
-         of audio per stream",
+        "monitoring {} stream(s), {} s windows every {} s, {}, thresholds {:?}; at most \
+         {:.1} MiB of audio per stream",
         streams.len(),
         g.seconds(g.window as u64),
         g.seconds(g.hop as u64),
+        scoring_note(&monitor),
         thresholds,
         g.bytes_per_stream() as f64 / (1 << 20) as f64
     );

@@ -431,7 +431,25 @@ pub fn clip_errors(
             "vector counts do not match the data",
         ));
     }
-    let mut row_errors = Vec::with_capacity(total);
+    Ok(clip_means(&row_errors(ctx, model, vectors)?, counts))
+}
+
+/// Reconstruction error of every row of `vectors` (`[n, dims]`, eval mode): the per-vector
+/// scores a clip's score is the mean of. Each row's error depends on that row alone (BatchNorm
+/// in eval mode uses its running statistics), so rows may be scored in any grouping.
+pub fn row_errors(
+    ctx: &Context,
+    model: &mut DenseAutoencoder,
+    vectors: &[f32],
+) -> Result<Vec<f32>> {
+    let dims = model.dims();
+    if !vectors.len().is_multiple_of(dims) {
+        return Err(HarkError::shape(
+            "autoencoder",
+            "the vectors are not whole rows of the model's width",
+        ));
+    }
+    let mut row_errors = Vec::with_capacity(vectors.len() / dims);
     // Up to 8192 rows per pass (a few MB of activations).
     for chunk in vectors.chunks(8192 * dims) {
         let rows = chunk.len() / dims;
@@ -443,7 +461,7 @@ pub fn clip_errors(
         rec.submit()?;
         row_errors.extend(errors.to_vec(ctx)?);
     }
-    Ok(clip_means(&row_errors, counts))
+    Ok(row_errors)
 }
 
 /// The mean of each clip's per-row values: `counts[i]` consecutive rows belong to clip `i`
@@ -512,6 +530,21 @@ impl AutoencoderSystem {
     /// The trained model of the last machine type (for checkpoints).
     pub fn model(&self) -> Option<&DenseAutoencoder> {
         self.model.as_ref()
+    }
+
+    /// The front end whose vectors the model scores (the one `score` runs).
+    pub fn feature_extractor(&mut self) -> &mut FeatureExtractor {
+        &mut self.extractor
+    }
+
+    /// Reconstruction error of every row of `vectors` (front-end vectors, `[n, dims]`) under
+    /// the trained model: a clip's score is the mean over its vectors (see [`row_errors`]).
+    pub fn vector_errors(&mut self, vectors: &[f32]) -> Result<Vec<f32>> {
+        let model = self
+            .model
+            .as_mut()
+            .ok_or_else(|| HarkError::invalid("autoencoder", "score before train"))?;
+        row_errors(&self.ctx, model, vectors)
     }
 }
 

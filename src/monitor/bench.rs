@@ -110,6 +110,8 @@ pub fn bench_streams(
 ) -> Result<(BenchRun, WindowScorer)> {
     let rate = scorer.sample_rate();
     let mut monitor = Monitor::new(scorer, config)?;
+    // The monitor's hop: rounded to whole STFT hops when it scores incrementally.
+    let hop = monitor.geometry().hop;
     let total = (seconds * f64::from(rate)) as u64;
     let spread = clip.len() / streams.max(1);
     let injected = Arc::new(AtomicU64::new(0));
@@ -121,7 +123,7 @@ pub fn bench_streams(
                 rate,
                 Arc::clone(&clip),
                 i * spread,
-                config.hop,
+                hop,
                 total,
             );
             let source = match gaps {
@@ -156,7 +158,7 @@ pub fn bench_streams(
             }
             _ => f64::NAN,
         },
-        hop_s: config.hop as f64 / f64::from(rate),
+        hop_s: hop as f64 / f64::from(rate),
         gaps_injected: injected.load(Ordering::Relaxed),
         gaps_reported: latencies.gaps,
     };

@@ -1,13 +1,15 @@
 //! The monitor proper: streams checked against the model's format, blocks pushed into their
 //! rings, and on every tick all waiting windows of all streams scored in one batched call, then
 //! decided. Synchronous and clock-free apart from latency stamps, so tests drive it directly;
-//! [`crate::monitor::runner`] drives it from sources.
+//! [`crate::monitor::runner`] drives it from sources. A system whose clip score is a mean of
+//! vector scores is scored incrementally ([`crate::monitor::incremental`]) unless told not to.
 
 use std::time::Instant;
 
 use crate::error::{HarkError, Result};
 use crate::monitor::decision::{Decision, DecisionRule, Transition};
 use crate::monitor::events::Event;
+use crate::monitor::incremental::{Incremental, IncrementalWindow, VectorLayout, WarmAudio};
 use crate::monitor::scoring::{WindowInput, WindowScorer};
 use crate::monitor::source::{AudioFormat, Block};
 use crate::monitor::stream::{Geometry, PendingWindow, StreamState, CLIP_LEVEL};
@@ -24,6 +26,9 @@ pub struct MonitorConfig {
     /// Most windows in one scoring call (bounds the memory of a tick).
     pub max_batch: usize,
     pub rule: DecisionRule,
+    /// Score incrementally where the system allows it (`ae`, `flow`): the hop is then rounded
+    /// to a whole number of STFT hops. `false`: every window is scored whole.
+    pub incremental: bool,
 }
 
 impl Default for MonitorConfig {
@@ -34,6 +39,7 @@ impl Default for MonitorConfig {
             max_backlog: 4,
             max_batch: 256,
             rule: DecisionRule::default(),
+            incremental: true,
         }
     }
 }
@@ -53,6 +59,10 @@ pub struct Monitor {
     streams: Vec<StreamState>,
     /// Streams served first in the next tick (rotates so no stream starves under `max_batch`).
     next_first: usize,
+    /// Per-stream vector caches, when scoring incrementally.
+    incremental: Option<Incremental>,
+    /// The hop asked for (the geometry's may be rounded to whole STFT hops).
+    requested_hop: usize,
 }
 
 /// Stream names are file names (per-stream CSV) and JSON strings: letters, digits, `-_.`.
@@ -74,7 +84,7 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 impl Monitor {
-    pub fn new(scorer: WindowScorer, config: MonitorConfig) -> Result<Self> {
+    pub fn new(mut scorer: WindowScorer, config: MonitorConfig) -> Result<Self> {
         config.rule.check()?;
         let window = config.window.or(scorer.clip_samples()).ok_or_else(|| {
             HarkError::invalid("monitor", "no window length: give one (the model has none)")
@@ -99,10 +109,17 @@ impl Monitor {
                 ),
             ));
         }
+        let layout = if config.incremental {
+            scorer.vector_layout(window)
+        } else {
+            None
+        };
+        // Reused vectors must sit on the same STFT frame grid in every window.
+        let hop = layout.map_or(config.hop, |l| l.round_hop(config.hop));
         let geometry = Geometry {
             sample_rate: scorer.sample_rate(),
             window,
-            hop: config.hop,
+            hop,
             max_backlog: config.max_backlog.max(1),
         };
         Ok(Self {
@@ -112,7 +129,24 @@ impl Monitor {
             max_batch: config.max_batch,
             streams: Vec::new(),
             next_first: 0,
+            incremental: layout.map(Incremental::new),
+            requested_hop: config.hop,
         })
+    }
+
+    /// The vector layout windows are scored incrementally with (`None`: scored whole).
+    pub fn incremental(&self) -> Option<&VectorLayout> {
+        self.incremental.as_ref().map(Incremental::layout)
+    }
+
+    /// Interior-vector scores cached for stream `id` (0 when scoring whole windows).
+    pub fn cached_vectors(&self, id: StreamId) -> usize {
+        self.incremental.as_ref().map_or(0, |i| i.cached(id))
+    }
+
+    /// The hop asked for; [`Geometry::hop`] differs when it was rounded to whole STFT hops.
+    pub fn requested_hop(&self) -> usize {
+        self.requested_hop
     }
 
     pub fn geometry(&self) -> &Geometry {
@@ -265,22 +299,71 @@ impl Monitor {
                 });
             }
         }
-        let inputs: Vec<WindowInput> = scored
-            .iter()
-            .map(|(id, w)| WindowInput {
-                stream: &self.streams[*id].name,
-                section: self.streams[*id].section,
-                start: w.start,
-                samples: &w.samples,
-            })
-            .collect();
-        let scores = self.scorer.score(&inputs)?;
-        drop(inputs);
+        let scores = match (&mut self.incremental, self.scorer.vector_mean()) {
+            (Some(incremental), Some(system)) => {
+                // Each stream's windows in time order (the batch interleaves streams).
+                let mut order: Vec<usize> = (0..scored.len()).collect();
+                order.sort_by_key(|&i| (scored[i].0, scored[i].1.start));
+                let windows: Vec<IncrementalWindow> = order
+                    .iter()
+                    .map(|&i| IncrementalWindow {
+                        stream: scored[i].0,
+                        segment: scored[i].1.segment,
+                        start: scored[i].1.start,
+                        samples: &scored[i].1.samples,
+                    })
+                    .collect();
+                // Streams with nothing waiting compute their new audio's vectors now.
+                let busy: Vec<bool> = (0..n)
+                    .map(|id| {
+                        self.streams[id].pending() > 0 || scored.iter().any(|(s, _)| *s == id)
+                    })
+                    .collect();
+                let warm_audio = warm_audio(incremental, &self.streams, &busy);
+                let warm: Vec<WarmAudio> = warm_audio.iter().map(WarmClip::audio).collect();
+                let sorted = incremental.score(system, &windows, &warm)?;
+                let mut scores = vec![0.0; scored.len()];
+                for (&i, score) in order.iter().zip(sorted) {
+                    scores[i] = score;
+                }
+                scores
+            }
+            _ => {
+                let inputs: Vec<WindowInput> = scored
+                    .iter()
+                    .map(|(id, w)| WindowInput {
+                        stream: &self.streams[*id].name,
+                        section: self.streams[*id].section,
+                        start: w.start,
+                        samples: &w.samples,
+                    })
+                    .collect();
+                self.scorer.score(&inputs)?
+            }
+        };
         let decided = Instant::now();
         for ((id, w), score) in scored.into_iter().zip(scores) {
             events.extend(self.decide(id, &w, score, decided));
         }
         Ok(events)
+    }
+
+    /// Computes the vectors of the audio that arrived since the last tick in streams with no
+    /// window waiting (incremental scoring only: their next windows then compute less, and a
+    /// stream's first window is not the whole window's work at once). Nothing is decided.
+    pub fn warm(&mut self) -> Result<()> {
+        let (Some(incremental), Some(system)) = (&mut self.incremental, self.scorer.vector_mean())
+        else {
+            return Ok(());
+        };
+        let busy: Vec<bool> = self.streams.iter().map(|s| s.pending() > 0).collect();
+        let warm_audio = warm_audio(incremental, &self.streams, &busy);
+        if warm_audio.is_empty() {
+            return Ok(());
+        }
+        let warm: Vec<WarmAudio> = warm_audio.iter().map(WarmClip::audio).collect();
+        incremental.score(system, &[], &warm)?;
+        Ok(())
     }
 
     fn decide(&mut self, id: StreamId, w: &PendingWindow, score: f64, now: Instant) -> Vec<Event> {
@@ -319,4 +402,51 @@ impl Monitor {
         }
         events
     }
+}
+
+/// A stream's new audio to warm its vector cache with (owned: copied out of its ring).
+struct WarmClip {
+    stream: StreamId,
+    segment: u64,
+    start: u64,
+    held_from: u64,
+    samples: Vec<f32>,
+}
+
+impl WarmClip {
+    fn audio(&self) -> WarmAudio<'_> {
+        WarmAudio {
+            stream: self.stream,
+            segment: self.segment,
+            start: self.start,
+            samples: &self.samples,
+            held_from: self.held_from,
+        }
+    }
+}
+
+/// The warm-up clips of the streams not `busy` (with windows to score) that have enough new
+/// complete vectors.
+fn warm_audio(incremental: &Incremental, streams: &[StreamState], busy: &[bool]) -> Vec<WarmClip> {
+    let mut out = Vec::new();
+    for (id, stream) in streams.iter().enumerate() {
+        if busy.get(id).copied().unwrap_or(true) {
+            continue;
+        }
+        let (segment, origin) = stream.segment();
+        let (held_from, end) = stream.held();
+        let Some(start) = incremental.warm_from(id, segment, origin, held_from, end) else {
+            continue;
+        };
+        if let Some(samples) = stream.samples_since(start) {
+            out.push(WarmClip {
+                stream: id,
+                segment,
+                start,
+                held_from,
+                samples,
+            });
+        }
+    }
+    out
 }

@@ -136,6 +136,9 @@ pub fn run(
             summary.windows += n as u64;
             decided = n > 0;
             events.extend(scored);
+        } else if delivered {
+            // Incremental scoring computes new audio's vectors before its window is due.
+            monitor.warm()?;
         }
         // A stream's end is reported once its last window is decided.
         for a in attached.iter_mut().filter(|a| a.done && !a.end_reported) {

@@ -2,7 +2,9 @@
 //! clip (held in memory under a virtual path, read like a file), all windows due in a tick go
 //! into one `score` call, and each section's threshold is the gamma fit `hark score` uses,
 //! fitted to the model's scores of its training clips. So a window scores exactly as the same
-//! samples written to a WAV file and given to `hark score` would.
+//! samples written to a WAV file and given to `hark score` would. A system whose clip score is a
+//! mean of vector scores (`ae`, `flow`) may instead be scored incrementally
+//! ([`crate::monitor::incremental`]), to the same scores.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +13,7 @@ use crate::audio::held::HeldClips;
 use crate::detect::contract::AnomalyScorer;
 use crate::detect::outputs::decision_threshold;
 use crate::error::{HarkError, Result};
+use crate::monitor::incremental::{VectorLayout, VectorMeanScorer};
 
 /// A window to score: whose it is, where it starts on its stream's timeline, its samples.
 pub struct WindowInput<'a> {
@@ -20,9 +23,33 @@ pub struct WindowInput<'a> {
     pub samples: &'a [f32],
 }
 
+/// A system to monitor with: any system scores whole windows through its scoring contract; one
+/// whose clip score is a mean of vector scores can also score them incrementally.
+pub enum ScoringModel {
+    Clips(Box<dyn AnomalyScorer>),
+    VectorMean(Box<dyn VectorMeanScorer>),
+}
+
+impl ScoringModel {
+    /// The system through its scoring contract.
+    pub fn clips(&mut self) -> &mut dyn AnomalyScorer {
+        match self {
+            Self::Clips(s) => s.as_mut(),
+            Self::VectorMean(s) => s.as_mut(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Clips(s) => s.name(),
+            Self::VectorMean(s) => s.name(),
+        }
+    }
+}
+
 /// A loaded (or trained) system with its per-section decision thresholds.
 pub struct WindowScorer {
-    scorer: Box<dyn AnomalyScorer>,
+    scorer: ScoringModel,
     machine: String,
     sample_rate: u32,
     thresholds: BTreeMap<u32, f64>,
@@ -35,11 +62,27 @@ impl WindowScorer {
     /// model folder loads there, as in `hark score`), then fits each section's threshold: the
     /// `percentile` of a gamma fitted to the model's scores of that section's training clips.
     pub fn fit(
-        mut scorer: Box<dyn AnomalyScorer>,
+        scorer: Box<dyn AnomalyScorer>,
         machine: &MachineDataset,
         sample_rate: u32,
         percentile: f64,
     ) -> Result<Self> {
+        Self::fit_model(
+            ScoringModel::Clips(scorer),
+            machine,
+            sample_rate,
+            percentile,
+        )
+    }
+
+    /// [`WindowScorer::fit`] for either kind of system.
+    pub fn fit_model(
+        mut model: ScoringModel,
+        machine: &MachineDataset,
+        sample_rate: u32,
+        percentile: f64,
+    ) -> Result<Self> {
+        let scorer = model.clips();
         let train: Vec<&Clip> = machine.split(Split::Train).collect();
         let first = train.first().ok_or_else(|| HarkError::Dataset {
             path: machine.root.display().to_string(),
@@ -65,7 +108,7 @@ impl WindowScorer {
             thresholds.insert(section, decision_threshold(&scores, percentile)?);
         }
         Ok(Self {
-            scorer,
+            scorer: model,
             machine: machine.machine.clone(),
             sample_rate,
             thresholds,
@@ -76,6 +119,21 @@ impl WindowScorer {
     /// A scorer ready to score, with thresholds known already (per section).
     pub fn new(
         scorer: Box<dyn AnomalyScorer>,
+        machine: &str,
+        sample_rate: u32,
+        thresholds: BTreeMap<u32, f64>,
+    ) -> Self {
+        Self::new_model(
+            ScoringModel::Clips(scorer),
+            machine,
+            sample_rate,
+            thresholds,
+        )
+    }
+
+    /// [`WindowScorer::new`] for either kind of system.
+    pub fn new_model(
+        scorer: ScoringModel,
         machine: &str,
         sample_rate: u32,
         thresholds: BTreeMap<u32, f64>,
@@ -95,6 +153,21 @@ impl WindowScorer {
 
     pub fn system(&self) -> &str {
         self.scorer.name()
+    }
+
+    /// The system as a mean of vector scores, where it is one.
+    pub fn vector_mean(&mut self) -> Option<&mut dyn VectorMeanScorer> {
+        match &mut self.scorer {
+            ScoringModel::VectorMean(s) => Some(s.as_mut()),
+            ScoringModel::Clips(_) => None,
+        }
+    }
+
+    /// Where the vectors of `window`-sample windows lie, for a system that can be scored
+    /// incrementally (`None` for any other, or a front end without reusable vectors).
+    pub fn vector_layout(&mut self, window: usize) -> Option<VectorLayout> {
+        let scorer = self.vector_mean()?;
+        VectorLayout::new(scorer.extractor().spec(), window)
     }
 
     pub fn sample_rate(&self) -> u32 {
@@ -132,7 +205,7 @@ impl WindowScorer {
             })
             .collect();
         let refs: Vec<&Clip> = clips.iter().collect();
-        let scores = self.scorer.score(&refs)?;
+        let scores = self.scorer.clips().score(&refs)?;
         held.release();
         if scores.len() != windows.len() {
             return Err(HarkError::invalid(

@@ -43,6 +43,8 @@ pub struct PendingWindow {
     pub samples: Vec<f32>,
     /// When its last sample arrived.
     pub due: Instant,
+    /// The stream's run of contiguous audio it belongs to (a gap starts the next).
+    pub segment: u64,
 }
 
 /// The live state of one stream.
@@ -61,6 +63,10 @@ pub struct StreamState {
     pub dropped: u64,
     dropped_unreported: u64,
     pub gaps: u64,
+    /// Runs of contiguous audio so far, less one (counts gaps and nothing else).
+    segment: u64,
+    /// Where the current run of contiguous audio began (its first window starts there).
+    origin: u64,
 }
 
 impl StreamState {
@@ -77,7 +83,26 @@ impl StreamState {
             dropped: 0,
             dropped_unreported: 0,
             gaps: 0,
+            segment: 0,
+            origin: 0,
         }
+    }
+
+    /// The current run of contiguous audio: its number and where it began.
+    pub fn segment(&self) -> (u64, u64) {
+        (self.segment, self.origin)
+    }
+
+    /// The timeline span `[from, to)` of the samples the ring holds.
+    pub fn held(&self) -> (u64, u64) {
+        let to = self.position();
+        (to - self.ring.len() as u64, to)
+    }
+
+    /// The samples from timeline position `from` to the latest, when the ring holds them.
+    pub fn samples_since(&self, from: u64) -> Option<Vec<f32>> {
+        let (held_from, to) = self.held();
+        (from >= held_from && from <= to).then(|| self.ring.last((to - from) as usize))
     }
 
     /// Windows waiting to be scored.
@@ -100,6 +125,9 @@ impl StreamState {
     pub fn push(&mut self, geometry: &Geometry, block: Block, now: Instant) -> Vec<Event> {
         let mut events = Vec::new();
         let expected = self.next.unwrap_or(block.start);
+        if self.next.is_none() {
+            self.origin = block.start;
+        }
         let mut samples = block.samples.as_slice();
         let mut start = block.start;
         if start > expected {
@@ -112,6 +140,8 @@ impl StreamState {
             // The next window must be contiguous audio: start it afresh after the gap.
             self.ring.clear();
             self.need = geometry.window;
+            self.segment += 1;
+            self.origin = start;
         } else if start < expected {
             let repeated = (expected - start).min(samples.len() as u64);
             events.push(Event::Overlap {
@@ -147,6 +177,7 @@ impl StreamState {
             start: end - samples.len() as u64,
             samples,
             due: now,
+            segment: self.segment,
         });
         while self.pending.len() > geometry.max_backlog.max(1) {
             self.pending.pop_front();

@@ -35,6 +35,7 @@ mod matmul_vec4;
 mod metrics;
 mod mobilenet;
 mod monitor;
+mod monitor_incremental;
 mod nn;
 mod nn_layers;
 mod norm;

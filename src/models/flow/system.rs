@@ -161,8 +161,22 @@ pub fn clip_nll(
             "vector counts do not match the data",
         ));
     }
+    let rows = row_nll(ctx, flow, vectors)?;
+    Ok(crate::models::autoencoder::clip_means(&rows, counts))
+}
+
+/// NLL of every row of `vectors` (already standardised, `[n, channels]`): the per-vector scores
+/// a clip's score is the mean of; each row's value depends on that row alone.
+pub fn row_nll(ctx: &Context, flow: &mut Flow, vectors: &[f32]) -> Result<Vec<f32>> {
+    let dims = flow.config().channels;
+    if !vectors.len().is_multiple_of(dims) {
+        return Err(HarkError::shape(
+            "flow",
+            "the vectors are not whole rows of the flow's width",
+        ));
+    }
     let mut nll = FlowNll::new(ctx, None);
-    let mut rows = Vec::with_capacity(total);
+    let mut rows = Vec::with_capacity(vectors.len() / dims);
     for chunk in vectors.chunks(4096 * dims) {
         let x = Tensor::from_slice(ctx, &[chunk.len() / dims, dims], chunk)?;
         let mut rec = Recorder::new(ctx);
@@ -171,7 +185,7 @@ pub fn clip_nll(
         rec.submit()?;
         rows.extend(values.to_vec(ctx)?);
     }
-    Ok(crate::models::autoencoder::clip_means(&rows, counts))
+    Ok(rows)
 }
 
 /// The system's settings: the flow's shape, its training and the features.
@@ -245,6 +259,22 @@ impl FlowSystem {
             save_to: None,
             load_from: None,
         })
+    }
+
+    /// The front end whose vectors the flow scores (the one `score` runs).
+    pub fn feature_extractor(&mut self) -> &mut FeatureExtractor {
+        &mut self.extractor
+    }
+
+    /// NLL of every row of `vectors` (front-end vectors, `[n, channels]`, standardised here by
+    /// the training statistics as `score` does): a clip's score is the mean over its vectors.
+    pub fn vector_nll(&mut self, vectors: &[f32]) -> Result<Vec<f32>> {
+        let fitted = self
+            .fitted
+            .as_mut()
+            .ok_or_else(|| HarkError::invalid("flow", "score before train"))?;
+        let vectors = standardize(vectors, &fitted.mean, &fitted.std);
+        row_nll(&self.ctx, &mut fitted.flow, &vectors)
     }
 
     fn flow_config(&self) -> FlowConfig {
