@@ -31,7 +31,8 @@ const RATE: u32 = 16_000;
 const MACHINE: &str = "fan";
 
 fn features() -> FeatureSpec {
-    // The multi-pass FFT: what the CLI picks on software adapters.
+    // The multi-pass FFT: what FftPath::Auto picks on software adapters, forced so that the
+    // tests run the same path on every adapter.
     FeatureSpec {
         fft_path: FftPath::Global,
         ..FeatureSpec::dcase(FeatureKind::Dcase640)
