@@ -6,16 +6,24 @@
 // and their top-k are merged on the GPU without a separate merge pass.
 //
 // Workgroup memory holds SORT_N (score, index) pairs: [0, K_CAP) the running list, sorted, and
-// [K_CAP, SORT_N) a buffer of candidates. Tiles are scanned 256 columns at a time; a column
-// enters the buffer only if it beats the current k-th best (most columns of a long search do
-// not, so most rounds do no sorting). When the buffer might overflow on the next round, or at
-// the end, the whole array is bitonic-sorted and its first K_CAP entries are the new list. A
-// candidate that ties the k-th best loses: its index is higher than every index already seen,
-// because tiles are visited in increasing index order.
+// behind it a candidate buffer of ROOM = SORT_N / 2 slots (>= K_CAP and >= WG).
 //
-// Empty slots hold the sentinel (-3.4028235e38, 0xffffffff); a score must beat it to enter, so
-// NaN and -inf scores are never selected (the list keeps sentinels if fewer than k are finite).
-// No subgroup operations.
+// Scan: every invocation walks its own strided run of columns (lid, lid + WG, ...; adjacent
+// invocations read adjacent scores) with the k-th best of the list held in registers, and
+// appends only the columns that beat it to the buffer. No barrier while scanning: most columns
+// of a long search fail the register test and cost one load and one compare. When the buffer is
+// full an invocation stops where it is and keeps that column for the next pass.
+//
+// Merge (after the scan, or when the buffer filled up): the candidates are bitonic-sorted in a
+// power-of-two block just large enough for them, the block is folded against the reversed tail
+// of the list (keeping the better of list[K_CAP - 1 - t] and candidate t, which leaves the
+// K_CAP best as one bitonic sequence) and log2(K_CAP) half-cleaner stages sort the list again.
+// The threshold is then refreshed and the scan resumes; the pass with nothing left ends.
+//
+// A candidate must beat the k-th best in the full (score, index) order, so ties go to the lower
+// index whatever order the invocations append in. Empty slots hold the sentinel
+// (-3.4028235e38, 0xffffffff); a score must beat it to enter, so NaN and -inf scores are never
+// selected (the list keeps sentinels if fewer than k are finite). No subgroup operations.
 // CPU twin: src/cpu/knn/topk_select.rs.
 
 // Keep in sync with TopkParams in src/kernels/knn/topk_select.rs.
@@ -38,7 +46,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> best_scores: array<f32>;
 @group(0) @binding(3) var<storage, read_write> best_indices: array<u32>;
 
-// A power of two >= k, and a power of two >= K_CAP + WG (the launcher chooses both).
+// A power of two >= k, and a power of two >= K_CAP + WG (the launcher chooses both); either way
+// SORT_N / 2 >= K_CAP, so the buffer [K_CAP, K_CAP + ROOM) fits.
 override K_CAP: u32 = 256u;
 override SORT_N: u32 = 512u;
 
@@ -48,39 +57,76 @@ const EMPTY_INDEX: u32 = 0xffffffffu;
 
 var<workgroup> keys: array<f32, SORT_N>;
 var<workgroup> ids: array<u32, SORT_N>;
+// Appends attempted since the last merge (may pass ROOM: those appends were refused).
 var<workgroup> fill: atomic<u32>;
-var<workgroup> fill_now: u32;
+// Invocations that stopped on a full buffer with columns left.
+var<workgroup> pending: atomic<u32>;
+// (candidates in the buffer, pending) as read once per pass.
+var<workgroup> counts: vec2<u32>;
 
 // Whether (sa, ia) comes before (sb, ib): higher score first, then lower index.
 fn before(sa: f32, ia: u32, sb: f32, ib: u32) -> bool {
     return sa > sb || (sa == sb && ia < ib);
 }
 
-// Sorts keys/ids by `before` (bitonic network; every block direction is fixed by (i & size), so
-// the last, full-size block is in `before` order).
-fn bitonic_sort(lid: u32) {
-    for (var size = 2u; size <= SORT_N; size <<= 1u) {
+// Orders slots i < j so that slot i comes first (forward) or last (not forward).
+fn exchange(i: u32, j: u32, forward: bool) {
+    let sa = keys[i];
+    let ia = ids[i];
+    let sb = keys[j];
+    let ib = ids[j];
+    if select(before(sa, ia, sb, ib), before(sb, ib, sa, ia), forward) {
+        keys[i] = sb;
+        ids[i] = ib;
+        keys[j] = sa;
+        ids[j] = ia;
+    }
+}
+
+// Merges the n (a power of two, uniform) first buffer slots into the list. Slots past the
+// candidates hold sentinels, which sort last.
+fn merge_buffer(lid: u32, n: u32) {
+    // Bitonic sort of the buffer block: every block direction is fixed by (i & size), so the
+    // last, full-size block is in `before` order.
+    for (var size = 2u; size <= n; size <<= 1u) {
         for (var stride = size >> 1u; stride > 0u; stride >>= 1u) {
-            // The previous stage's exchanges are visible before this stage reads.
+            // The previous stage's exchanges (or the appends) are visible before this stage.
             workgroupBarrier();
-            for (var t = lid; t < SORT_N / 2u; t += WG) {
+            for (var t = lid; t < n / 2u; t += WG) {
                 let i = 2u * stride * (t / stride) + t % stride;
-                let j = i + stride;
-                let sa = keys[i];
-                let ia = ids[i];
-                let sb = keys[j];
-                let ib = ids[j];
-                let forward = (i & size) == 0u;
-                let swap = select(before(sa, ia, sb, ib), before(sb, ib, sa, ia), forward);
-                if swap {
-                    keys[i] = sb;
-                    ids[i] = ib;
-                    keys[j] = sa;
-                    ids[j] = ia;
-                }
+                exchange(K_CAP + i, K_CAP + i + stride, (i & size) == 0u);
             }
         }
     }
+    workgroupBarrier();
+    // Fold: list[K_CAP - 1 - t] against candidate t. The list falls and the reversed
+    // candidates rise along the block, so the better of each pair are the K_CAP best of both
+    // as one bitonic sequence. The same invocation then clears slot t (no other reads it).
+    let folded = min(n, K_CAP);
+    for (var t = lid; t < n; t += WG) {
+        let j = K_CAP + t;
+        if t < folded {
+            let i = K_CAP - 1u - t;
+            if before(keys[j], ids[j], keys[i], ids[i]) {
+                keys[i] = keys[j];
+                ids[i] = ids[j];
+            }
+        }
+        keys[j] = EMPTY_SCORE;
+        ids[j] = EMPTY_INDEX;
+    }
+    // Half-cleaners sort the bitonic list.
+    for (var stride = K_CAP >> 1u; stride > 0u; stride >>= 1u) {
+        workgroupBarrier();
+        for (var t = lid; t < K_CAP / 2u; t += WG) {
+            let i = 2u * stride * (t / stride) + t % stride;
+            exchange(i, i + stride, true);
+        }
+    }
+    if lid == 0u {
+        atomicStore(&fill, 0u);
+    }
+    // The list is sorted and the buffer empty before anyone reads the threshold or appends.
     workgroupBarrier();
 }
 
@@ -109,43 +155,47 @@ fn main(
     }
     if lid == 0u {
         atomicStore(&fill, 0u);
+        atomicStore(&pending, 0u);
     }
     workgroupBarrier();
 
-    let room = SORT_N - K_CAP;
+    let room = SORT_N / 2u;
     let cols = params.cols;
     let score_base = row * params.score_stride;
-    for (var base = 0u; base < cols; base += WG) {
-        // keys[k - 1] is only rewritten by a sort, which every thread passes a barrier to enter.
+    var c = lid;
+    loop {
+        // Only a merge rewrites the list, and every invocation passed its last barrier.
         let kth_score = keys[k - 1u];
         let kth_index = ids[k - 1u];
-        let c = base + lid;
-        if c < cols {
+        for (; c < cols; c += WG) {
             let s = scores[score_base + c];
             let id = params.index_base + c;
             if before(s, id, kth_score, kth_index) {
                 let slot = atomicAdd(&fill, 1u);
+                if slot >= room {
+                    // Buffer full: column c is tested again after the merge.
+                    break;
+                }
                 keys[K_CAP + slot] = s;
                 ids[K_CAP + slot] = id;
             }
         }
-        // Every append of this round is done before the count is read.
+        if c < cols {
+            atomicAdd(&pending, 1u);
+        }
+        // Every append and every pending count of this pass is done before they are read.
         workgroupBarrier();
         if lid == 0u {
-            fill_now = atomicLoad(&fill);
+            counts = vec2<u32>(min(atomicLoad(&fill), room), atomicLoad(&pending));
+            atomicStore(&pending, 0u);
         }
-        let filled = workgroupUniformLoad(&fill_now);
-        if filled + WG > room || (base + WG >= cols && filled > 0u) {
-            bitonic_sort(lid);
-            for (var i = K_CAP + lid; i < SORT_N; i += WG) {
-                keys[i] = EMPTY_SCORE;
-                ids[i] = EMPTY_INDEX;
-            }
-            if lid == 0u {
-                atomicStore(&fill, 0u);
-            }
-            // The buffer is empty again before the next round appends to it.
-            workgroupBarrier();
+        let now = workgroupUniformLoad(&counts);
+        if now.x > 0u {
+            // The smallest power of two >= the candidates.
+            merge_buffer(lid, 1u << (32u - countLeadingZeros(now.x - 1u)));
+        }
+        if now.y == 0u {
+            break;
         }
     }
 

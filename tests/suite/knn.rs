@@ -658,6 +658,47 @@ fn knn_topk_single_query_over_a_long_database_crosses_the_loop_budget() {
     assert_eq!(best.to_vec(&ctx).unwrap(), cpu_scores);
 }
 
+/// The selection's worst and best orders: scores rising along the database (every column beats
+/// the running k-th best, so the candidate buffer fills and merges again and again, with a
+/// column retried after each full buffer), falling (nothing after the first k enters) and
+/// shuffled, for k = 1, a k that is not a power of two, and the largest k of 32 KiB devices.
+#[test]
+fn knn_topk_selects_exactly_in_rising_falling_and_shuffled_orders() {
+    let Some(ctx) = test_context() else { return };
+    let rows = 20_011usize;
+    let mut rng = SeededRng::new(75);
+    let mut shuffled: Vec<f32> = (0..rows).map(|i| i as f32).collect();
+    for i in (1..rows).rev() {
+        shuffled.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    }
+    let orders = [
+        ("rising", (0..rows).map(|i| i as f32).collect::<Vec<_>>()),
+        ("falling", (0..rows).map(|i| (rows - i) as f32).collect()),
+        ("shuffled", shuffled),
+    ];
+    let query = [1.0f32];
+    for (name, database) in &orders {
+        for k in [1usize, 300, max_k(ctx.limits()).min(1024)] {
+            let q = Tensor::from_slice(&ctx, &[1, 1], &query).unwrap();
+            let x = Tensor::from_slice(&ctx, &[rows, 1], database).unwrap();
+            let best = Tensor::zeros(&ctx, &[1, k], DType::F32).unwrap();
+            let best_idx = Tensor::zeros(&ctx, &[1, k], DType::F32).unwrap();
+            let mut rec = Recorder::new(&ctx);
+            let opts = knn::TopkOptions::default();
+            knn::knn_topk(&mut rec, &q, &[&x], k, Metric::Dot, &best, &best_idx, &opts).unwrap();
+            rec.submit().unwrap();
+            let scores = cpu::knn::similarity(&query, database, 1, Metric::Dot);
+            let (cpu_idx, cpu_scores) = cpu::knn::topk_select(&scores, rows, k);
+            assert_eq!(
+                download_indices(&ctx, &best_idx).unwrap(),
+                cpu_idx,
+                "{name}, k {k}"
+            );
+            assert_eq!(best.to_vec(&ctx).unwrap(), cpu_scores, "{name}, k {k}");
+        }
+    }
+}
+
 /// Lavapipe (llvmpipe) ends every loop of an invocation once it has run ~65,535 loop
 /// iterations in total (README, "Portability: loop budget per invocation"): a score over dim
 /// 40,000 was cut at dim 37,445 there (measured). The direct score kernel (distances, f16

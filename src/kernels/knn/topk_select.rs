@@ -50,9 +50,10 @@ fn sort_sizes(k: usize) -> (usize, usize) {
     (k_cap, (k_cap + WG).next_power_of_two())
 }
 
-/// Workgroup bytes the shader needs for `k`: SORT_N (score, index) pairs and two counters.
+/// Workgroup bytes the shader needs for `k`: SORT_N (score, index) pairs, two counters and the
+/// pair of counts read once per pass.
 fn workgroup_bytes(k: usize) -> u64 {
-    8 * sort_sizes(k).1 as u64 + 8
+    8 * sort_sizes(k).1 as u64 + 16
 }
 
 /// The largest k this device can select (1024 with 32 KiB of workgroup memory, 512 with
@@ -66,9 +67,11 @@ pub fn max_k(limits: &wgpu::Limits) -> usize {
     k
 }
 
-/// Loop iterations one invocation of the shader runs, at worst, per WG-column round: the round
-/// itself, a full bitonic sort (log2 SORT_N sizes, their strides, each with SORT_N / 2 / WG
-/// compare steps per thread) and the clearing of the candidate area.
+/// Loop iterations, per WG-column round, of the selection this launcher used before the
+/// register-threshold scan (a barrier-separated round per 256 columns and a full bitonic sort of
+/// SORT_N pairs whenever a round might overflow). It still defines [`max_select_cols`] so that
+/// tile widths (and so the search's dispatches) stay as they were; the present shader does less
+/// at every width ([`worst_case_iterations`], checked in the tests below).
 fn round_iterations(k: usize) -> usize {
     let (k_cap, sort_n) = sort_sizes(k);
     let levels = sort_n.trailing_zeros() as usize;
@@ -77,12 +80,43 @@ fn round_iterations(k: usize) -> usize {
 }
 
 /// The most columns one [`topk_select`] tile may have for `k`, so that no invocation runs more
-/// than [`LOOP_BUDGET`] loop iterations even when every round finds new top-k members (scores
+/// than [`LOOP_BUDGET`] loop iterations even when every column is a new top-k member (scores
 /// rising along the database): 41,472 for k = 256, 12,032 for k = 1024.
 pub fn max_select_cols(k: usize) -> usize {
     let (_, sort_n) = sort_sizes(k);
     let fixed = sort_n.div_ceil(WG) + k.div_ceil(WG);
     LOOP_BUDGET.saturating_sub(fixed) / round_iterations(k) * WG
+}
+
+/// Loop iterations one invocation of the shader runs in one merge of a full candidate buffer
+/// (ROOM = SORT_N / 2 slots): the bitonic sort's sizes, strides and compare steps, the fold and
+/// clear of the buffer, the half-cleaner strides and their compare steps.
+#[cfg(test)]
+fn merge_iterations(k: usize) -> usize {
+    let (k_cap, sort_n) = sort_sizes(k);
+    let room = sort_n / 2;
+    let levels = room.trailing_zeros() as usize;
+    let strides = levels * (levels + 1) / 2;
+    let cleaners = k_cap.trailing_zeros() as usize;
+    levels
+        + strides * (1 + (room / 2).div_ceil(WG))
+        + room.div_ceil(WG)
+        + cleaners * (1 + (k_cap / 2).div_ceil(WG))
+}
+
+/// Loop iterations one invocation of the shader runs, at worst, on a tile of `cols` columns:
+/// the list set-up and write-back, every column of its strided run, and when every column is a
+/// candidate one merge per ROOM columns, each costing a pass of the outer loop, the retried
+/// column and [`merge_iterations`] (the last, possibly partial, buffer counted as full).
+#[cfg(test)]
+fn worst_case_iterations(k: usize, cols: usize) -> usize {
+    let (_, sort_n) = sort_sizes(k);
+    let merges = cols.div_ceil(sort_n / 2);
+    sort_n.div_ceil(WG)
+        + k.div_ceil(WG)
+        + cols.div_ceil(WG)
+        + 1
+        + merges * (2 + merge_iterations(k))
 }
 
 /// Merges the `rows x cols` score tile `scores` (row-major, `cols` per row) into the running
@@ -184,6 +218,15 @@ pub fn topk_select(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scan_stays_within_the_old_round_budget() {
+        for k in [1, 2, 7, 16, 100, 256, 257, 512, 1000, 1024, 2048, 4096] {
+            let cols = max_select_cols(k);
+            let worst = worst_case_iterations(k, cols);
+            assert!(worst <= LOOP_BUDGET, "k {k}, {cols} columns: {worst}");
+        }
+    }
 
     #[test]
     fn select_tiles_stay_within_the_loop_budget() {
