@@ -18,6 +18,7 @@ pub mod monitor;
 pub mod nn;
 pub mod paths;
 pub mod profiler;
+pub mod rng;
 pub mod runtime;
 pub mod shaders;
 pub mod tensor;

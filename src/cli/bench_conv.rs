@@ -9,7 +9,7 @@ use hark::kernels::conv1d::{conv1d, Conv1dParams};
 use hark::kernels::conv2d::{conv2d, Conv2dParams};
 use hark::nn::{Conv2d, Layer, Mode, SeededInit};
 use hark::profiler::profile;
-use hark::testing::SeededRng;
+use hark::rng::SeededRng;
 use hark::{Context, DType, HarkError, Recorder, Tensor};
 
 #[derive(Args, Debug)]

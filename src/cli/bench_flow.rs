@@ -8,7 +8,7 @@ use hark::kernels::optim::AdamConfig;
 use hark::models::flow::{Flow, FlowConfig, FlowNll, FlowSystemConfig, Subnet};
 use hark::nn::{Adam, Mode};
 use hark::profiler::profile;
-use hark::testing::SeededRng;
+use hark::rng::SeededRng;
 use hark::{Context, Recorder, Tensor};
 
 const DIMS: usize = 640;

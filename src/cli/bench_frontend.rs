@@ -9,7 +9,7 @@ use hark::features::cpu_path;
 use hark::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
 use hark::kernels::fft::FftPath;
 use hark::profiler::{profile, Profile};
-use hark::testing::SeededRng;
+use hark::rng::SeededRng;
 use hark::{Context, DType, Tensor};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -12,7 +12,7 @@ use hark::cpu::matmul::sgemm_matrixmultiply;
 use hark::kernels::knn::{download_indices, similarity_flops};
 use hark::knn::{CosineIndex, IndexOptions};
 use hark::profiler::{profile, TimingMethod};
-use hark::testing::SeededRng;
+use hark::rng::SeededRng;
 use hark::{Context, DType, HarkError, Tensor};
 
 #[derive(Debug, Args)]

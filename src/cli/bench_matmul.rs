@@ -11,7 +11,7 @@ use hark::kernels::matmul::{
     matmul, matmul_flops, splits_used, vec4_eligible, MatmulOptions, MatmulPath, MatmulTiles,
 };
 use hark::profiler::{profile, TimingMethod};
-use hark::testing::SeededRng;
+use hark::rng::SeededRng;
 use hark::{Context, DType, HarkError, Recorder, Tensor};
 
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@ use hark::kernels::optim::AdamConfig;
 use hark::models::conv_tasnet::{ConvTasNet, ConvTasNetConfig, MaskActivation};
 use hark::nn::{Adam, Layer, Mode};
 use hark::profiler::{profile, TimingMethod};
-use hark::testing::SeededRng;
+use hark::rng::SeededRng;
 use hark::{Context, DType, HarkError, Recorder, Tensor};
 
 const SAMPLE_RATE: usize = 16_000;

@@ -10,7 +10,7 @@ use hark::kernels::optim::AdamConfig;
 use hark::models::autoencoder::DenseAutoencoder;
 use hark::nn::{Adam, Layer, Mode};
 use hark::profiler::profile;
-use hark::testing::SeededRng;
+use hark::rng::SeededRng;
 use hark::{Context, DType, Recorder, Tensor};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

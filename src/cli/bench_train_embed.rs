@@ -9,7 +9,7 @@ use hark::models::embedding::{
     Branches, EmbedTrainConfig, EmbeddingModel, EmbeddingNetConfig, TrainStep,
 };
 use hark::profiler::profile;
-use hark::testing::SeededRng;
+use hark::rng::SeededRng;
 use hark::{Context, Recorder};
 
 /// Classes of the synthetic batch (a machine type with a few sections and attributes).

@@ -9,7 +9,7 @@ use hark::kernels::optim::AdamConfig;
 use hark::models::mobilenet::{patch_starts, MobileNetV2, MobileNetV2Config};
 use hark::nn::{Adam, Layer, Mode};
 use hark::profiler::profile;
-use hark::testing::SeededRng;
+use hark::rng::SeededRng;
 use hark::{Context, DType, Recorder, Tensor};
 
 const SECTIONS: usize = 3;

@@ -9,7 +9,7 @@ use hark::models::flow::{FlowConfig, Subnet};
 use hark::models::oe::{EmbeddingLoss, FlowEmbeddingLoss, OeNetConfig, OeNetwork, OeStep};
 use hark::nn::{Adam, Param};
 use hark::profiler::profile;
-use hark::testing::SeededRng;
+use hark::rng::SeededRng;
 use hark::{Context, Recorder};
 
 /// Section / attribute classes of the synthetic batch.

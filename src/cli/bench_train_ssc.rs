@@ -9,7 +9,7 @@ use hark::models::ssc::train::{Labels, Step};
 use hark::models::ssc::{LossWeights, SscNetwork, SscShape, TripletLabels};
 use hark::nn::Adam;
 use hark::profiler::profile;
-use hark::testing::SeededRng;
+use hark::rng::SeededRng;
 use hark::{Context, Recorder};
 
 /// Runs the benchmark: `batch` clips of `seconds` seconds, TDNN width `channels`.

@@ -9,7 +9,7 @@ use crate::context::Context;
 use crate::detect::gmm::{GaussianMixture, GmmOptions};
 use crate::error::{HarkError, Result};
 use crate::knn::{IndexOptions, MahalanobisIndex};
-use crate::testing::SeededRng;
+use crate::rng::SeededRng;
 
 /// The hyper-parameter values of 004.
 pub const INLIER_SIZES: [usize; 5] = [1, 2, 4, 16, 32];

@@ -8,9 +8,9 @@ use crate::error::{HarkError, Result};
 use crate::kernels::knn::{
     centroid_update, download_indices, knn_topk, normalize_rows, Metric, TopkOptions,
 };
+use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::testing::SeededRng;
 
 /// How k-means measures closeness.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

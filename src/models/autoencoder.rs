@@ -14,9 +14,9 @@ use crate::kernels::batchnorm::BatchNormConfig;
 use crate::kernels::loss::{mse_backward, mse_rows};
 use crate::kernels::optim::AdamConfig;
 use crate::nn::{Adam, BatchNorm1d, Layer, Linear, Mode, Param, SeededInit, Sequential};
+use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::testing::SeededRng;
 
 /// Hidden sizes of the encoder after the input (the decoder mirrors them).
 const ENCODER: [usize; 5] = [128, 128, 128, 128, 8];

@@ -53,11 +53,11 @@ pub trait Layer {
 
 /// SplitMix64-based uniform initialiser: the same seed gives the same model everywhere.
 #[derive(Clone, Debug)]
-pub struct SeededInit(crate::testing::SeededRng);
+pub struct SeededInit(crate::rng::SeededRng);
 
 impl SeededInit {
     pub fn new(seed: u64) -> Self {
-        Self(crate::testing::SeededRng::new(seed))
+        Self(crate::rng::SeededRng::new(seed))
     }
 
     /// `n` values uniform in `[-bound, bound)`.

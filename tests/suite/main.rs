@@ -28,6 +28,7 @@ mod frontend;
 mod fuzz_loaders;
 mod gmm;
 mod knn;
+mod layering;
 mod loss;
 mod loss_embedding;
 mod matmul;

@@ -15,7 +15,7 @@ use super::{
     attributes_csv, sectioned_file_name, Attribute, Clip, Dataset, Domain, Label, Naming, Split,
 };
 use crate::error::{HarkError, Result};
-use crate::testing::SeededRng;
+use crate::rng::SeededRng;
 
 /// How to split.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -9,9 +9,9 @@ use crate::error::{HarkError, Result};
 use crate::kernels::loss::{mixup, sc_adacos, sc_adacos_backward, MixupMode, ScAdaCosWorkspace};
 use crate::kernels::optim::AdamConfig;
 use crate::nn::{Adam, Mode, Param};
+use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::testing::SeededRng;
 
 use super::model::EmbeddingModel;
 

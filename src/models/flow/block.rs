@@ -13,9 +13,9 @@ use crate::kernels::flow::{
     index_tensor, unit_scale_g,
 };
 use crate::nn::{reuse, Activation, Conv2d, Layer, Linear, Mode, Param, SeededInit, Sequential};
+use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::Tensor;
-use crate::testing::SeededRng;
 
 /// The subnet predicting the coupling coefficients from x1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,9 +8,9 @@ use super::block::{CouplingBlock, Subnet};
 use crate::context::Context;
 use crate::error::{HarkError, Result};
 use crate::nn::{reuse, Mode, Param, SeededInit};
+use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::Tensor;
-use crate::testing::SeededRng;
 
 /// The shape of a flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,9 +16,9 @@ use crate::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
 use crate::kernels::optim::AdamConfig;
 use crate::models::autoencoder::clip_vectors;
 use crate::nn::{Adam, Mode};
+use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::testing::SeededRng;
 
 /// Training settings of a flow on vectors.
 #[derive(Clone, Copy, Debug)]

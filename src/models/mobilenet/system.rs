@@ -25,9 +25,9 @@ use crate::kernels::optim::AdamConfig;
 use crate::models::mobilenet::network::{MobileNetV2, MobileNetV2Config};
 use crate::models::mobilenet::patches::{clip_score, log_odds_against, patch_starts};
 use crate::nn::{Adam, Layer, Mode};
+use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::testing::SeededRng;
 
 /// Training and patch settings (003 §4.1: Adam lr 1e-4, batch 128, 20 epochs; 64-frame patches
 /// every 8 frames as the reference code).

@@ -22,9 +22,9 @@ use crate::models::oe::train::{
     train_oe, EmbeddingLoss, OeEpochReport, OeTrainConfig, OeTrainData,
 };
 use crate::nn::Mode;
+use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::Tensor;
-use crate::testing::SeededRng;
 
 /// What the class head predicts (004: sections in 2022, attributes in 2023).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

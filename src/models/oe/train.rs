@@ -13,9 +13,9 @@ use crate::kernels::loss::{bce_with_logits, bce_with_logits_backward};
 use crate::kernels::optim::AdamConfig;
 use crate::models::oe::network::OeNetwork;
 use crate::nn::{Adam, Layer, Mode, Param};
+use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::testing::SeededRng;
 
 /// An extra loss on the embedding batch, trained jointly with the feature extractor.
 pub trait EmbeddingLoss {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::audio::dataset::{Clip, MachineDataset};
 use crate::audio::wav::{read_wav, WavOptions};
 use crate::error::{HarkError, Result};
-use crate::testing::SeededRng;
+use crate::rng::SeededRng;
 
 /// The SNRs of 000 §4.1, in dB.
 pub const SNRS_DB: [f32; 3] = [-5.0, 0.0, 5.0];

@@ -12,9 +12,9 @@ use crate::kernels::optim::AdamConfig;
 use crate::models::ssc::data::ClipInputs;
 use crate::models::ssc::network::{SscInputs, SscNetwork};
 use crate::nn::{Adam, Mode};
+use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::testing::SeededRng;
 
 /// Weights of the three losses (paper 002's eq. 5 sums them with weight 1) and the triplet's
 /// settings.
