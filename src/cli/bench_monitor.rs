@@ -125,7 +125,7 @@ fn fitted_here(
     args: &BenchMonitorArgs,
     machine: &MachineDataset,
 ) -> hark::Result<WindowScorer> {
-    let features = super::train::features(ctx);
+    let features = super::train::features();
     let scorer: Box<dyn AnomalyScorer> = match args.system {
         System::Ae => {
             let system = AutoencoderSystem::new(

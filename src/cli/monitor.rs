@@ -286,7 +286,7 @@ pub(crate) fn load_scorer(
     system: System,
     models: &Path,
 ) -> hark::Result<ScoringModel> {
-    let features = super::train::features(ctx);
+    let features = super::train::features();
     let clips: Box<dyn AnomalyScorer> =
         match system {
             System::Ae => {
@@ -343,7 +343,7 @@ pub(crate) fn window_scorer(ctx: &Context, args: &ModelArgs) -> hark::Result<Win
         require_model(args.system, &args.models, &machine.machine)?;
     }
     let scorer = load_scorer(ctx, args.system, &args.models)?;
-    let rate = super::train::features(ctx).sample_rate;
+    let rate = super::train::features().sample_rate;
     WindowScorer::fit_model(scorer, &machine, rate, args.percentile)
 }
 

@@ -239,7 +239,7 @@ pub struct ScoreArgs {
     ssc: super::train_ssc::SscScoreArgs,
 }
 
-pub(crate) fn features(_ctx: &Context) -> FeatureSpec {
+pub(crate) fn features() -> FeatureSpec {
     // FftPath::Auto: the library picks the global path on software adapters.
     let fft_path = FftPath::Auto;
     FeatureSpec {
@@ -290,13 +290,12 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
                 seed: args.seed,
                 blocks: args.flow.blocks,
                 hidden: args.flow.hidden,
-                features: features(&Context::new()?),
+                features: features(),
             });
         }
         System::Oe => {
             let ctx = Context::new()?;
-            let mut config =
-                super::train_oe::config(&ctx, &args.oe, epochs, batch_size, lr, args.seed);
+            let mut config = super::train_oe::config(&args.oe, epochs, batch_size, lr, args.seed);
             oe_aggregation(&mut config, args.segment_aggregation.as_deref(), false)?;
             let pseudo = args.oe.oe_pseudo_data.as_deref();
             return super::train_oe::train(&ctx, &dataset, config, &args.models, pseudo);
@@ -304,7 +303,7 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
         System::OeFlow => {
             let ctx = Context::new()?;
             let mut config =
-                super::train_oe::flow_config(&ctx, &args.oe, epochs, batch_size, lr, args.seed);
+                super::train_oe::flow_config(&args.oe, epochs, batch_size, lr, args.seed);
             oe_aggregation(&mut config, args.segment_aggregation.as_deref(), false)?;
             let pseudo = args.oe.oe_pseudo_data.as_deref();
             return super::train_oe::train(&ctx, &dataset, config, &args.models, pseudo);
@@ -356,7 +355,7 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
         batch_size,
         lr,
         seed: args.seed,
-        features: features(&ctx),
+        features: features(),
     };
     let mut system = AutoencoderSystem::new(&ctx, config)?;
     system.save_to = Some(args.models.clone());
@@ -518,7 +517,7 @@ fn score_into(
     Ok(match args.system {
         System::Ae => {
             let config = AutoencoderConfig {
-                features: features(ctx),
+                features: features(),
                 ..AutoencoderConfig::default()
             };
             let mut system = AutoencoderSystem::new(ctx, config)?;
@@ -526,17 +525,17 @@ fn score_into(
             run_system(&mut system, dataset, out, args.percentile)?
         }
         System::Flow => {
-            let mut system = super::train_flow::scorer(ctx, &args.models, features(ctx))?;
+            let mut system = super::train_flow::scorer(ctx, &args.models, features())?;
             run_system(system.as_mut(), dataset, out, args.percentile)?
         }
         System::Oe => {
             // Training settings do not matter when scoring; the seed seeds the inlier models.
-            let mut config = super::train_oe::config(ctx, &args.oe, 0, 2, 0.0, args.seed);
+            let mut config = super::train_oe::config(&args.oe, 0, 2, 0.0, args.seed);
             oe_aggregation(&mut config, args.segment_aggregation.as_deref(), true)?;
             super::train_oe::score(ctx, dataset, config, &args.models, out, args.percentile)?
         }
         System::OeFlow => {
-            let mut config = super::train_oe::flow_config(ctx, &args.oe, 0, 2, 0.0, args.seed);
+            let mut config = super::train_oe::flow_config(&args.oe, 0, 2, 0.0, args.seed);
             oe_aggregation(&mut config, args.segment_aggregation.as_deref(), true)?;
             super::train_oe::score(ctx, dataset, config, &args.models, out, args.percentile)?
         }

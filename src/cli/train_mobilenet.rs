@@ -45,8 +45,8 @@ pub struct TrainRun<'a> {
     pub resume: bool,
 }
 
-fn config(ctx: &Context, args: &MobileNetArgs) -> MobileNetConfig {
-    let dcase = crate::cli::train::features(ctx);
+fn config(args: &MobileNetArgs) -> MobileNetConfig {
+    let dcase = crate::cli::train::features();
     MobileNetConfig {
         frames: args.patch_frames,
         hop_frames: args.hop_frames,
@@ -72,7 +72,7 @@ pub fn scorer(
         MobileNetConfig {
             aggregation: aggregation.unwrap_or_default(),
             aggregation_from_checkpoint: aggregation.is_none(),
-            ..config(ctx, args)
+            ..config(args)
         },
     )
 }
@@ -93,7 +93,7 @@ pub fn train(run: &TrainRun, args: &MobileNetArgs) -> hark::Result<()> {
         lr: run.lr.unwrap_or(defaults.lr),
         seed: run.seed,
         aggregation: run.aggregation,
-        ..config(&ctx, args)
+        ..config(args)
     };
     let mut system = MobileNetSystem::new(&ctx, config)?;
     system.save_to = Some(run.models.to_path_buf());

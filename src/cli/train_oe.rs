@@ -125,15 +125,8 @@ pub enum FlowVariant {
 }
 
 /// `--system oe-flow`: the OE configuration with OE-Flow's jointly trained flow.
-pub fn flow_config(
-    ctx: &Context,
-    args: &OeArgs,
-    epochs: usize,
-    batch: usize,
-    lr: f32,
-    seed: u64,
-) -> OeConfig {
-    let mut config = config(ctx, args, epochs, batch, lr, seed);
+pub fn flow_config(args: &OeArgs, epochs: usize, batch: usize, lr: f32, seed: u64) -> OeConfig {
+    let mut config = config(args, epochs, batch, lr, seed);
     config.flow = Some(OeFlowConfig {
         blocks: args.oe_flow_blocks,
         hidden: args.oe_flow_hidden,
@@ -152,14 +145,7 @@ pub fn flow_config(
 }
 
 /// The OE configuration from the command line.
-pub fn config(
-    _ctx: &Context,
-    args: &OeArgs,
-    epochs: usize,
-    batch: usize,
-    lr: f32,
-    seed: u64,
-) -> OeConfig {
+pub fn config(args: &OeArgs, epochs: usize, batch: usize, lr: f32, seed: u64) -> OeConfig {
     let mut config = OeConfig::new(OeNetConfig {
         mels: args.oe_mels,
         frames: args.oe_frames,

@@ -86,10 +86,10 @@ pub struct Run<'a> {
     pub seed: u64,
 }
 
-fn features(ctx: &Context) -> FeatureSpec {
+fn features() -> FeatureSpec {
     FeatureSpec {
         kind: FeatureKind::Logmel,
-        ..crate::cli::train::features(ctx)
+        ..crate::cli::train::features()
     }
 }
 
@@ -102,7 +102,7 @@ pub fn train(run: &Run, args: &SscTrainArgs) -> hark::Result<()> {
         pool_channels: 2 * args.tdnn_channels,
         embedding: args.embedding_dim,
         extra_features: args.extra_features.clone(),
-        features: features(&ctx),
+        features: features(),
         ..SscConfig::default()
     };
     config.train.epochs = run.epochs;
@@ -162,7 +162,7 @@ pub fn scoring_system(
             ScoreKind::Confidence => SscScore::Confidence,
         },
         extra_features: args.extra_features.clone(),
-        features: features(ctx),
+        features: features(),
         ..SscConfig::default()
     };
     let mut system = SscSystem::new(ctx, config)?;

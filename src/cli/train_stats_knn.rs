@@ -44,7 +44,7 @@ pub struct StatsKnnArgs {
 }
 
 /// The system's configuration from the flags and the shared front end.
-pub fn config(ctx: &Context, args: &StatsKnnArgs) -> hark::Result<StatsKnnConfig> {
+pub fn config(args: &StatsKnnArgs) -> hark::Result<StatsKnnConfig> {
     let views = args
         .stats_views
         .iter()
@@ -54,7 +54,7 @@ pub fn config(ctx: &Context, args: &StatsKnnArgs) -> hark::Result<StatsKnnConfig
         embedding: EmbeddingOptions {
             views,
             spectrum_bands: args.stats_spectrum_bands,
-            features: super::train::features(ctx),
+            features: super::train::features(),
         },
         back_end: BackEnd {
             standardize: Standardization::parse(&args.stats_standardize)?,
@@ -70,7 +70,7 @@ pub fn config(ctx: &Context, args: &StatsKnnArgs) -> hark::Result<StatsKnnConfig
 /// Builds and saves the memories of every machine type of `dataset` (checked by the caller).
 pub fn train(dataset: &Dataset, models: &Path, args: &StatsKnnArgs) -> hark::Result<()> {
     let ctx = Context::new()?;
-    let mut system = StatsKnnSystem::new(&ctx, config(&ctx, args)?)?;
+    let mut system = StatsKnnSystem::new(&ctx, config(args)?)?;
     system.save_to = Some(models.to_path_buf());
     for machine in &dataset.machines {
         // An empty training split is refused by the system (a typed dataset error).
@@ -96,7 +96,7 @@ pub fn score(
     out: &Path,
     percentile: f64,
 ) -> hark::Result<Vec<SectionReport>> {
-    let config = StatsKnnConfig::with_defaults(super::train::features(ctx));
+    let config = StatsKnnConfig::with_defaults(super::train::features());
     let mut system = StatsKnnSystem::new(ctx, config)?;
     system.load_from = Some(models.to_path_buf());
     run_system(&mut system, dataset, out, percentile)
