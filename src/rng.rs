@@ -19,14 +19,42 @@ impl SeededRng {
         z ^ (z >> 31)
     }
 
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
     /// Uniform in [lo, hi).
     pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        let unit = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
-        lo + (hi - lo) * unit
+        lo + (hi - lo) * self.unit()
+    }
+
+    /// Standard normal (Box-Muller; one of the pair is discarded for simplicity).
+    pub fn normal(&mut self) -> f32 {
+        let u1 = self.unit().max(1e-7);
+        let u2 = self.unit();
+        (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+    }
+
+    /// An index in [0, n).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 
     /// `n` values uniform in [lo, hi).
     pub fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
         (0..n).map(|_| self.uniform(lo, hi)).collect()
     }
+}
+
+/// A stable 64-bit mix of several integers, for per-item seeds that do not depend on the order
+/// in which threads reach the items (the synthetic clips' seeds).
+pub fn mix_seed(parts: &[u64]) -> u64 {
+    let mut rng = SeededRng::new(0x5EED);
+    let mut state = 0u64;
+    for &part in parts {
+        rng.0 ^= part.wrapping_add(state);
+        state = rng.next_u64();
+    }
+    state
 }

@@ -643,19 +643,30 @@ fn knn_topk_single_query_over_a_long_database_crosses_the_loop_budget() {
     let (rows, k) = (400_000usize, 256usize);
     // Scores i * 1.0: exact in f32, all distinct.
     let database: Vec<f32> = (0..rows).map(|i| i as f32).collect();
+    check_one_dim_topk(&ctx, &database, k, "rising");
+}
+
+/// The top-k of the query [1] against a one-column database (its scores are the database
+/// itself, by dot product) is the CPU's exactly, indices and scores.
+fn check_one_dim_topk(ctx: &Context, database: &[f32], k: usize, what: &str) {
+    let rows = database.len();
     let query = [1.0f32];
-    let q = Tensor::from_slice(&ctx, &[1, 1], &query).unwrap();
-    let x = Tensor::from_slice(&ctx, &[rows, 1], &database).unwrap();
-    let best = Tensor::zeros(&ctx, &[1, k], DType::F32).unwrap();
-    let best_idx = Tensor::zeros(&ctx, &[1, k], DType::F32).unwrap();
-    let mut rec = Recorder::new(&ctx);
+    let q = Tensor::from_slice(ctx, &[1, 1], &query).unwrap();
+    let x = Tensor::from_slice(ctx, &[rows, 1], database).unwrap();
+    let best = Tensor::zeros(ctx, &[1, k], DType::F32).unwrap();
+    let best_idx = Tensor::zeros(ctx, &[1, k], DType::F32).unwrap();
+    let mut rec = Recorder::new(ctx);
     let opts = knn::TopkOptions::default();
     knn::knn_topk(&mut rec, &q, &[&x], k, Metric::Dot, &best, &best_idx, &opts).unwrap();
     rec.submit().unwrap();
-    let scores = cpu::knn::similarity(&query, &database, 1, Metric::Dot);
+    let scores = cpu::knn::similarity(&query, database, 1, Metric::Dot);
     let (cpu_idx, cpu_scores) = cpu::knn::topk_select(&scores, rows, k);
-    assert_eq!(download_indices(&ctx, &best_idx).unwrap(), cpu_idx);
-    assert_eq!(best.to_vec(&ctx).unwrap(), cpu_scores);
+    assert_eq!(
+        download_indices(ctx, &best_idx).unwrap(),
+        cpu_idx,
+        "{what}, k {k}"
+    );
+    assert_eq!(best.to_vec(ctx).unwrap(), cpu_scores, "{what}, k {k}");
 }
 
 /// The selection's worst and best orders: scores rising along the database (every column beats
@@ -676,25 +687,9 @@ fn knn_topk_selects_exactly_in_rising_falling_and_shuffled_orders() {
         ("falling", (0..rows).map(|i| (rows - i) as f32).collect()),
         ("shuffled", shuffled),
     ];
-    let query = [1.0f32];
     for (name, database) in &orders {
         for k in [1usize, 300, max_k(ctx.limits()).min(1024)] {
-            let q = Tensor::from_slice(&ctx, &[1, 1], &query).unwrap();
-            let x = Tensor::from_slice(&ctx, &[rows, 1], database).unwrap();
-            let best = Tensor::zeros(&ctx, &[1, k], DType::F32).unwrap();
-            let best_idx = Tensor::zeros(&ctx, &[1, k], DType::F32).unwrap();
-            let mut rec = Recorder::new(&ctx);
-            let opts = knn::TopkOptions::default();
-            knn::knn_topk(&mut rec, &q, &[&x], k, Metric::Dot, &best, &best_idx, &opts).unwrap();
-            rec.submit().unwrap();
-            let scores = cpu::knn::similarity(&query, database, 1, Metric::Dot);
-            let (cpu_idx, cpu_scores) = cpu::knn::topk_select(&scores, rows, k);
-            assert_eq!(
-                download_indices(&ctx, &best_idx).unwrap(),
-                cpu_idx,
-                "{name}, k {k}"
-            );
-            assert_eq!(best.to_vec(&ctx).unwrap(), cpu_scores, "{name}, k {k}");
+            check_one_dim_topk(&ctx, database, k, name);
         }
     }
 }
