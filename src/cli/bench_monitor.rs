@@ -13,7 +13,9 @@ use hark::audio::synth::{generate, MachineType, SynthConfig};
 use hark::detect::contract::{read_wav_samples, AnomalyScorer, EnergyScorer};
 use hark::models::autoencoder::{AutoencoderConfig, AutoencoderSystem};
 use hark::models::stats_knn::{StatsKnnConfig, StatsKnnSystem};
-use hark::monitor::bench::{bench_streams, BenchRun, InjectedGaps};
+use hark::monitor::bench::{
+    bench_streams, resident_mib, BenchRun, InjectedFaults, InjectedGaps, InjectedStall,
+};
 use hark::monitor::{Monitor, MonitorConfig, ScoringModel, WindowScorer};
 use hark::{Context, HarkError};
 
@@ -64,6 +66,9 @@ pub struct BenchMonitorArgs {
     /// Only the N-stream run, no sweep below it.
     #[arg(long)]
     no_sweep: bool,
+    /// Leave the N-stream run's dispatches untimed (no per-kernel GPU times).
+    #[arg(long)]
+    no_profile: bool,
     /// Inject a gap into every stream after every this many seconds of audio (the N-stream
     /// run reports gaps injected and reported, and the resident memory before and after).
     #[arg(long, value_parser = super::values::positive_f64)]
@@ -71,14 +76,13 @@ pub struct BenchMonitorArgs {
     /// Seconds of audio lost in each injected gap.
     #[arg(long, default_value_t = 0.5, value_parser = super::values::positive_f64)]
     gap: f64,
-}
-
-/// The process's resident memory in MiB (Linux; `None` elsewhere).
-fn resident_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    /// Make the first stream of the N-stream run stall (deliver nothing, then go on) once this
+    /// many seconds of its audio have come through; the run reports the stall and the resumption.
+    #[arg(long, value_parser = super::values::positive_f64)]
+    stall_after: Option<f64>,
+    /// Wall seconds the stalled stream stays silent (reported as stalled after half of them).
+    #[arg(long, default_value_t = 10.0, value_parser = super::values::positive_f64)]
+    stall_for: f64,
 }
 
 /// A temporary folder removed on drop (the synthetic data).
@@ -228,26 +232,34 @@ pub fn run(args: &BenchMonitorArgs) -> hark::Result<()> {
     for &n in &counts {
         let profiled = n == args.streams;
         let memory_before = resident_mib();
-        if profiled {
+        if profiled && !args.no_profile {
             hark::profiler::run::start();
         }
-        let gaps = args
-            .gap_every
-            .filter(|_| profiled)
-            .map(|every_s| InjectedGaps {
-                every_s,
-                gap_s: args.gap,
-            });
-        let (measured, back) = bench_streams(scorer, config, Arc::clone(&clip), n, seconds, gaps)?;
+        let faults = if profiled {
+            InjectedFaults {
+                gaps: args.gap_every.map(|every_s| InjectedGaps {
+                    every_s,
+                    gap_s: args.gap,
+                }),
+                stall: args.stall_after.map(|after_s| InjectedStall {
+                    after_s,
+                    pause_s: args.stall_for,
+                }),
+            }
+        } else {
+            InjectedFaults::default()
+        };
+        let (measured, back) =
+            bench_streams(scorer, config, Arc::clone(&clip), n, seconds, faults)?;
         scorer = back;
         print_run(&measured);
-        if gaps.is_some() {
+        if profiled {
+            print_faults(&measured, memory_before);
             println!(
-                "        gaps injected {}, reported {}; resident memory {} MiB before, {} MiB after",
-                measured.gaps_injected,
-                measured.gaps_reported,
-                memory_before.map_or("?".into(), |m| format!("{m:.0}")),
-                resident_mib().map_or("?".into(), |m| format!("{m:.0}"))
+                "        pipelines compiled {}, bind groups cached {}, parameter chunks {}",
+                ctx.pipeline_count(),
+                ctx.cached_bind_groups(),
+                ctx.param_chunks()
             );
         }
         if measured.realtime_factor() >= 1.0 {
@@ -273,4 +285,33 @@ pub fn run(args: &BenchMonitorArgs) -> hark::Result<()> {
     }
     super::demo::print_run_profile(hark::profiler::run::take()?);
     Ok(())
+}
+
+/// The fault run's counts and the resident memory over it.
+fn print_faults(run: &BenchRun, memory_before: Option<f64>) {
+    println!(
+        "        gaps injected {}, reported {}; stalls injected {}, reported {}, resumed {}",
+        run.gaps_injected,
+        run.gaps_reported,
+        run.stalls_injected,
+        run.stalls_reported,
+        run.resumes_reported
+    );
+    let mib = |m: Option<f64>| m.map_or("?".into(), |m| format!("{m:.0}"));
+    match run.memory {
+        Some(m) => println!(
+            "        resident memory {} MiB before the run, {:.0} after a tenth of its ticks, \
+             peak {:.0} from then on (growth {:+.1} MiB), {:.0} at the end",
+            mib(memory_before),
+            m.warm_mib,
+            m.peak_mib,
+            m.growth_mib(),
+            m.end_mib
+        ),
+        None => println!(
+            "        resident memory {} MiB before the run, {} after",
+            mib(memory_before),
+            mib(resident_mib())
+        ),
+    }
 }

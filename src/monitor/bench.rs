@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::monitor::engine::{Monitor, MonitorConfig};
@@ -13,7 +14,7 @@ use crate::monitor::events::Event;
 use crate::monitor::runner::{run, EventSink, RunOptions};
 use crate::monitor::scoring::WindowScorer;
 use crate::monitor::source::Source;
-use crate::monitor::sources::LoopSource;
+use crate::monitor::sources::{LoopSource, StallingSource};
 
 /// What one benchmark run measured.
 #[derive(Clone, Debug)]
@@ -33,6 +34,48 @@ pub struct BenchRun {
     /// Gaps the sources lost audio in, and gaps the monitor reported.
     pub gaps_injected: u64,
     pub gaps_reported: u64,
+    /// Stalls injected, and `stalled` / `resumed` events the monitor reported.
+    pub stalls_injected: u64,
+    pub stalls_reported: u64,
+    pub resumes_reported: u64,
+    /// The process's resident memory over the run (Linux; `None` elsewhere).
+    pub memory: Option<MemoryTrace>,
+}
+
+/// Resident memory (MiB) sampled after every scoring tick.
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryTrace {
+    /// After the first tenth of the ticks (buffers, caches and pipelines in place).
+    pub warm_mib: f64,
+    /// The largest sample from then on.
+    pub peak_mib: f64,
+    /// After the last tick.
+    pub end_mib: f64,
+}
+
+impl MemoryTrace {
+    fn from_samples(samples: &[f64]) -> Option<Self> {
+        let warm = samples.get(samples.len() / 10)?;
+        let rest = &samples[samples.len() / 10..];
+        Some(Self {
+            warm_mib: *warm,
+            peak_mib: rest.iter().copied().fold(f64::MIN, f64::max),
+            end_mib: *rest.last()?,
+        })
+    }
+
+    /// Growth from the warm sample to the peak, in MiB.
+    pub fn growth_mib(&self) -> f64 {
+        self.peak_mib - self.warm_mib
+    }
+}
+
+/// This process's resident memory in MiB (Linux's `/proc/self/status`; `None` elsewhere).
+pub fn resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 impl BenchRun {
@@ -56,8 +99,12 @@ impl BenchRun {
 struct Latencies {
     values: Vec<f64>,
     /// When each round that scored something ended.
-    ticks: Vec<std::time::Instant>,
+    ticks: Vec<Instant>,
+    /// Resident memory after each of those rounds.
+    memory: Vec<f64>,
     gaps: u64,
+    stalls: u64,
+    resumes: u64,
 }
 
 impl EventSink for Latencies {
@@ -67,11 +114,14 @@ impl EventSink for Latencies {
             match e {
                 Event::Score { latency_s, .. } => self.values.push(*latency_s),
                 Event::Gap { .. } => self.gaps += 1,
+                Event::Stalled { .. } => self.stalls += 1,
+                Event::Resumed { .. } => self.resumes += 1,
                 _ => {}
             }
         }
         if self.values.len() > before {
-            self.ticks.push(std::time::Instant::now());
+            self.ticks.push(Instant::now());
+            self.memory.extend(resident_mib());
         }
         Ok(())
     }
@@ -97,16 +147,32 @@ pub struct InjectedGaps {
     pub gap_s: f64,
 }
 
+/// The first stream delivers nothing for `pause_s` wall seconds once `after_s` seconds of its
+/// audio have come through, then goes on without losing audio; the run reports a source as
+/// stalled after half the pause.
+#[derive(Clone, Copy, Debug)]
+pub struct InjectedStall {
+    pub after_s: f64,
+    pub pause_s: f64,
+}
+
+/// Faults injected into the benchmark's streams.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InjectedFaults {
+    pub gaps: Option<InjectedGaps>,
+    pub stall: Option<InjectedStall>,
+}
+
 /// Replays `streams` loops of `clip` (each `seconds` long, offsets spread over the clip, with
-/// `gaps` injected) through a monitor built from `scorer` and `config`; returns the measurement
-/// and the scorer.
+/// `faults` injected) through a monitor built from `scorer` and `config`; returns the
+/// measurement and the scorer.
 pub fn bench_streams(
     scorer: WindowScorer,
     config: MonitorConfig,
     clip: Arc<[f32]>,
     streams: usize,
     seconds: f64,
-    gaps: Option<InjectedGaps>,
+    faults: InjectedFaults,
 ) -> Result<(BenchRun, WindowScorer)> {
     let rate = scorer.sample_rate();
     let mut monitor = Monitor::new(scorer, config)?;
@@ -126,7 +192,7 @@ pub fn bench_streams(
                 hop,
                 total,
             );
-            let source = match gaps {
+            let source = match faults.gaps {
                 Some(g) => source.with_gaps(
                     to_samples(g.every_s),
                     to_samples(g.gap_s),
@@ -134,16 +200,23 @@ pub fn bench_streams(
                 ),
                 None => source,
             };
-            (Box::new(source) as Box<dyn Source>, 0)
+            match faults.stall {
+                Some(stall) if i == 0 => Box::new(StallingSource::new(
+                    source,
+                    to_samples(stall.after_s),
+                    Duration::from_secs_f64(stall.pause_s),
+                )) as Box<dyn Source>,
+                _ => Box::new(source) as Box<dyn Source>,
+            }
         })
+        .map(|source| (source, 0))
         .collect();
     let mut latencies = Latencies::default();
-    let summary = run(
-        &mut monitor,
-        sources,
-        &mut latencies,
-        &RunOptions::default(),
-    )?;
+    let mut options = RunOptions::default();
+    if let Some(stall) = faults.stall {
+        options.stall_timeout = Duration::from_secs_f64(stall.pause_s / 2.0);
+    }
+    let summary = run(&mut monitor, sources, &mut latencies, &options)?;
     let measured = BenchRun {
         streams,
         windows: summary.windows,
@@ -161,6 +234,10 @@ pub fn bench_streams(
         hop_s: hop as f64 / f64::from(rate),
         gaps_injected: injected.load(Ordering::Relaxed),
         gaps_reported: latencies.gaps,
+        stalls_injected: u64::from(faults.stall.is_some() && streams > 0),
+        stalls_reported: latencies.stalls,
+        resumes_reported: latencies.resumes,
+        memory: MemoryTrace::from_samples(&latencies.memory),
     };
     Ok((measured, monitor.into_scorer()))
 }

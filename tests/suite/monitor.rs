@@ -768,8 +768,8 @@ fn a_realtime_replay_follows_the_wall_clock() {
 }
 
 #[test]
-fn the_bench_reports_every_injected_gap() {
-    use hark::monitor::bench::{bench_streams, InjectedGaps};
+fn the_bench_reports_every_injected_gap_and_the_stall() {
+    use hark::monitor::bench::{bench_streams, InjectedFaults, InjectedGaps, InjectedStall};
     let scorer = WindowScorer::new(
         Box::new(Loudness),
         MACHINE,
@@ -786,9 +786,24 @@ fn the_bench_reports_every_injected_gap() {
         every_s: 1.0,
         gap_s: 0.3,
     };
-    let (run, _) = bench_streams(scorer, config, clip, 3, 6.0, Some(gaps)).unwrap();
-    // Per stream: 1 s of audio, 0.3 s lost, ... over 6 s of timeline: 4 gaps each.
+    let stall = InjectedStall {
+        after_s: 2.0,
+        pause_s: 0.4,
+    };
+    let faults = InjectedFaults {
+        gaps: Some(gaps),
+        stall: Some(stall),
+    };
+    let (run, _) = bench_streams(scorer, config, clip, 3, 6.0, faults).unwrap();
+    // Per stream: 1 s of audio, 0.3 s lost, ... over 6 s of timeline: 4 gaps each. The stall
+    // loses no audio, so it adds no gap.
     assert_eq!(run.gaps_injected, 12);
     assert_eq!(run.gaps_reported, run.gaps_injected);
+    assert_eq!(run.stalls_injected, 1);
+    assert_eq!((run.stalls_reported, run.resumes_reported), (1, 1));
+    if cfg!(target_os = "linux") {
+        let memory = run.memory.expect("resident memory is sampled on Linux");
+        assert!(memory.peak_mib >= memory.warm_mib && memory.end_mib <= memory.peak_mib);
+    }
     assert!(run.windows > 0 && run.latency_p99_s >= run.latency_p50_s);
 }

@@ -1,11 +1,12 @@
 //! Sources over audio already in memory: a list of blocks given in advance (tests place them on
 //! the timeline, gaps included) and a clip looped for a set length (the benchmark's synthetic
 //! streams, which share one clip instead of holding one each), optionally losing audio at
-//! regular intervals to inject gaps.
+//! regular intervals to inject gaps, and a wrapper that makes any source stall for a while.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::monitor::source::{AudioFormat, Block, Poll, Source};
@@ -128,5 +129,59 @@ impl Source for LoopSource {
         let start = self.position;
         self.position += n as u64;
         Ok(Poll::Block(Block { start, samples }))
+    }
+}
+
+/// A source that, once `after` samples have come through, delivers nothing (`Pending`) for
+/// `pause` of wall time and then goes on where it stopped, losing no audio: a live input that
+/// stalls and recovers. Stalls once.
+pub struct StallingSource<S> {
+    inner: S,
+    after: u64,
+    pause: Duration,
+    delivered: u64,
+    stalled_since: Option<Instant>,
+    recovered: bool,
+}
+
+impl<S: Source> StallingSource<S> {
+    pub fn new(inner: S, after: u64, pause: Duration) -> Self {
+        Self {
+            inner,
+            after,
+            pause,
+            delivered: 0,
+            stalled_since: None,
+            recovered: false,
+        }
+    }
+}
+
+impl<S: Source> Source for StallingSource<S> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn format(&self) -> AudioFormat {
+        self.inner.format()
+    }
+
+    fn poll(&mut self) -> Result<Poll> {
+        if !self.recovered && self.delivered >= self.after {
+            let since = *self.stalled_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < self.pause {
+                return Ok(Poll::Pending);
+            }
+            self.recovered = true;
+        }
+        let poll = self.inner.poll()?;
+        if let Poll::Block(block) = &poll {
+            self.delivered += block.samples.len() as u64;
+        }
+        Ok(poll)
+    }
+
+    fn take_overruns(&mut self) -> u64 {
+        self.inner.take_overruns()
     }
 }

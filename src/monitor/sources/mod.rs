@@ -10,6 +10,6 @@ pub mod replay;
 pub mod wav_file;
 
 pub use folder::FolderWatch;
-pub use memory::{BlockSource, LoopSource};
+pub use memory::{BlockSource, LoopSource, StallingSource};
 pub use pcm::{PcmEncoding, PcmSource};
 pub use replay::{Pace, WavReplay};
