@@ -33,6 +33,11 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> dst: array<vec2<f32>>;
 
 override WG: u32 = 256u;
+// This stage's radix (2, 3, 4 or 5): a pipeline per radix, so each is straight-line code. The
+// butterfly's values are named registers, not arrays indexed by a loop counter: with the radix
+// read from the uniform and the values in such arrays, lavapipe (Mesa 22.3) kept about 150 KiB
+// per dispatch until the device went (1 MiB per STFT batch; BENCHMARKS.md, live monitoring).
+override RADIX: u32 = 4u;
 
 const COS_2PI_5: f32 = 0.30901699437494745;
 const COS_4PI_5: f32 = -0.8090169943749475;
@@ -49,14 +54,22 @@ fn rot90(z: vec2<f32>) -> vec2<f32> {
     return vec2<f32>(-z.y, z.x);
 }
 
+// Input r of this thread's butterfly, twiddled: src[first + r * quarter] * w^(k r).
+fn tap(first: u32, r: u32, quarter: u32, k: u32) -> vec2<f32> {
+    var w = twiddles[k * r * params.twiddle_step];
+    if params.inverse == 1u {
+        w.y = -w.y;
+    }
+    return cmul(src[first + r * quarter], w);
+}
+
 @compute @workgroup_size(WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    let radix = params.radix;
-    let quarter = params.n / radix;
+    let quarter = params.n / RADIX;
     let id = (wid.y * groups.x + wid.x) * WG + lid.x;
     if id >= params.rows * quarter {
         return;
@@ -65,63 +78,51 @@ fn main(
     let j = id % quarter;
     let stride = params.stride;
     let k = j % stride;
-    let base = row * params.n;
+    let first = row * params.n + j;
+    let out = row * params.n + (j / stride) * stride * RADIX + k;
     // Forward: exp(-2 pi i / R) rotations; inverse: exp(+2 pi i / R).
     let s = select(-1.0, 1.0, params.inverse == 1u);
-
-    var v: array<vec2<f32>, 5>;
-    for (var r = 0u; r < radix; r++) {
-        var w = twiddles[k * r * params.twiddle_step];
-        if params.inverse == 1u {
-            w.y = -w.y;
-        }
-        v[r] = cmul(src[base + j + r * quarter], w);
-    }
-
-    var y: array<vec2<f32>, 5>;
-    switch radix {
-        case 2u: {
-            y[0] = v[0] + v[1];
-            y[1] = v[0] - v[1];
-        }
-        case 3u: {
-            let t = v[1] + v[2];
-            let u = rot90(v[1] - v[2]) * (s * SIN_2PI_3);
-            let m = v[0] - 0.5 * t;
-            y[0] = v[0] + t;
-            y[1] = m + u;
-            y[2] = m - u;
-        }
-        case 4u: {
-            let a = v[0] + v[2];
-            let b = v[0] - v[2];
-            let c = v[1] + v[3];
-            let d = rot90(v[1] - v[3]) * s;
-            y[0] = a + c;
-            y[1] = b + d;
-            y[2] = a - c;
-            y[3] = b - d;
-        }
-        default: {
-            // Radix 5 with the symmetric pairs (1, 4) and (2, 3).
-            let t1 = v[1] + v[4];
-            let t2 = v[2] + v[3];
-            let u1 = rot90(v[1] - v[4]) * s;
-            let u2 = rot90(v[2] - v[3]) * s;
-            let m1 = v[0] + COS_2PI_5 * t1 + COS_4PI_5 * t2;
-            let m2 = v[0] + COS_4PI_5 * t1 + COS_2PI_5 * t2;
-            let n1 = SIN_2PI_5 * u1 + SIN_4PI_5 * u2;
-            let n2 = SIN_4PI_5 * u1 - SIN_2PI_5 * u2;
-            y[0] = v[0] + t1 + t2;
-            y[1] = m1 + n1;
-            y[4] = m1 - n1;
-            y[2] = m2 + n2;
-            y[3] = m2 - n2;
-        }
-    }
-
-    let out = base + (j / stride) * stride * radix + k;
-    for (var q = 0u; q < radix; q++) {
-        dst[out + q * stride] = y[q];
+    let v0 = tap(first, 0u, quarter, k);
+    let v1 = tap(first, 1u, quarter, k);
+    if RADIX == 2u {
+        dst[out] = v0 + v1;
+        dst[out + stride] = v0 - v1;
+    } else if RADIX == 3u {
+        let v2 = tap(first, 2u, quarter, k);
+        let t = v1 + v2;
+        let u = rot90(v1 - v2) * (s * SIN_2PI_3);
+        let m = v0 - 0.5 * t;
+        dst[out] = v0 + t;
+        dst[out + stride] = m + u;
+        dst[out + 2u * stride] = m - u;
+    } else if RADIX == 4u {
+        let v2 = tap(first, 2u, quarter, k);
+        let v3 = tap(first, 3u, quarter, k);
+        let a = v0 + v2;
+        let b = v0 - v2;
+        let c = v1 + v3;
+        let d = rot90(v1 - v3) * s;
+        dst[out] = a + c;
+        dst[out + stride] = b + d;
+        dst[out + 2u * stride] = a - c;
+        dst[out + 3u * stride] = b - d;
+    } else {
+        // Radix 5 with the symmetric pairs (1, 4) and (2, 3).
+        let v2 = tap(first, 2u, quarter, k);
+        let v3 = tap(first, 3u, quarter, k);
+        let v4 = tap(first, 4u, quarter, k);
+        let t1 = v1 + v4;
+        let t2 = v2 + v3;
+        let u1 = rot90(v1 - v4) * s;
+        let u2 = rot90(v2 - v3) * s;
+        let m1 = v0 + COS_2PI_5 * t1 + COS_4PI_5 * t2;
+        let m2 = v0 + COS_4PI_5 * t1 + COS_2PI_5 * t2;
+        let n1 = SIN_2PI_5 * u1 + SIN_4PI_5 * u2;
+        let n2 = SIN_4PI_5 * u1 - SIN_2PI_5 * u2;
+        dst[out] = v0 + t1 + t2;
+        dst[out + stride] = m1 + n1;
+        dst[out + 2u * stride] = m2 + n2;
+        dst[out + 3u * stride] = m2 - n2;
+        dst[out + 4u * stride] = m1 - n1;
     }
 }

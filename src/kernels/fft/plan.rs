@@ -196,7 +196,7 @@ impl Stockham {
             };
             rec.dispatch(Launch {
                 kernel: &FFT_STAGE,
-                constants: Vec::new(),
+                constants: vec![("RADIX", f64::from(radix))],
                 params: bytemuck::bytes_of(&params),
                 tensors: &[&self.twiddles, bufs[cur], bufs[1 - cur]],
                 workgroups: threads_grid(FFT_STAGE.name, rows * self.n / radix as usize)?,
