@@ -283,7 +283,11 @@ pub fn run(args: &BenchMonitorArgs) -> hark::Result<()> {
             run.latency_p99_s * 1e3
         );
     }
-    super::demo::print_run_profile(hark::profiler::run::take()?);
+    if args.no_profile {
+        println!("GPU time per kernel: not taken (--no-profile)");
+    } else {
+        super::demo::print_run_profile(hark::profiler::run::take()?);
+    }
     Ok(())
 }
 
@@ -301,12 +305,17 @@ fn print_faults(run: &BenchRun, memory_before: Option<f64>) {
     match run.memory {
         Some(m) => println!(
             "        resident memory {} MiB before the run, {:.0} after a tenth of its ticks, \
-             peak {:.0} from then on (growth {:+.1} MiB), {:.0} at the end",
+             peak {:.0} from then on (growth {:+.1} MiB), {:.0} at the end; \
+             at 10/40/70/100 % of the ticks {:.0}/{:.0}/{:.0}/{:.0} MiB",
             mib(memory_before),
             m.warm_mib,
             m.peak_mib,
             m.growth_mib(),
-            m.end_mib
+            m.end_mib,
+            m.quarters_mib[0],
+            m.quarters_mib[1],
+            m.quarters_mib[2],
+            m.quarters_mib[3]
         ),
         None => println!(
             "        resident memory {} MiB before the run, {} after",

@@ -51,16 +51,20 @@ pub struct MemoryTrace {
     pub peak_mib: f64,
     /// After the last tick.
     pub end_mib: f64,
+    /// After 10, 40, 70 and 100 % of the ticks: the shape of any growth (a plateau or a ramp).
+    pub quarters_mib: [f64; 4],
 }
 
 impl MemoryTrace {
     fn from_samples(samples: &[f64]) -> Option<Self> {
         let warm = samples.get(samples.len() / 10)?;
         let rest = &samples[samples.len() / 10..];
+        let at = |percent: usize| samples[(samples.len() * percent / 100).min(samples.len() - 1)];
         Some(Self {
             warm_mib: *warm,
             peak_mib: rest.iter().copied().fold(f64::MIN, f64::max),
             end_mib: *rest.last()?,
+            quarters_mib: [at(10), at(40), at(70), at(100)],
         })
     }
 
