@@ -285,55 +285,69 @@ pub(crate) fn load_scorer(
     ctx: &Context,
     system: System,
     models: &Path,
+    machine: &str,
 ) -> hark::Result<ScoringModel> {
     let features = super::train::features();
-    let clips: Box<dyn AnomalyScorer> =
-        match system {
-            System::Ae => {
-                let config = AutoencoderConfig {
+    let clips: Box<dyn AnomalyScorer> = match system {
+        System::Ae => {
+            let config = AutoencoderConfig {
+                features,
+                ..AutoencoderConfig::default()
+            };
+            let mut s = AutoencoderSystem::new(ctx, config)?;
+            s.load_from = Some(models.to_path_buf());
+            return Ok(ScoringModel::VectorMean(Box::new(s)));
+        }
+        System::Flow => {
+            // As `hark score` builds it (`train_flow::scorer`).
+            let mut s = FlowSystem::new(
+                ctx,
+                FlowSystemConfig {
                     features,
-                    ..AutoencoderConfig::default()
-                };
-                let mut s = AutoencoderSystem::new(ctx, config)?;
-                s.load_from = Some(models.to_path_buf());
-                return Ok(ScoringModel::VectorMean(Box::new(s)));
-            }
-            System::Flow => {
-                // As `hark score` builds it (`train_flow::scorer`).
-                let mut s = FlowSystem::new(
-                    ctx,
-                    FlowSystemConfig {
-                        features,
-                        ..FlowSystemConfig::default()
-                    },
-                )?;
-                s.load_from = Some(models.to_path_buf());
-                return Ok(ScoringModel::VectorMean(Box::new(s)));
-            }
-            System::StatsKnn => {
-                let mut s = StatsKnnSystem::new(ctx, StatsKnnConfig::with_defaults(features))?;
-                s.load_from = Some(models.to_path_buf());
-                Box::new(s)
-            }
-            System::Embed => {
-                let mut s = super::train_embed::system(ctx, &defaults()?, None)?;
-                s.load_from = Some(models.to_path_buf());
-                Box::new(s)
-            }
-            System::Mobilenet => {
-                let mut s = super::train_mobilenet::scorer(ctx, &defaults()?, None)?;
-                s.load_from = Some(models.to_path_buf());
-                Box::new(s)
-            }
-            System::Ssc => Box::new(super::train_ssc::scoring_system(ctx, models, &defaults()?)?),
-            System::Energy => Box::new(EnergyScorer::default()),
-            System::Oe | System::OeFlow => return Err(HarkError::invalid(
+                    ..FlowSystemConfig::default()
+                },
+            )?;
+            s.load_from = Some(models.to_path_buf());
+            return Ok(ScoringModel::VectorMean(Box::new(s)));
+        }
+        System::StatsKnn => {
+            let mut s = StatsKnnSystem::new(ctx, StatsKnnConfig::with_defaults(features))?;
+            s.load_from = Some(models.to_path_buf());
+            Box::new(s)
+        }
+        System::Embed => {
+            let mut s = super::train_embed::system(ctx, &defaults()?, None)?;
+            s.load_from = Some(models.to_path_buf());
+            Box::new(s)
+        }
+        System::Mobilenet => {
+            let args = mobilenet_args(&models.join(format!("mobilenet_{machine}.safetensors")))?;
+            let mut s = super::train_mobilenet::scorer(ctx, &args, None)?;
+            s.load_from = Some(models.to_path_buf());
+            Box::new(s)
+        }
+        System::Ssc => Box::new(super::train_ssc::scoring_system(ctx, models, &defaults()?)?),
+        System::Energy => Box::new(EnergyScorer::default()),
+        System::Oe | System::OeFlow => {
+            return Err(HarkError::invalid(
                 "hark monitor",
                 "--system oe and oe-flow score through their own back-end fit, not yet through \
                  the monitor; use ae, flow, embed, mobilenet, ssc, stats-knn or energy",
-            )),
-        };
+            ))
+        }
+    };
     Ok(ScoringModel::Clips(clips))
+}
+
+/// MobileNet's settings with the patch geometry the checkpoint at `path` was trained with (the
+/// monitor has no `--patch-frames`: the model says it; `hark score` takes the flags and checks
+/// them against the checkpoint).
+fn mobilenet_args(path: &Path) -> hark::Result<super::train_mobilenet::MobileNetArgs> {
+    let mut args: super::train_mobilenet::MobileNetArgs = defaults()?;
+    let header = hark::io::checkpoint::CheckpointHeader::read(path)?;
+    args.patch_frames = header.size("patch_frames", 1 << 16, "frames per patch")?;
+    args.hop_frames = header.size("hop_frames", 1 << 16, "frames between patches")?;
+    Ok(args)
 }
 
 /// The model loaded and its thresholds fitted, for `machine`.
@@ -342,7 +356,7 @@ pub(crate) fn window_scorer(ctx: &Context, args: &ModelArgs) -> hark::Result<Win
     if args.system != System::Energy {
         require_model(args.system, &args.models, &machine.machine)?;
     }
-    let scorer = load_scorer(ctx, args.system, &args.models)?;
+    let scorer = load_scorer(ctx, args.system, &args.models, &machine.machine)?;
     let rate = super::train::features().sample_rate;
     WindowScorer::fit_model(scorer, &machine, rate, args.percentile)
 }

@@ -18,11 +18,11 @@ use hark::{Context, HarkError};
 pub struct MobileNetArgs {
     /// mobilenet: log-mel frames per patch.
     #[arg(long, default_value_t = 64, value_parser = super::values::positive_usize)]
-    patch_frames: usize,
+    pub(crate) patch_frames: usize,
     /// mobilenet: frames between patches (the reference code's 8; the paper's 48-frame overlap
     /// is 16).
     #[arg(long, default_value_t = 8, value_parser = super::values::positive_usize)]
-    hop_frames: usize,
+    pub(crate) hop_frames: usize,
     /// mobilenet: width multiplier.
     #[arg(long, default_value_t = 0.5, value_parser = super::values::positive_f64)]
     width: f64,
