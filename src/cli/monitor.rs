@@ -321,7 +321,7 @@ pub(crate) fn load_scorer(
             Box::new(s)
         }
         System::Mobilenet => {
-            let args = mobilenet_args(&models.join(format!("mobilenet_{machine}.safetensors")))?;
+            let args = mobilenet_args(&hark::models::mobilenet::checkpoint_path(models, machine))?;
             let mut s = super::train_mobilenet::scorer(ctx, &args, None)?;
             s.load_from = Some(models.to_path_buf());
             Box::new(s)

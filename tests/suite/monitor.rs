@@ -807,3 +807,67 @@ fn the_bench_reports_every_injected_gap_and_the_stall() {
     }
     assert!(run.windows > 0 && run.latency_p99_s >= run.latency_p50_s);
 }
+
+#[test]
+fn hark_monitor_takes_mobilenets_patch_geometry_from_its_checkpoint() {
+    let Some(_ctx) = test_context() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (data, models) = (dir.path().join("data"), dir.path().join("models"));
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let run = |args: Vec<std::ffi::OsString>| {
+        let all: Vec<&std::ffi::OsStr> = args.iter().map(|s| s.as_os_str()).collect();
+        let out = hark(&all);
+        assert!(
+            out.status.success(),
+            "hark {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let mut synth: Vec<_> = [
+        "synth",
+        "--machines",
+        "fan",
+        "--sections",
+        "2",
+        "--clips",
+        "2",
+    ]
+    .iter()
+    .map(|s| os(s))
+    .collect();
+    synth.extend(["--test-clips", "4", "--seconds", "1", "--no-stems", "--out"].map(os));
+    synth.push(data.clone().into());
+    run(synth);
+    // Patches of 16 frames every 8 (the defaults are 64 and 8): a 1 s clip has 32 frames.
+    let mut train: Vec<_> = ["train", "--system", "mobilenet", "--patch-frames", "16"]
+        .iter()
+        .map(|s| os(s))
+        .collect();
+    train.extend(["--epochs", "1", "--batch-size", "4", "--data"].map(os));
+    train.push(data.clone().into());
+    train.push(os("--models"));
+    train.push(models.clone().into());
+    run(train);
+    let clip = std::fs::read_dir(data.join("fan").join("test"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("section_00"))
+        .unwrap();
+    let mut monitor: Vec<_> = ["monitor", "--system", "mobilenet", "--replay", "fast"]
+        .iter()
+        .map(|s| os(s))
+        .collect();
+    monitor.extend(["--hop", "0.5", "--machine", "fan", "--data"].map(os));
+    monitor.push(data.into());
+    monitor.push(os("--models"));
+    monitor.push(models.into());
+    monitor.push(os("--wav"));
+    monitor.push(os(&format!("line-1={}", clip.display())));
+    let out = run(monitor);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.contains("\"event\":\"score\"")),
+        "no window was scored: {stdout}"
+    );
+}
