@@ -184,9 +184,9 @@ pub fn run(args: &BenchMonitorArgs) -> hark::Result<()> {
         Scratch(std::env::temp_dir().join(format!("hark-bench-monitor-{}", std::process::id())));
     let (machine, clip) = synthetic_data(args, &scratch.0)?;
     let mut scorer = match &args.models {
-        Some(models) => super::monitor::window_scorer(
+        Some(models) => super::monitor_model::window_scorer(
             &ctx,
-            &super::monitor::ModelArgs {
+            &super::monitor_model::ModelArgs {
                 system: args.system,
                 models: models.clone(),
                 data: args.data.clone(),

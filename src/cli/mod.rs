@@ -20,6 +20,7 @@ mod features;
 mod info;
 mod knn;
 mod monitor;
+mod monitor_model;
 mod plain;
 mod progress;
 mod separate;
