@@ -7,14 +7,8 @@
 //! 120 batches grew the process by over 100 MiB.
 
 use hark::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
+use hark::monitor::bench::resident_mib;
 use hark::testing::{test_context, SeededRng};
-
-fn resident_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
 
 #[test]
 fn the_front_end_runs_batch_after_batch_in_bounded_memory() {

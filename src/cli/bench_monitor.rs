@@ -304,18 +304,15 @@ fn print_faults(run: &BenchRun, memory_before: Option<f64>) {
     let mib = |m: Option<f64>| m.map_or("?".into(), |m| format!("{m:.0}"));
     match run.memory {
         Some(m) => println!(
-            "        resident memory {} MiB before the run, {:.0} after a tenth of its ticks, \
-             peak {:.0} from then on (growth {:+.1} MiB), {:.0} at the end; \
-             at 10/40/70/100 % of the ticks {:.0}/{:.0}/{:.0}/{:.0} MiB",
+            "        resident memory {} MiB before the run; after 10/40/70/100 % of its ticks \
+             {:.0}/{:.0}/{:.0}/{:.0} MiB, peak {:.0} from 10 % on (growth {:+.1} MiB)",
             mib(memory_before),
-            m.warm_mib,
-            m.peak_mib,
-            m.growth_mib(),
-            m.end_mib,
             m.quarters_mib[0],
             m.quarters_mib[1],
             m.quarters_mib[2],
-            m.quarters_mib[3]
+            m.quarters_mib[3],
+            m.peak_mib,
+            m.growth_mib()
         ),
         None => println!(
             "        resident memory {} MiB before the run, {} after",

@@ -8,7 +8,6 @@ use clap::{Args, ValueEnum};
 use hark::audio::dataset::{read_dataset, read_plain_dataset, MachineDataset, PlainLayout};
 use hark::detect::contract::{AnomalyScorer, EnergyScorer};
 use hark::models::autoencoder::{AutoencoderConfig, AutoencoderSystem};
-use hark::models::flow::{FlowSystem, FlowSystemConfig};
 use hark::models::stats_knn::{StatsKnnConfig, StatsKnnSystem};
 use hark::monitor::{ScoringModel, WindowScorer};
 use hark::{Context, HarkError};
@@ -159,15 +158,7 @@ pub(crate) fn load_scorer(
             return Ok(ScoringModel::VectorMean(Box::new(s)));
         }
         System::Flow => {
-            // As `hark score` builds it (`train_flow::scorer`).
-            let mut s = FlowSystem::new(
-                ctx,
-                FlowSystemConfig {
-                    features,
-                    ..FlowSystemConfig::default()
-                },
-            )?;
-            s.load_from = Some(models.to_path_buf());
+            let s = super::train_flow::system(ctx, models, features)?;
             return Ok(ScoringModel::VectorMean(Box::new(s)));
         }
         System::StatsKnn => {

@@ -77,11 +77,7 @@ pub fn train(args: &FlowTrainArgs) -> hark::Result<()> {
 }
 
 /// The flow system loading its models from `models` (shapes from each file's metadata).
-pub fn scorer(
-    ctx: &Context,
-    models: &Path,
-    features: FeatureSpec,
-) -> hark::Result<Box<dyn AnomalyScorer>> {
+pub fn system(ctx: &Context, models: &Path, features: FeatureSpec) -> hark::Result<FlowSystem> {
     let mut system = FlowSystem::new(
         ctx,
         FlowSystemConfig {
@@ -90,5 +86,14 @@ pub fn scorer(
         },
     )?;
     system.load_from = Some(models.to_path_buf());
-    Ok(Box::new(system))
+    Ok(system)
+}
+
+/// [`system`] through the scoring contract (`hark score`).
+pub fn scorer(
+    ctx: &Context,
+    models: &Path,
+    features: FeatureSpec,
+) -> hark::Result<Box<dyn AnomalyScorer>> {
+    Ok(Box::new(system(ctx, models, features)?))
 }

@@ -45,32 +45,36 @@ pub struct BenchRun {
 /// Resident memory (MiB) sampled after every scoring tick.
 #[derive(Clone, Copy, Debug)]
 pub struct MemoryTrace {
-    /// After the first tenth of the ticks (buffers, caches and pipelines in place).
-    pub warm_mib: f64,
-    /// The largest sample from then on.
-    pub peak_mib: f64,
-    /// After the last tick.
-    pub end_mib: f64,
     /// After 10, 40, 70 and 100 % of the ticks: the shape of any growth (a plateau or a ramp).
+    /// The first is taken once buffers, caches and pipelines are in place.
     pub quarters_mib: [f64; 4],
+    /// The largest sample from 10 % of the ticks on.
+    pub peak_mib: f64,
 }
 
 impl MemoryTrace {
     fn from_samples(samples: &[f64]) -> Option<Self> {
-        let warm = samples.get(samples.len() / 10)?;
-        let rest = &samples[samples.len() / 10..];
+        let from_warm = samples.get(samples.len() / 10..)?;
         let at = |percent: usize| samples[(samples.len() * percent / 100).min(samples.len() - 1)];
-        Some(Self {
-            warm_mib: *warm,
-            peak_mib: rest.iter().copied().fold(f64::MIN, f64::max),
-            end_mib: *rest.last()?,
+        (!from_warm.is_empty()).then(|| Self {
             quarters_mib: [at(10), at(40), at(70), at(100)],
+            peak_mib: from_warm.iter().copied().fold(f64::MIN, f64::max),
         })
+    }
+
+    /// After the first tenth of the ticks.
+    pub fn warm_mib(&self) -> f64 {
+        self.quarters_mib[0]
+    }
+
+    /// After the last tick.
+    pub fn end_mib(&self) -> f64 {
+        self.quarters_mib[3]
     }
 
     /// Growth from the warm sample to the peak, in MiB.
     pub fn growth_mib(&self) -> f64 {
-        self.peak_mib - self.warm_mib
+        self.peak_mib - self.warm_mib()
     }
 }
 
