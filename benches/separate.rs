@@ -1,5 +1,5 @@
 //! Criterion bench of Conv-TasNet inference: one clip through the GPU model (Mode::Eval) and
-//! through the CPU reference (`hark::cpu::conv_tasnet`, SGEMM on all cores) in the same harness.
+//! through the CPU reference (`hark::models::conv_tasnet::cpu_reference`, SGEMM on all cores) in the same harness.
 //! Throughput is in audio samples (elements/s = samples/s; divide by 16000 for the real-time
 //! factor). On a GPU the paper's default model on a 10 s clip; on a software adapter a small
 //! model (N=64, B=32, H=64, X=4, R=2) on 1 s, since the default model takes minutes there.
@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use hark::cpu::conv_tasnet::conv_tasnet_forward;
+use hark::models::conv_tasnet::cpu_reference::conv_tasnet_forward;
 use hark::models::conv_tasnet::{ConvTasNet, ConvTasNetConfig};
 use hark::nn::{Layer, Mode};
 use hark::testing::{test_context, SeededRng};

@@ -16,6 +16,7 @@ pub mod knn;
 pub mod models;
 pub mod monitor;
 pub mod nn;
+pub mod params;
 pub mod paths;
 pub mod profiler;
 pub mod rng;

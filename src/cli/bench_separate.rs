@@ -1,6 +1,6 @@
 //! `hark bench separate`: Conv-TasNet inference on one clip (wall clock of the whole forward,
 //! real-time factor, per-kernel GPU time of one forward, slowest first), the CPU reference
-//! forward (`hark::cpu::conv_tasnet`, SGEMM on all cores) on the same clip for the GPU/CPU
+//! forward (`hark::models::conv_tasnet::cpu_reference`, SGEMM on all cores) on the same clip for the GPU/CPU
 //! ratio, and the time of a training step (forward + L1 backward + Adam) on a batch of
 //! segments. The shapes (10 s clip, batch 2 x 4 s) are the defaults on hardware GPUs;
 //! a software adapter defaults to 0.5 s and 2 x 0.25 s, where the default model already takes
@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use clap::Args;
-use hark::cpu::conv_tasnet::conv_tasnet_forward;
 use hark::kernels::loss::l1_loss_backward;
 use hark::kernels::optim::AdamConfig;
+use hark::models::conv_tasnet::cpu_reference::conv_tasnet_forward;
 use hark::models::conv_tasnet::{ConvTasNet, ConvTasNetConfig, MaskActivation};
 use hark::nn::{Adam, Layer, Mode};
 use hark::profiler::{profile, TimingMethod};

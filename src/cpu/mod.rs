@@ -5,7 +5,6 @@ pub mod activation;
 pub mod batchnorm;
 pub mod conv1d;
 pub mod conv2d;
-pub mod conv_tasnet;
 pub mod elementwise;
 pub mod features;
 pub mod fft;

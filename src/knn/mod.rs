@@ -15,19 +15,7 @@ pub use mahalanobis::{MahalanobisIndex, Whitening};
 use crate::context::Context;
 use crate::error::{HarkError, Result};
 
-/// Rows of a row-major host matrix of `len` values with `dim` columns.
-fn host_rows(what: &'static str, len: usize, dim: usize) -> Result<usize> {
-    if dim == 0 {
-        return Err(HarkError::invalid(what, "dim must be at least 1"));
-    }
-    if !len.is_multiple_of(dim) {
-        return Err(HarkError::shape(
-            what,
-            format!("{len} values are not whole rows of dim {dim}"),
-        ));
-    }
-    Ok(len / dim)
-}
+use crate::params::knn::host_rows;
 
 /// Rows of `bytes_per_row` that fit one storage binding (at least 1).
 fn rows_per_binding(ctx: &Context, bytes_per_row: usize) -> usize {

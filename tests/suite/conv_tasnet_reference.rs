@@ -1,4 +1,4 @@
-//! The CPU reference of the whole Conv-TasNet forward (`hark::cpu::conv_tasnet`): its SGEMM
+//! The CPU reference of the whole Conv-TasNet forward (`hark::models::conv_tasnet::cpu_reference`): its SGEMM
 //! and channel-loop pieces against the plain CPU twins, the whole forward against torchaudio's
 //! committed output, and the GPU model of the default configuration against it.
 
@@ -7,12 +7,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use hark::cpu::conv1d::{conv1d, conv_transpose1d, Conv1dDims, ConvTranspose1dDims};
-use hark::cpu::conv_tasnet::{
-    conv_tasnet_forward, decoder, depthwise_conv1d, encoder, global_layer_norm,
-};
 use hark::cpu::elementwise::prelu;
 use hark::cpu::norm::group_norm;
 use hark::kernels::conv1d::Conv1dParams;
+use hark::models::conv_tasnet::cpu_reference::{
+    conv_tasnet_forward, decoder, depthwise_conv1d, encoder, global_layer_norm,
+};
 use hark::models::conv_tasnet::{ConvTasNet, ConvTasNetConfig, MaskActivation};
 use hark::nn::{Layer, Mode};
 use hark::testing::{assert_close, test_context, SeededRng};

@@ -1,6 +1,6 @@
 //! CPU twin of `shaders/activation/activation_backward.wgsl`.
 
-use crate::kernels::activation::ActivationGrad;
+use crate::params::activation::ActivationGrad;
 
 /// `grad_out * f'` from `saved` (the input for LeakyReLU and softplus, the output for sigmoid
 /// and tanh).

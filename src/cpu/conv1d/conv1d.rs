@@ -2,7 +2,7 @@
 //! `conv1d_backward_weight.wgsl` and `conv1d_backward_bias.wgsl`.
 
 use super::{to_f32, to_f64};
-use crate::kernels::conv1d::{conv1d_output_len, Conv1dParams};
+use crate::params::conv1d::{conv1d_output_len, Conv1dParams};
 
 /// Sizes of a conv1d: `x [batch, c_in, l_in]`, `w [c_out, c_in / groups, kernel]`.
 #[derive(Clone, Copy, Debug)]

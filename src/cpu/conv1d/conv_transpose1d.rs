@@ -3,7 +3,7 @@
 //! independently of the conv1d kernels that the GPU path reuses.
 
 use super::{to_f32, to_f64};
-use crate::kernels::conv1d::{conv_transpose1d_output_len, Conv1dParams};
+use crate::params::conv1d::{conv_transpose1d_output_len, Conv1dParams};
 
 /// Sizes of a conv_transpose1d: `x [batch, c_in, l_in]`, `w [c_in, c_out / groups, kernel]`.
 #[derive(Clone, Copy, Debug)]

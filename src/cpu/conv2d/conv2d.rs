@@ -1,6 +1,6 @@
 //! CPU twin of `shaders/conv2d/conv2d.wgsl`.
 
-use crate::kernels::conv2d::{Conv2dDims, Conv2dParams};
+use crate::params::conv2d::{Conv2dDims, Conv2dParams};
 
 /// The forward pass in f64 (also the function finite-difference checks differentiate).
 pub fn conv2d_f64(

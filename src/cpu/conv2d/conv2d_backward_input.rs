@@ -1,6 +1,6 @@
 //! CPU twin of `shaders/conv2d/conv2d_backward_input.wgsl` (the same gather, in f64).
 
-use crate::kernels::conv2d::{Conv2dDims, Conv2dParams};
+use crate::params::conv2d::{Conv2dDims, Conv2dParams};
 
 /// Gradient of `sum(conv2d(x, weight) * grad_out)` with respect to `x`, shape `[N, C_in, H, W]`.
 pub fn conv2d_backward_input(

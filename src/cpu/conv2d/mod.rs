@@ -1,5 +1,5 @@
 //! CPU references for the conv2d kernels. Sizes come from
-//! [`Conv2dDims`](crate::kernels::conv2d::Conv2dDims), so the launchers' shape rules apply here too.
+//! [`Conv2dDims`](crate::params::conv2d::Conv2dDims), so the launchers' shape rules apply here too.
 
 // One kernel, one name in every place (STYLE.md): conv2d/conv2d.rs.
 #[allow(clippy::module_inception)]

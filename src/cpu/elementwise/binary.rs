@@ -1,6 +1,6 @@
 //! CPU twin of `shaders/elementwise/binary.wgsl`.
 
-use crate::kernels::elementwise::BinaryOp;
+use crate::params::elementwise::BinaryOp;
 
 /// `out[i] = a[i] op b[i % b.len()]`.
 pub fn binary(op: BinaryOp, a: &[f32], b: &[f32]) -> Vec<f32> {

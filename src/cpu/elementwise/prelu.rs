@@ -1,6 +1,6 @@
 //! CPU twin of `shaders/elementwise/prelu.wgsl`.
 
-use crate::kernels::elementwise::prelu_layout;
+use crate::params::elementwise::prelu_layout;
 
 /// PReLU of `x` (row-major, of shape `shape`) with one slope per channel or one shared slope.
 pub fn prelu(x: &[f32], shape: &[usize], weight: &[f32]) -> Vec<f32> {

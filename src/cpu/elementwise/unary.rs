@@ -1,7 +1,7 @@
 //! CPU twin of `shaders/elementwise/unary.wgsl`, including its overflow-free sigmoid and its
 //! series-or-exponential tanh, so that GPU and CPU agree to a few ulp.
 
-use crate::kernels::elementwise::UnaryOp;
+use crate::params::elementwise::UnaryOp;
 
 /// Same threshold as `TANH_SERIES_MAX` in the shader.
 const TANH_SERIES_MAX: f32 = 0.25;

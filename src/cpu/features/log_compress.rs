@@ -1,6 +1,6 @@
 //! CPU twin of `shaders/features/log_compress.wgsl`.
 
-use crate::kernels::features::LogKind;
+use crate::params::features::LogKind;
 
 /// `10 log10(max(x, eps))` or `ln(max(x, eps))` elementwise.
 pub fn log_compress(kind: LogKind, x: &[f32]) -> Vec<f32> {

@@ -1,7 +1,7 @@
 //! CPU twin of `shaders/features/mel_banded.wgsl`: the mel filterbank as runs of non-zero
 //! weights, summed in the shader's order (one fused multiply-add per bin of the run).
 
-use crate::kernels::features::LogKind;
+use crate::params::features::LogKind;
 
 /// A filterbank `[n_mels, bins]` as one run of consecutive bins per filter: `runs[m] = (first
 /// bin, length, offset of its first weight in weights, 0)`. A run spans from the filter's first

@@ -2,7 +2,7 @@
 //! FFT, pointwise product with the host's filter spectrum, inverse FFT, postmul.
 
 use super::fft_stage::{cmul, stockham_fft, C32};
-use crate::kernels::fft::{bluestein_chirp, bluestein_length, bluestein_spectrum, fft_radices};
+use crate::params::fft::{bluestein_chirp, bluestein_length, bluestein_spectrum, fft_radices};
 
 fn pairs(v: Vec<f32>) -> Vec<C32> {
     v.chunks_exact(2).map(|c| [c[0], c[1]]).collect()

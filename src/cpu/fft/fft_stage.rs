@@ -1,7 +1,7 @@
 //! CPU twin of `shaders/fft/fft_stage.wgsl` (one Stockham stage, same indexing and butterflies)
 //! and of the stage sequence the global-memory plan records.
 
-use crate::kernels::fft::{fft_radices, twiddle_table};
+use crate::params::fft::{fft_radices, twiddle_table};
 
 /// Complex number as the shaders hold it: `[re, im]`.
 pub type C32 = [f32; 2];

@@ -7,7 +7,7 @@ use super::bluestein::complex_fft;
 use super::fft_stage::C32;
 use super::rfft_post::rfft_post;
 use crate::cpu::stft::stft_frame_twin;
-use crate::kernels::fft::{rfft_bins, SpectrumKind};
+use crate::params::fft::{rfft_bins, SpectrumKind};
 
 /// Writes one complex bin as `kind` asks.
 pub(crate) fn push_bin(out: &mut Vec<f32>, re: f64, im: f64, kind: SpectrumKind) {

@@ -1,7 +1,7 @@
 //! CPU twin of `shaders/fft/rfft_post.wgsl`: one-sided spectra from complex FFT rows.
 
 use super::fft_stage::{cmul, C32};
-use crate::kernels::fft::{rfft_bins, twiddle_table, SpectrumKind};
+use crate::params::fft::{rfft_bins, twiddle_table, SpectrumKind};
 
 /// `src` holds `rows` packed `n/2`-point FFTs (`packed`, even `n`) or full `n`-point FFTs.
 pub fn rfft_post(src: &[C32], n: usize, rows: usize, packed: bool, kind: SpectrumKind) -> Vec<f32> {

@@ -1,7 +1,7 @@
 //! CPU twin of `shaders/im2col/col2im.wgsl` (scatter form here, summed in f64: the same sums).
 
 use super::source;
-use crate::kernels::im2col::Im2colGeometry;
+use crate::params::im2col::Im2colGeometry;
 
 /// The adjoint of [`super::im2col`]: `col` `[C*KH*KW, N*OH*OW]` summed back into `[N, C, H, W]`.
 pub fn col2im(col: &[f32], g: &Im2colGeometry) -> Vec<f32> {

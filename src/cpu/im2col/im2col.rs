@@ -1,7 +1,7 @@
 //! CPU twin of `shaders/im2col/im2col.wgsl`.
 
 use super::source;
-use crate::kernels::im2col::Im2colGeometry;
+use crate::params::im2col::Im2colGeometry;
 
 /// `x` `[N, C, H, W]` unfolded to `[C*KH*KW, N*OH*OW]` (row `(c, ky, kx)`, column `(n, oy, ox)`).
 pub fn im2col(x: &[f32], g: &Im2colGeometry) -> Vec<f32> {

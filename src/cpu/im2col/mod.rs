@@ -1,5 +1,5 @@
 //! CPU references for the im2col kernels (sizes from
-//! [`Im2colGeometry`](crate::kernels::im2col::Im2colGeometry)).
+//! [`Im2colGeometry`](crate::params::im2col::Im2colGeometry)).
 
 mod col2im;
 // One kernel, one name in every place (STYLE.md): im2col/im2col.rs.
@@ -11,7 +11,7 @@ pub use col2im::col2im;
 pub use im2col::im2col;
 pub use swap_batch_channel::swap_batch_channel;
 
-use crate::kernels::im2col::Im2colGeometry;
+use crate::params::im2col::Im2colGeometry;
 
 /// The input position `(iy, ix)` that col entry (tap `(ky, kx)`, output `(oy, ox)`) reads, or
 /// `None` inside the zero padding.

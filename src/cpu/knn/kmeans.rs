@@ -5,7 +5,7 @@
 
 use super::{dot, normalize_rows_f64};
 use crate::error::Result;
-use crate::knn::{kmeans_plus_plus, Distance, KMeansOptions, KMeansResult};
+use crate::params::kmeans::{kmeans_plus_plus, Distance, KMeansOptions, KMeansResult};
 
 /// k-means of `data` `[rows, dim]` as [`crate::knn::kmeans`] runs it, in f64.
 pub fn kmeans(data: &[f32], dim: usize, options: &KMeansOptions) -> Result<KMeansResult> {

@@ -15,7 +15,7 @@ pub use normalize_rows::normalize_rows;
 pub use similarity::similarity;
 pub use topk_select::topk_select;
 
-use crate::kernels::knn::Metric;
+use crate::params::knn::Metric;
 
 /// Top-`k` of every query against `database` (both row-major with `dim` columns) by `metric`:
 /// (indices, scores), `[queries, k]` each; the scores are f64 sums rounded to f32 at the end.
@@ -69,7 +69,7 @@ pub(crate) fn normalize_rows_f64(x: &[f32], dim: usize) -> Vec<f64> {
 pub fn mahalanobis_topk(
     queries: &[f32],
     database: &[f32],
-    whitening: &crate::knn::Whitening,
+    whitening: &crate::params::knn::Whitening,
     k: usize,
 ) -> (Vec<u32>, Vec<f32>) {
     let dim = whitening.dim.max(1);

@@ -1,6 +1,6 @@
 //! CPU reference for `shaders/knn/similarity.wgsl`: the full score matrix in f64.
 
-use crate::kernels::knn::Metric;
+use crate::params::knn::Metric;
 
 /// `scores[q, j]` for every query row and database row (`[queries, rows]`), in f64: the dot
 /// product, or minus the squared Euclidean distance.

@@ -3,7 +3,7 @@
 //! value never enter, and missing entries are the empty slot (f32::MIN, u32::MAX), as in the
 //! shader.
 
-use crate::kernels::knn::EMPTY_INDEX;
+use crate::params::knn::EMPTY_INDEX;
 
 /// (indices, scores) `[queries, k]` of the row-major `scores` `[queries, cols]`.
 pub fn topk_select(scores: &[f64], cols: usize, k: usize) -> (Vec<u32>, Vec<f32>) {

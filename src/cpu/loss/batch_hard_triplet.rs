@@ -2,7 +2,7 @@
 //! (REFERENCE-SPECS §5) with Euclidean or cosine distance, and its subgradient.
 
 use crate::error::{HarkError, Result};
-use crate::kernels::loss::TripletMetric;
+use crate::params::loss::TripletMetric;
 
 const KERNEL: &str = "batch_hard_triplet";
 const NORM_EPS: f64 = 1e-12;

@@ -1,6 +1,6 @@
 //! CPU twin of `shaders/loss/mixup.wgsl`.
 
-use crate::kernels::loss::MixupMode;
+use crate::params::loss::MixupMode;
 
 /// Each sample of `[batch, features]` mixed with sample `batch - 1 - b`; `lambda` holds 1 or
 /// `batch` values.

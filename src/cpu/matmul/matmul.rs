@@ -1,7 +1,7 @@
 //! CPU twin of `shaders/matmul/matmul.wgsl`: the same sum in the same order (k ascending, one
 //! fused multiply-add per step), then bias and activation.
 
-use crate::kernels::matmul::Activation;
+use crate::params::matmul::Activation;
 
 /// Shapes and layout of a CPU matmul; data are row-major as in the GPU kernel.
 #[derive(Clone, Copy, Debug)]

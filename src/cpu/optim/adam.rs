@@ -1,6 +1,6 @@
 //! CPU twin of `shaders/optim/adam.wgsl` (torch.optim.Adam / AdamW semantics).
 
-use crate::kernels::optim::AdamConfig;
+use crate::params::optim::AdamConfig;
 
 /// One step (`step` from 1) in place.
 pub fn adam_step(

@@ -1,6 +1,6 @@
 //! CPU twin of `shaders/pool/max_pool2d.wgsl`.
 
-use crate::kernels::pool::PoolParams;
+use crate::params::pool::PoolParams;
 
 /// Max pool of `planes` planes of `h x w` (any float type that orders like f32), returning the
 /// maxima and their flat positions `iy * w + ix`; the first maximum in scan order wins ties.

@@ -2,7 +2,7 @@
 //! two-pass variance, with the same strided partials and tree.
 
 use super::{strided_partials, tree};
-use crate::kernels::reduce::AxisView;
+use crate::params::reduce::AxisView;
 
 /// `(mean, biased variance)` of `x` (row-major, viewed as `[outer, axis_len, inner]`) along the
 /// axis, `outer * inner` values each.

@@ -1,7 +1,7 @@
 //! CPU twin of `shaders/reduce/reduce_axis.wgsl`.
 
 use super::{strided_partials, tree};
-use crate::kernels::reduce::{AxisView, ReduceOp, SERIAL_MAX_AXIS};
+use crate::params::reduce::{AxisView, ReduceOp, SERIAL_MAX_AXIS};
 
 fn combine(op: ReduceOp, a: f32, b: f32) -> f32 {
     match op {

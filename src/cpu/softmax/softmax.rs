@@ -2,7 +2,7 @@
 //! partials and trees, so that the max and the sum are formed in the same order.
 
 use crate::cpu::reduce::{strided_partials, tree};
-use crate::kernels::reduce::AxisView;
+use crate::params::reduce::AxisView;
 
 /// Softmax of `x` (row-major, viewed as `[outer, axis_len, inner]`) along the axis.
 pub fn softmax(x: &[f32], view: AxisView) -> Vec<f32> {

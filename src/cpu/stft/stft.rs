@@ -5,7 +5,7 @@
 use realfft::RealFftPlanner;
 
 use crate::cpu::fft::push_bin;
-use crate::kernels::stft::{stft_frames, Centering, StftOptions};
+use crate::params::stft::{stft_frames, Centering, StftOptions};
 
 /// `np.pad(x, (pad, pad), mode='reflect')` (also for pads longer than the clip).
 fn reflect_pad(x: &[f64], pad: usize) -> Vec<f64> {

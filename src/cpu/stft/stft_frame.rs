@@ -2,7 +2,7 @@
 //! `shaders/fft/rfft_workgroup.wgsl`): framing, padding and periodic Hann window.
 
 use crate::cpu::fft::C32;
-use crate::kernels::fft::twiddle_table;
+use crate::params::fft::twiddle_table;
 
 /// Sample `t` of frame `frame` of clip `row`, as `frame_sample` in the shader.
 #[allow(clippy::too_many_arguments)]

@@ -8,21 +8,7 @@ use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
 
-/// Which binary operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BinaryOp {
-    Add,
-    Mul,
-}
-
-impl BinaryOp {
-    fn code(self) -> f64 {
-        match self {
-            BinaryOp::Add => 0.0,
-            BinaryOp::Mul => 1.0,
-        }
-    }
-}
+pub use crate::params::elementwise::BinaryOp;
 
 /// Keep in sync with `Params` in shaders/elementwise/binary.wgsl.
 #[repr(C)]

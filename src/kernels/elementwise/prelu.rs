@@ -27,15 +27,7 @@ static KERNEL: Kernel = Kernel {
     bindings: &[Access::Read, Access::Read, Access::ReadWrite],
 };
 
-/// Channel count and elements per channel run for PReLU on `shape`, following torch: the
-/// channel axis is 1 for rank >= 2; a 1-D input is taken as `[C]`; a scalar has one channel.
-pub(crate) fn prelu_layout(shape: &[usize]) -> (usize, usize) {
-    match shape.len() {
-        0 => (1, 1),
-        1 => (shape[0], 1),
-        _ => (shape[1], shape[2..].iter().product()),
-    }
-}
+pub(crate) use crate::params::elementwise::prelu_layout;
 
 /// `out = x` where `x >= 0`, else `weight[c] * x`, with `c` the channel of each element.
 /// `weight` holds one slope per channel, or a single slope for all channels.

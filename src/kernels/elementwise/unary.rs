@@ -8,44 +8,7 @@ use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
 
-/// Which unary map.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum UnaryOp {
-    /// `x * factor`.
-    Scale(f32),
-    /// `max(x, 0)`.
-    Relu,
-    /// `x` where `x >= 0`, else `slope * x` (torch.nn.LeakyReLU's `negative_slope`).
-    LeakyRelu(f32),
-    /// `1 / (1 + e^-x)`.
-    Sigmoid,
-    /// Hyperbolic tangent.
-    Tanh,
-    /// `min(max(x, 0), 6)` (torch.nn.ReLU6, MobileNetV2's activation).
-    Relu6,
-}
-
-impl UnaryOp {
-    /// The shader's `OP` override constant.
-    fn code(self) -> f64 {
-        match self {
-            UnaryOp::Scale(_) => 0.0,
-            UnaryOp::Relu => 1.0,
-            UnaryOp::LeakyRelu(_) => 2.0,
-            UnaryOp::Sigmoid => 3.0,
-            UnaryOp::Tanh => 4.0,
-            UnaryOp::Relu6 => 5.0,
-        }
-    }
-
-    /// The runtime scalar (`Params::alpha`); 0 for ops without one.
-    fn alpha(self) -> f32 {
-        match self {
-            UnaryOp::Scale(a) | UnaryOp::LeakyRelu(a) => a,
-            UnaryOp::Relu | UnaryOp::Sigmoid | UnaryOp::Tanh | UnaryOp::Relu6 => 0.0,
-        }
-    }
-}
+pub use crate::params::elementwise::UnaryOp;
 
 /// Keep in sync with `Params` in shaders/elementwise/unary.wgsl.
 #[repr(C)]

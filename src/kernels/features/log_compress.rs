@@ -8,28 +8,7 @@ use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
 
-/// Which logarithm.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum LogKind {
-    /// `10 * log10(max(x, eps))`: decibels of a power spectrum (the DCASE log-mel).
-    Decibel { eps: f32 },
-    /// `ln(max(x, eps))`.
-    Natural { eps: f32 },
-}
-
-impl LogKind {
-    /// The DCASE baselines' `10 log10(max(x, 2.220446049250313e-16))`.
-    pub const DCASE: LogKind = LogKind::Decibel {
-        eps: f64::EPSILON as f32,
-    };
-
-    pub(crate) fn mode_and_eps(self) -> (u32, f32) {
-        match self {
-            LogKind::Decibel { eps } => (0, eps),
-            LogKind::Natural { eps } => (1, eps),
-        }
-    }
-}
+pub use crate::params::features::LogKind;
 
 /// Keep in sync with `Params` in shaders/features/log_compress.wgsl.
 #[repr(C)]

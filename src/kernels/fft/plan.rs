@@ -3,11 +3,7 @@
 //! only prime factors are 2, 3 and 5, and Bluestein's algorithm (`shaders/fft/bluestein.wgsl`
 //! around a power-of-two plan) for every other length.
 
-use std::f64::consts::PI;
-
 use bytemuck::{Pod, Zeroable};
-use rustfft::num_complex::Complex;
-use rustfft::FftPlanner;
 
 use crate::context::Context;
 use crate::error::{HarkError, Result};
@@ -18,75 +14,11 @@ use crate::tensor::{DType, Tensor};
 /// Threads per workgroup of the global-memory kernels (the WebGPU minimum of 256 invocations).
 pub(crate) const WG: u32 = 256;
 
-/// Radices of the Stockham stages for an `n`-point transform, or `None` when `n` has a prime
-/// factor other than 2, 3, 5. Radix 4 first (half the passes of radix 2), then at most one 2,
-/// then 3s and 5s; any order gives the same transform. `n = 1` needs no stage.
-pub fn fft_radices(n: usize) -> Option<Vec<u32>> {
-    if n == 0 {
-        return None;
-    }
-    let mut rest = n;
-    let mut radices = Vec::new();
-    while rest.is_multiple_of(4) {
-        radices.push(4);
-        rest /= 4;
-    }
-    for radix in [2u32, 3, 5] {
-        while rest.is_multiple_of(radix as usize) {
-            radices.push(radix);
-            rest /= radix as usize;
-        }
-    }
-    (rest == 1).then_some(radices)
-}
-
-/// `exp(-2 pi i k / n)` for `k < n`, interleaved (re, im), computed in f64.
-pub fn twiddle_table(n: usize) -> Vec<f32> {
-    let mut table = Vec::with_capacity(2 * n);
-    for k in 0..n {
-        let angle = -2.0 * PI * k as f64 / n as f64;
-        table.push(angle.cos() as f32);
-        table.push(angle.sin() as f32);
-    }
-    table
-}
-
-/// Length of Bluestein's power-of-two convolution for an `n`-point transform.
-pub fn bluestein_length(n: usize) -> usize {
-    (2 * n - 1).next_power_of_two()
-}
-
-/// Bluestein's chirp `exp(-pi i t^2 / n)`, `t < n`, interleaved; `t^2 mod 2n` keeps the angle
-/// exact for large `t`.
-pub fn bluestein_chirp(n: usize) -> Vec<f32> {
-    let mut chirp = Vec::with_capacity(2 * n);
-    for t in 0..n as u64 {
-        let phase = (t * t) % (2 * n as u64);
-        let angle = -PI * phase as f64 / n as f64;
-        chirp.push(angle.cos() as f32);
-        chirp.push(angle.sin() as f32);
-    }
-    chirp
-}
-
-/// `FFT(b) / m` for Bluestein's filter `b[i] = conj(c[i])`, `b[m - i] = conj(c[i])` (`0 < i < n`),
-/// computed in f64 with rustfft; the `1 / m` folds the inverse FFT's normalisation in.
-pub fn bluestein_spectrum(n: usize, m: usize) -> Vec<f32> {
-    let mut b = vec![Complex::new(0.0f64, 0.0); m];
-    for t in 0..n {
-        let phase = ((t as u64) * (t as u64)) % (2 * n as u64);
-        let angle = PI * phase as f64 / n as f64;
-        let c = Complex::new(angle.cos(), angle.sin());
-        b[t] = c;
-        if t > 0 {
-            b[m - t] = c;
-        }
-    }
-    FftPlanner::<f64>::new().plan_fft_forward(m).process(&mut b);
-    b.iter()
-        .flat_map(|z| [(z.re / m as f64) as f32, (z.im / m as f64) as f32])
-        .collect()
-}
+pub use crate::params::fft::bluestein_chirp;
+pub use crate::params::fft::bluestein_length;
+pub use crate::params::fft::bluestein_spectrum;
+pub use crate::params::fft::fft_radices;
+pub use crate::params::fft::twiddle_table;
 
 /// Keep in sync with `Params` in shaders/fft/fft_stage.wgsl.
 #[repr(C)]

@@ -15,72 +15,16 @@ use crate::runtime::{Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
 
-/// What a spectrum kernel writes per bin.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SpectrumKind {
-    /// `(re, im)` interleaved: a trailing axis of 2.
-    Complex,
-    /// `|X|` (librosa `power=1`).
-    #[default]
-    Magnitude,
-    /// `|X|^2` (librosa `power=2`).
-    Power,
-}
+pub use crate::params::fft::rfft_bins;
+pub use crate::params::fft::SpectrumKind;
 
-impl SpectrumKind {
-    pub(crate) fn code(self) -> u32 {
-        match self {
-            SpectrumKind::Complex => 0,
-            SpectrumKind::Magnitude => 1,
-            SpectrumKind::Power => 2,
-        }
-    }
-
-    /// Floats written per bin.
-    pub fn floats_per_bin(self) -> usize {
-        match self {
-            SpectrumKind::Complex => 2,
-            _ => 1,
-        }
-    }
-}
-
-/// Which implementation a plan uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum FftPath {
-    /// The library's choice for the adapter: on a GPU the fused workgroup kernel where the size
-    /// and the device allow it, else the global path; on a software adapter (lavapipe, WARP,
-    /// SwiftShader) always the global path, which runs faster there (BENCHMARKS.md, front end).
-    #[default]
-    Auto,
-    /// The fused workgroup kernel where the size and the device allow it, whatever the adapter;
-    /// else the global path.
-    Workgroup,
-    /// Always the multi-pass global-memory path (any length).
-    Global,
-}
-
-impl FftPath {
-    /// Whether a plan of `n` points on `ctx` runs the fused workgroup kernel.
-    fn fused(self, ctx: &Context, n: usize) -> bool {
-        match self {
-            FftPath::Auto => !ctx.is_software() && fits_workgroup(ctx.limits(), n),
-            FftPath::Workgroup => fits_workgroup(ctx.limits(), n),
-            FftPath::Global => false,
-        }
-    }
-}
+pub use crate::params::fft::FftPath;
 
 /// Options of [`rfft`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RfftOptions {
     pub kind: SpectrumKind,
     pub path: FftPath,
-}
-
-/// One-sided bins of an `n`-point real FFT.
-pub fn rfft_bins(n: usize) -> usize {
-    n / 2 + 1
 }
 
 /// Keep in sync with `Params` in shaders/fft/rfft_post.wgsl.
@@ -264,6 +208,17 @@ pub fn rfft(rec: &mut Recorder, input: &Tensor, out: &Tensor, options: &RfftOpti
     let n = input.shape().last().copied().unwrap_or(0);
     let plan = RfftPlan::new(rec.context(), n, options.path)?;
     plan.record(rec, input, out, options.kind)
+}
+
+impl FftPath {
+    /// Whether a plan of `n` points on `ctx` runs the fused workgroup kernel.
+    fn fused(self, ctx: &Context, n: usize) -> bool {
+        match self {
+            FftPath::Auto => !ctx.is_software() && fits_workgroup(ctx.limits(), n),
+            FftPath::Workgroup => fits_workgroup(ctx.limits(), n),
+            FftPath::Global => false,
+        }
+    }
 }
 
 #[cfg(test)]

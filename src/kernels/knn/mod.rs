@@ -32,5 +32,4 @@ pub fn download_indices(ctx: &Context, indices: &Tensor) -> Result<Vec<u32>> {
     Ok(indices.to_vec(ctx)?.into_iter().map(f32::to_bits).collect())
 }
 
-/// Index of an empty slot: returned only when fewer than k scores are finite.
-pub const EMPTY_INDEX: u32 = u32::MAX;
+pub use crate::params::knn::EMPTY_INDEX;

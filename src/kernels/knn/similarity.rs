@@ -11,24 +11,7 @@ use crate::runtime::{Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
 
-/// What a score means; larger is always nearer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Metric {
-    /// `q . x`: cosine similarity when both sides are L2-normalised.
-    #[default]
-    Dot,
-    /// `-||q - x||^2`.
-    NegSquaredL2,
-}
-
-impl Metric {
-    fn code(self) -> u32 {
-        match self {
-            Metric::Dot => 0,
-            Metric::NegSquaredL2 => 1,
-        }
-    }
-}
+pub use crate::params::knn::Metric;
 
 /// Which part of the full query x database score matrix one launch computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

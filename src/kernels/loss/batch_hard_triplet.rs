@@ -56,24 +56,7 @@ static BACKWARD: Kernel = Kernel {
     bindings: BINDINGS,
 };
 
-/// The distance between embeddings.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TripletMetric {
-    /// `sqrt(|a - b|^2 + 1e-12)`, as Hermans et al. (their 1e-12 keeps the gradient finite).
-    #[default]
-    Euclidean,
-    /// `1 - cos(a, b)`, the distance paper 002 scores with.
-    Cosine,
-}
-
-impl TripletMetric {
-    fn code(self) -> u32 {
-        match self {
-            TripletMetric::Euclidean => 0,
-            TripletMetric::Cosine => 1,
-        }
-    }
-}
+pub use crate::params::loss::TripletMetric;
 
 fn check(
     kernel: &'static str,

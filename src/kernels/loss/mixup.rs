@@ -8,14 +8,7 @@ use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
 
-/// How a sample and its partner combine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MixupMode {
-    /// `lambda x[b] + (1 - lambda) x[B-1-b]` (inputs; labels in classic mixup).
-    Linear,
-    /// `max(lambda y[b], (1 - lambda) y[B-1-b])` (labels in Wilkinghoff's system).
-    Max,
-}
+pub use crate::params::loss::MixupMode;
 
 /// Keep in sync with `Params` in shaders/loss/mixup.wgsl.
 #[repr(C)]

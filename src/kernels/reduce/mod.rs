@@ -8,51 +8,13 @@ mod reduce_axis;
 mod stats_pool;
 
 pub use mean_var::mean_var;
-pub(crate) use reduce_axis::SERIAL_MAX_AXIS;
 pub use reduce_axis::{max, mean, reduce_axis, sum, ReduceOp};
 pub use stats_pool::{stats_pool, stats_pool_backward, STATS_POOL_EPS};
 
 use crate::error::{HarkError, Result};
 use crate::tensor::Tensor;
 
-/// `shape` viewed as `[outer, axis_len, inner]` around `axis`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AxisView {
-    /// Product of the dims before the axis.
-    pub outer: usize,
-    /// Length of the axis.
-    pub axis_len: usize,
-    /// Product of the dims after the axis: the stride between consecutive axis elements.
-    pub inner: usize,
-}
-
-impl AxisView {
-    /// The view of `shape` around `axis`; errors when the axis is out of range or empty.
-    pub fn new(kernel: &'static str, shape: &[usize], axis: usize) -> Result<Self> {
-        if axis >= shape.len() {
-            return Err(HarkError::invalid(
-                kernel,
-                format!("axis {axis} out of range for shape {shape:?}"),
-            ));
-        }
-        if shape[axis] == 0 {
-            return Err(HarkError::invalid(
-                kernel,
-                format!("axis {axis} of shape {shape:?} is empty"),
-            ));
-        }
-        Ok(Self {
-            outer: shape[..axis].iter().product(),
-            axis_len: shape[axis],
-            inner: shape[axis + 1..].iter().product(),
-        })
-    }
-
-    /// Output elements of a reduction (`outer * inner`): rows of the shader's view.
-    pub fn rows(&self) -> usize {
-        self.outer * self.inner
-    }
-}
+pub use crate::params::reduce::AxisView;
 
 /// Checks that `out` holds one value per row (the input's shape with the axis removed or kept
 /// as 1: only the element count matters) and returns the view's sizes as `u32`.

@@ -12,25 +12,8 @@ use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
 
-/// Which reduction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReduceOp {
-    Sum,
-    /// Sum divided by the axis length.
-    Mean,
-    Max,
-}
-
-impl ReduceOp {
-    /// The shader's `OP` override constant.
-    fn code(self) -> f64 {
-        match self {
-            ReduceOp::Sum => 0.0,
-            ReduceOp::Mean => 1.0,
-            ReduceOp::Max => 2.0,
-        }
-    }
-}
+pub use crate::params::reduce::ReduceOp;
+pub(crate) use crate::params::reduce::SERIAL_MAX_AXIS;
 
 /// Keep in sync with `Params` in shaders/reduce/reduce_axis.wgsl.
 #[repr(C)]
@@ -56,11 +39,6 @@ static KERNEL_CHUNKED: Kernel = Kernel {
     entry: "chunked",
     bindings: &[Access::Read, Access::ReadWrite],
 };
-
-/// Axes up to this length are reduced by one thread per output (`serial`), longer ones by one
-/// workgroup per output (`main`). At 64 a serial loop is still shorter than the workgroup's
-/// strided pass plus its 8-level tree, and the serial form reads coalesced along outer axes.
-pub(crate) const SERIAL_MAX_AXIS: usize = 64;
 
 /// Threads per workgroup of both entry points (`WG` in the shader).
 const WORKGROUP: u32 = 256;

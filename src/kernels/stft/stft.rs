@@ -10,62 +10,13 @@
 use super::stft_frame::Framing;
 use crate::context::Context;
 use crate::error::{HarkError, Result};
-use crate::kernels::fft::{FftPath, RfftPlan, SpectrumKind};
+use crate::kernels::fft::RfftPlan;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
 
-/// Padding of the clip before framing.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Centering {
-    /// `n_fft / 2` zeros on both sides (librosa >= 0.9 `center=True`, the default).
-    #[default]
-    Zero,
-    /// `n_fft / 2` reflected samples on both sides (numpy `reflect`, torch's default).
-    Reflect,
-    /// No padding, frames only where the clip covers all `n_fft` samples (TensorFlow
-    /// `pad_end=False`).
-    None,
-}
-
-/// Options of [`stft`].
-#[derive(Clone, Copy, Debug)]
-pub struct StftOptions {
-    pub n_fft: usize,
-    pub hop: usize,
-    pub center: Centering,
-    pub output: SpectrumKind,
-    /// FFT implementation (default: the fused workgroup kernel where it fits).
-    pub path: FftPath,
-}
-
-impl Default for StftOptions {
-    /// The DCASE baseline's configuration: n_fft 1024, hop 512, zero-padded centring, power.
-    fn default() -> Self {
-        Self {
-            n_fft: 1024,
-            hop: 512,
-            center: Centering::Zero,
-            output: SpectrumKind::Power,
-            path: FftPath::Auto,
-        }
-    }
-}
-
-/// Frames of an STFT of a `len`-sample clip, as librosa and TensorFlow count them: centred,
-/// `1 + (len + 2 (n_fft / 2) - n_fft) / hop` (that is `1 + len / hop` for even `n_fft`, also when
-/// the clip is shorter than a frame); not centred, `1 + (len - n_fft) / hop`, and 0 when
-/// `len < n_fft`. `hop` must be at least 1.
-pub fn stft_frames(len: usize, n_fft: usize, hop: usize, center: Centering) -> usize {
-    let hop = hop.max(1);
-    let padded = match center {
-        Centering::Zero | Centering::Reflect => len + 2 * (n_fft / 2),
-        Centering::None => len,
-    };
-    match padded.checked_sub(n_fft) {
-        Some(rest) => 1 + rest / hop,
-        None => 0,
-    }
-}
+pub use crate::params::stft::stft_frames;
+pub use crate::params::stft::Centering;
+pub use crate::params::stft::StftOptions;
 
 /// An STFT of one configuration with its tables on the GPU; build once, record many batches.
 pub struct StftPlan {

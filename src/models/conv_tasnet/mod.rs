@@ -6,6 +6,7 @@
 
 mod block;
 mod config;
+pub mod cpu_reference;
 mod mask_generator;
 mod model;
 mod state_dict;

@@ -9,10 +9,10 @@
 
 use std::collections::HashMap;
 
-use super::elementwise::{prelu, unary};
-use super::separation::{mask_apply, resize_frames};
-use crate::kernels::elementwise::UnaryOp;
-use crate::models::conv_tasnet::{ConvTasNetConfig, MaskActivation};
+use super::{ConvTasNetConfig, MaskActivation};
+use crate::cpu::elementwise::{prelu, unary};
+use crate::cpu::separation::{mask_apply, resize_frames};
+use crate::params::elementwise::UnaryOp;
 
 /// gLN's epsilon in torchaudio.
 const GLN_EPS: f64 = 1e-8;
