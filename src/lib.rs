@@ -24,6 +24,7 @@ pub mod runtime;
 pub mod shaders;
 pub mod tensor;
 pub mod testing;
+pub mod train;
 
 pub use context::{Context, ContextOptions};
 pub use error::{HarkError, Result};

@@ -5,6 +5,11 @@
 
 use std::io::IsTerminal;
 
+use std::path::PathBuf;
+
+use hark::audio::dataset::{Dataset, Split};
+use hark::detect::contract::AnomalyScorer;
+use hark::HarkError;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// A progress bar over `unit`s (epochs, batches) that degrades to log lines.
@@ -65,4 +70,34 @@ impl TrainProgress {
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }
+}
+
+/// Trains `system` on every machine type of `dataset` in turn, printing above `bar` where each
+/// machine's model went (`saved_to(machine)`, plus `note`), then finishes the bar. A machine
+/// type without training clips is an error naming its folder.
+pub fn train_each_machine(
+    system: &mut dyn AnomalyScorer,
+    dataset: &Dataset,
+    bar: &TrainProgress,
+    saved_to: impl Fn(&str) -> PathBuf,
+    note: &str,
+) -> hark::Result<()> {
+    for machine in &dataset.machines {
+        let clips: Vec<_> = machine.split(Split::Train).collect();
+        if clips.is_empty() {
+            return Err(HarkError::Dataset {
+                path: machine.root.display().to_string(),
+                detail: "no training clips".into(),
+            });
+        }
+        system.train(machine, &clips)?;
+        bar.println(format!(
+            "{}: {} training clips -> {}{note}",
+            machine.machine,
+            clips.len(),
+            saved_to(&machine.machine).display()
+        ));
+    }
+    bar.finish();
+    Ok(())
 }

@@ -6,12 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::progress::TrainProgress;
+use super::progress::{train_each_machine, TrainProgress};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, ValueEnum};
 use hark::audio::dataset::{Dataset, Split};
 use hark::detect::aggregate::Aggregation;
-use hark::detect::contract::{constant_clips, name_some, run_system, AnomalyScorer, SectionReport};
+use hark::detect::contract::{constant_clips, name_some, run_system, SectionReport};
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::kernels::fft::FftPath;
 use hark::models::autoencoder::{
@@ -365,24 +365,13 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
     system.on_epoch = Some(Box::new(move |machine, report| {
         shown.step(format!("{machine}: loss {:.4}", report.loss), true);
     }));
-    for machine in &dataset.machines {
-        let clips: Vec<_> = machine.split(Split::Train).collect();
-        if clips.is_empty() {
-            return Err(HarkError::Dataset {
-                path: machine.root.display().to_string(),
-                detail: "no training clips".into(),
-            });
-        }
-        system.train(machine, &clips)?;
-        bar.println(format!(
-            "{}: {} training clips -> {}",
-            machine.machine,
-            clips.len(),
-            checkpoint_path(&args.models, &machine.machine).display()
-        ));
-    }
-    bar.finish();
-    Ok(())
+    train_each_machine(
+        &mut system,
+        &dataset,
+        &bar,
+        |machine| checkpoint_path(&args.models, machine),
+        "",
+    )
 }
 
 /// Refuses training data whose every clip of a machine type is silent or constant (nothing to

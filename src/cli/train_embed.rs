@@ -3,10 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::progress::TrainProgress;
+use super::progress::{train_each_machine, TrainProgress};
 use clap::{Args, ValueEnum};
-use hark::audio::dataset::{Dataset, Split};
-use hark::detect::contract::AnomalyScorer;
+use hark::audio::dataset::Dataset;
 use hark::kernels::fft::FftPath;
 use hark::models::embedding::{
     checkpoint_path, Branches, EmbedTrainConfig, EmbeddingConfig, EmbeddingSystem,
@@ -115,23 +114,11 @@ pub fn train(run: &EmbedRun, args: &EmbedArgs) -> hark::Result<()> {
             true,
         );
     }));
-    for machine in &dataset.machines {
-        let clips: Vec<_> = machine.split(Split::Train).collect();
-        if clips.is_empty() {
-            return Err(HarkError::Dataset {
-                path: machine.root.display().to_string(),
-                detail: "no training clips".into(),
-            });
-        }
-        system.train(machine, &clips)?;
-        bar.println(format!(
-            "{}: {} training clips -> {} (x{})",
-            machine.machine,
-            clips.len(),
-            checkpoint_path(run.models, &machine.machine, 0).display(),
-            args.ensemble
-        ));
-    }
-    bar.finish();
-    Ok(())
+    train_each_machine(
+        &mut system,
+        dataset,
+        &bar,
+        |machine| checkpoint_path(run.models, machine, 0),
+        &format!(" (x{})", args.ensemble),
+    )
 }

@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::progress::TrainProgress;
-use hark::audio::dataset::{Dataset, Split};
+use super::progress::{train_each_machine, TrainProgress};
+use hark::audio::dataset::Dataset;
 use hark::detect::contract::AnomalyScorer;
 use hark::features::pipeline::FeatureSpec;
 use hark::models::flow::{checkpoint_path, FlowSystem, FlowSystemConfig, FlowTrainConfig};
-use hark::{Context, HarkError};
+use hark::Context;
 
 /// The `hark train` options the flow reads.
 /// Settings of `--system flow` (ignored by the other systems).
@@ -56,24 +56,13 @@ pub fn train(args: &FlowTrainArgs) -> hark::Result<()> {
     system.on_epoch = Some(Box::new(move |machine, report| {
         shown.step(format!("{machine}: NLL/dim {:.4}", report.loss), true);
     }));
-    for machine in &dataset.machines {
-        let clips: Vec<_> = machine.split(Split::Train).collect();
-        if clips.is_empty() {
-            return Err(HarkError::Dataset {
-                path: machine.root.display().to_string(),
-                detail: "no training clips".into(),
-            });
-        }
-        system.train(machine, &clips)?;
-        bar.println(format!(
-            "{}: {} training clips -> {}",
-            machine.machine,
-            clips.len(),
-            checkpoint_path(args.models, &machine.machine).display()
-        ));
-    }
-    bar.finish();
-    Ok(())
+    train_each_machine(
+        &mut system,
+        dataset,
+        &bar,
+        |machine| checkpoint_path(args.models, machine),
+        "",
+    )
 }
 
 /// The flow system loading its models from `models` (shapes from each file's metadata).

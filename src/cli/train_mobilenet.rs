@@ -4,11 +4,10 @@
 
 use std::path::Path;
 
-use super::progress::TrainProgress;
+use super::progress::{train_each_machine, TrainProgress};
 use clap::Args;
-use hark::audio::dataset::{Dataset, Split};
+use hark::audio::dataset::Dataset;
 use hark::detect::aggregate::Aggregation;
-use hark::detect::contract::AnomalyScorer;
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::models::mobilenet::{checkpoint_path, MobileNetConfig, MobileNetSystem};
 use hark::{Context, HarkError};
@@ -112,22 +111,11 @@ pub fn train(run: &TrainRun, args: &MobileNetArgs) -> hark::Result<()> {
             r.batch == r.batches,
         );
     }));
-    for machine in &dataset.machines {
-        let clips: Vec<_> = machine.split(Split::Train).collect();
-        if clips.is_empty() {
-            return Err(HarkError::Dataset {
-                path: machine.root.display().to_string(),
-                detail: "no training clips".into(),
-            });
-        }
-        system.train(machine, &clips)?;
-        bar.println(format!(
-            "{}: {} training clips -> {}",
-            machine.machine,
-            clips.len(),
-            checkpoint_path(run.models, &machine.machine).display()
-        ));
-    }
-    bar.finish();
-    Ok(())
+    train_each_machine(
+        &mut system,
+        dataset,
+        &bar,
+        |machine| checkpoint_path(run.models, machine),
+        "",
+    )
 }

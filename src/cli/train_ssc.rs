@@ -4,10 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::progress::TrainProgress;
+use super::progress::{train_each_machine, TrainProgress};
 use clap::{Args, ValueEnum};
-use hark::audio::dataset::{Dataset, Split};
-use hark::detect::contract::AnomalyScorer;
+use hark::audio::dataset::Dataset;
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::models::ssc::{checkpoint_path, SscConfig, SscScore, SscSystem};
 use hark::{Context, HarkError};
@@ -130,24 +129,13 @@ pub fn train(run: &Run, args: &SscTrainArgs) -> hark::Result<()> {
             true,
         );
     }));
-    for machine in &dataset.machines {
-        let clips: Vec<_> = machine.split(Split::Train).collect();
-        if clips.is_empty() {
-            return Err(HarkError::Dataset {
-                path: machine.root.display().to_string(),
-                detail: "no training clips".into(),
-            });
-        }
-        system.train(machine, &clips)?;
-        bar.println(format!(
-            "{}: {} training clips -> {}",
-            machine.machine,
-            clips.len(),
-            checkpoint_path(run.models, &machine.machine).display()
-        ));
-    }
-    bar.finish();
-    Ok(())
+    train_each_machine(
+        &mut system,
+        dataset,
+        &bar,
+        |machine| checkpoint_path(run.models, machine),
+        "",
+    )
 }
 
 /// The system that scores with the models in `models`.

@@ -17,6 +17,7 @@ use crate::nn::{Adam, BatchNorm1d, Layer, Linear, Mode, Param, SeededInit, Seque
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
+use crate::train::{self, Schedule, Shuffle, Step};
 
 /// Hidden sizes of the encoder after the input (the decoder mirrors them).
 const ENCODER: [usize; 5] = [128, 128, 128, 128, 8];
@@ -341,78 +342,90 @@ pub fn train_resumable(
         ));
     }
     let batch_size = config.batch_size.clamp(2, n);
-    let mut optimizer = Adam::new(ctx, &model.params(), AdamConfig::adam(config.lr))?;
-    let mut rng = SeededRng::new(config.seed ^ 0x5eed);
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut staging = vec![0.0f32; batch_size * dims];
-    let x = Tensor::zeros(ctx, &[batch_size, dims], DType::F32)?;
-    let grad = Tensor::zeros(ctx, &[batch_size, dims], DType::F32)?;
-    let losses = Tensor::zeros(ctx, &[batch_size], DType::F32)?;
-    // Fisher-Yates with the seeded generator: the same seed, the same batches.
-    let mut shuffle = |order: &mut Vec<usize>| {
-        for i in (1..n).rev() {
-            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-            order.swap(i, j);
-        }
-    };
+    let optimizer = Adam::new(ctx, &model.params(), AdamConfig::adam(config.lr))?;
+    let mut shuffle = Shuffle::new(n, config.seed ^ 0x5eed);
     let run = AutoencoderConfig {
         batch_size,
         ..*config
     };
+    let mut step = AeStep {
+        model,
+        optimizer,
+        vectors,
+        dims,
+        staging: vec![0.0f32; batch_size * dims],
+        x: Tensor::zeros(ctx, &[batch_size, dims], DType::F32)?,
+        grad: Tensor::zeros(ctx, &[batch_size, dims], DType::F32)?,
+        losses: Tensor::zeros(ctx, &[batch_size], DType::F32)?,
+    };
     let mut epochs_done = 0;
     if let Some(state) = state.filter(|s| s.resume && s.path.exists()) {
-        let expected = state_metadata(&run, dims, n, 0, &optimizer);
-        epochs_done = load_state(ctx, &state.path, model, &mut optimizer, &expected)?;
+        let expected = state_metadata(&run, dims, n, 0, &step.optimizer);
+        epochs_done = load_state(ctx, &state.path, step.model, &mut step.optimizer, &expected)?;
         // Replay the shuffles of the epochs done so that the next batches are the same.
-        for _ in 0..epochs_done {
-            shuffle(&mut order);
-        }
+        shuffle.skip_epochs(epochs_done);
     }
-    for epoch in epochs_done..config.epochs {
-        shuffle(&mut order);
-        let batches = n / batch_size;
-        let mut loss_sum = 0.0;
-        let mut loss_count = 0usize;
-        for b in 0..batches {
-            for (row, &index) in order[b * batch_size..(b + 1) * batch_size]
-                .iter()
-                .enumerate()
-            {
-                staging[row * dims..(row + 1) * dims]
-                    .copy_from_slice(&vectors[index * dims..(index + 1) * dims]);
+    let schedule = Schedule::drop_last(config.epochs, batch_size);
+    train::run(
+        ctx,
+        &mut step,
+        &mut shuffle,
+        &schedule,
+        epochs_done,
+        |_| {},
+        |step, done| {
+            if let Some(state) = state {
+                let mut tensors = step.model.state_dict();
+                tensors.extend(step.optimizer.state_tensors());
+                let metadata = state_metadata(&run, dims, n, done.epoch, &step.optimizer);
+                crate::io::checkpoint::save_checkpoint(ctx, &state.path, &tensors, metadata)?;
             }
-            x.write(ctx, &staging)?;
-            let mut rec = Recorder::new(ctx);
-            let y = model.forward(&mut rec, &x, Mode::Train)?;
-            mse_backward(&mut rec, &y, &x, 1.0, &grad)?;
-            model.backward(&mut rec, &grad)?;
-            optimizer.step(&mut rec, &model.params())?;
-            // The loss is read back for a few batches per epoch only: each read waits for the GPU.
-            let sample = b % (batches / 4).max(1) == 0 || b + 1 == batches;
-            if sample {
-                mse_rows(&mut rec, &y, &x, &losses)?;
-            }
-            rec.submit()?;
-            if sample {
-                let values = losses.to_vec(ctx)?;
-                loss_sum += values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
-                loss_count += 1;
-            }
-        }
-        if let Some(state) = state {
-            let mut tensors = model.state_dict();
-            tensors.extend(optimizer.state_tensors());
-            let metadata = state_metadata(&run, dims, n, epoch + 1, &optimizer);
-            crate::io::checkpoint::save_checkpoint(ctx, &state.path, &tensors, metadata)?;
-        }
-        progress(&EpochReport {
-            epoch: epoch + 1,
-            epochs: config.epochs,
-            loss: loss_sum / loss_count.max(1) as f64,
-            vectors: n,
-        });
+            progress(&EpochReport {
+                epoch: done.epoch,
+                epochs: done.epochs,
+                loss: done.loss(0),
+                vectors: n,
+            });
+            Ok(())
+        },
+    )
+}
+
+/// One batch of autoencoder training: the batch's vectors in, their reconstruction error out.
+struct AeStep<'a> {
+    model: &'a mut DenseAutoencoder,
+    optimizer: Adam,
+    vectors: &'a [f32],
+    dims: usize,
+    staging: Vec<f32>,
+    x: Tensor,
+    grad: Tensor,
+    losses: Tensor,
+}
+
+impl Step for AeStep<'_> {
+    fn upload(&mut self, ctx: &Context, rows: &[usize], _rng: &mut SeededRng) -> Result<()> {
+        train::gather_rows(&mut self.staging, self.vectors, self.dims, rows);
+        self.x.write(ctx, &self.staging)
     }
-    ctx.wait()
+
+    fn record(&mut self, rec: &mut Recorder, probe: bool) -> Result<()> {
+        let y = self.model.forward(rec, &self.x, Mode::Train)?;
+        mse_backward(rec, &y, &self.x, 1.0, &self.grad)?;
+        self.model.backward(rec, &self.grad)?;
+        self.optimizer.step(rec, &self.model.params())?;
+        if probe {
+            mse_rows(rec, &y, &self.x, &self.losses)?;
+        }
+        Ok(())
+    }
+
+    fn read_losses(&mut self, ctx: &Context) -> Result<Vec<f64>> {
+        let values = self.losses.to_vec(ctx)?;
+        Ok(vec![
+            values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64,
+        ])
+    }
 }
 
 /// Mean reconstruction error of each clip's vectors (eval mode). `counts[i]` rows belong to

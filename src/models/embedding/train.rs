@@ -12,6 +12,7 @@ use crate::nn::{Adam, Mode, Param};
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
+use crate::train::{self, Schedule, Shuffle};
 
 use super::model::EmbeddingModel;
 
@@ -206,46 +207,65 @@ pub fn train_embedding(
         ));
     }
     let batch = config.batch_size.clamp(2, n);
-    let mut step = TrainStep::new(ctx, model, batch, config)?;
-    let mut rng = SeededRng::new(config.seed ^ 0x05ee_de3b);
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut staging = vec![0.0f32; batch * samples];
-    let mut onehot = vec![0.0f32; batch * classes];
-    for epoch in 0..config.epochs {
-        for i in (1..n).rev() {
-            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-            order.swap(i, j);
+    let mut training = EmbedTraining {
+        step: TrainStep::new(ctx, model, batch, config)?,
+        model,
+        waves,
+        labels,
+        staging: vec![0.0f32; batch * samples],
+        onehot: vec![0.0f32; batch * classes],
+    };
+    let schedule = Schedule::drop_last(config.epochs, batch);
+    train::run(
+        ctx,
+        &mut training,
+        &mut Shuffle::new(n, config.seed ^ 0x05ee_de3b),
+        &schedule,
+        0,
+        |_| {},
+        |training, done| {
+            let scale = training.model.scale.to_vec(ctx)?;
+            progress(&EpochReport {
+                epoch: done.epoch,
+                epochs: done.epochs,
+                loss: done.loss(0),
+                scale: scale[0],
+            });
+            Ok(())
+        },
+    )
+}
+
+/// A [`TrainStep`]'s buffers with the model and the data the loop feeds it.
+struct EmbedTraining<'a> {
+    step: TrainStep,
+    model: &'a mut EmbeddingModel,
+    waves: &'a [Vec<f32>],
+    labels: &'a [usize],
+    staging: Vec<f32>,
+    onehot: Vec<f32>,
+}
+
+impl train::Step for EmbedTraining<'_> {
+    fn upload(&mut self, ctx: &Context, rows: &[usize], rng: &mut SeededRng) -> Result<()> {
+        let samples = self.model.net.config().samples;
+        let classes = self.model.classes.len();
+        self.onehot.fill(0.0);
+        for (row, &index) in rows.iter().enumerate() {
+            self.staging[row * samples..(row + 1) * samples].copy_from_slice(&self.waves[index]);
+            self.onehot[row * classes + self.labels[index]] = 1.0;
         }
-        let batches = n / batch;
-        let mut loss_sum = 0.0;
-        let mut loss_count = 0usize;
-        for b in 0..batches {
-            onehot.fill(0.0);
-            for (row, &index) in order[b * batch..(b + 1) * batch].iter().enumerate() {
-                staging[row * samples..(row + 1) * samples].copy_from_slice(&waves[index]);
-                onehot[row * classes + labels[index]] = 1.0;
-            }
-            let lambdas: Vec<f32> = (0..batch).map(|_| rng.uniform(0.0, 1.0)).collect();
-            step.write(ctx, &staging, &onehot, &lambdas)?;
-            let mut rec = Recorder::new(ctx);
-            step.record(&mut rec, model)?;
-            rec.submit()?;
-            // Each read waits for the GPU: a few batches per epoch only.
-            if b % (batches / 4).max(1) == 0 || b + 1 == batches {
-                let loss = step.loss().to_vec(ctx)?;
-                loss_sum += f64::from(loss[0]);
-                loss_count += 1;
-            }
-        }
-        let scale = model.scale.to_vec(ctx)?;
-        progress(&EpochReport {
-            epoch: epoch + 1,
-            epochs: config.epochs,
-            loss: loss_sum / loss_count.max(1) as f64,
-            scale: scale[0],
-        });
+        let lambdas: Vec<f32> = (0..rows.len()).map(|_| rng.uniform(0.0, 1.0)).collect();
+        self.step.write(ctx, &self.staging, &self.onehot, &lambdas)
     }
-    ctx.wait()
+
+    fn record(&mut self, rec: &mut Recorder, _probe: bool) -> Result<()> {
+        self.step.record(rec, self.model)
+    }
+
+    fn read_losses(&mut self, ctx: &Context) -> Result<Vec<f64>> {
+        Ok(vec![f64::from(self.step.loss().to_vec(ctx)?[0])])
+    }
 }
 
 /// Clips per inference batch (bounds the activations of 10 s clips).

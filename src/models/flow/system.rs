@@ -19,6 +19,7 @@ use crate::nn::{Adam, Mode};
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
+use crate::train::{self, Schedule, Shuffle, Step};
 
 /// Training settings of a flow on vectors.
 #[derive(Clone, Copy, Debug)]
@@ -98,52 +99,77 @@ pub fn train(
         ));
     }
     let batch_size = config.batch_size.clamp(2, n);
-    let mut optimizer = Adam::new(ctx, &flow.params(), AdamConfig::adam(config.lr))?;
-    let mut nll = FlowNll::new(ctx, None);
-    let mut rng = SeededRng::new(config.seed ^ 0x5eed);
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut staging = vec![0.0f32; batch_size * dims];
-    let x = Tensor::zeros(ctx, &[batch_size, dims], DType::F32)?;
-    for epoch in 0..config.epochs {
-        for i in (1..n).rev() {
-            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-            order.swap(i, j);
-        }
-        let batches = n / batch_size;
-        let (mut loss_sum, mut loss_count) = (0.0, 0usize);
-        for b in 0..batches {
-            for (row, &index) in order[b * batch_size..(b + 1) * batch_size]
-                .iter()
-                .enumerate()
-            {
-                staging[row * dims..(row + 1) * dims]
-                    .copy_from_slice(&vectors[index * dims..(index + 1) * dims]);
-            }
-            x.write(ctx, &staging)?;
-            let mut rec = Recorder::new(ctx);
-            let (z, logdet) = flow.forward(&mut rec, &x, Mode::Train)?;
-            let (rows, _) = nll.forward(&mut rec, &z, &logdet)?;
-            let (grad_z, grad_logdet) =
-                nll.backward(&mut rec, &z, &logdet, 1.0 / batch_size as f32)?;
-            flow.backward(&mut rec, &grad_z, &grad_logdet)?;
-            optimizer.step(&mut rec, &flow.params())?;
-            rec.submit()?;
-            // Each read-back waits for the GPU: a few batches per epoch only.
-            if b % (batches / 4).max(1) == 0 || b + 1 == batches {
-                let values = rows.to_vec(ctx)?;
-                let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
-                loss_sum += mean / dims as f64;
-                loss_count += 1;
-            }
-        }
-        progress(&FlowEpochReport {
-            epoch: epoch + 1,
-            epochs: config.epochs,
-            loss: loss_sum / loss_count.max(1) as f64,
-            vectors: n,
-        });
+    let mut step = FlowStep {
+        optimizer: Adam::new(ctx, &flow.params(), AdamConfig::adam(config.lr))?,
+        flow,
+        nll: FlowNll::new(ctx, None),
+        vectors,
+        dims,
+        batch_size,
+        staging: vec![0.0f32; batch_size * dims],
+        x: Tensor::zeros(ctx, &[batch_size, dims], DType::F32)?,
+        rows: None,
+    };
+    let schedule = Schedule::drop_last(config.epochs, batch_size);
+    train::run(
+        ctx,
+        &mut step,
+        &mut Shuffle::new(n, config.seed ^ 0x5eed),
+        &schedule,
+        0,
+        |_| {},
+        |_, done| {
+            progress(&FlowEpochReport {
+                epoch: done.epoch,
+                epochs: done.epochs,
+                loss: done.loss(0),
+                vectors: n,
+            });
+            Ok(())
+        },
+    )
+}
+
+/// One batch of flow training: the batch's vectors in, their mean NLL per dimension out.
+struct FlowStep<'a> {
+    flow: &'a mut Flow,
+    optimizer: Adam,
+    nll: FlowNll,
+    vectors: &'a [f32],
+    dims: usize,
+    batch_size: usize,
+    staging: Vec<f32>,
+    x: Tensor,
+    /// Per-row NLL of the last step.
+    rows: Option<Tensor>,
+}
+
+impl Step for FlowStep<'_> {
+    fn upload(&mut self, ctx: &Context, rows: &[usize], _rng: &mut SeededRng) -> Result<()> {
+        train::gather_rows(&mut self.staging, self.vectors, self.dims, rows);
+        self.x.write(ctx, &self.staging)
     }
-    ctx.wait()
+
+    fn record(&mut self, rec: &mut Recorder, _probe: bool) -> Result<()> {
+        let (z, logdet) = self.flow.forward(rec, &self.x, Mode::Train)?;
+        let (rows, _) = self.nll.forward(rec, &z, &logdet)?;
+        let (grad_z, grad_logdet) =
+            self.nll
+                .backward(rec, &z, &logdet, 1.0 / self.batch_size as f32)?;
+        self.flow.backward(rec, &grad_z, &grad_logdet)?;
+        self.optimizer.step(rec, &self.flow.params())?;
+        self.rows = Some(rows);
+        Ok(())
+    }
+
+    fn read_losses(&mut self, ctx: &Context) -> Result<Vec<f64>> {
+        let Some(rows) = &self.rows else {
+            return Ok(Vec::new());
+        };
+        let values = rows.to_vec(ctx)?;
+        let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
+        Ok(vec![mean / self.dims as f64])
+    }
 }
 
 /// Mean NLL of each clip's vectors (already standardised); `counts[i]` rows belong to clip `i`.

@@ -28,6 +28,7 @@ use crate::nn::{Adam, Layer, Mode};
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
+use crate::train::{self, Schedule, Shuffle, Step};
 
 /// Training and patch settings (003 §4.1: Adam lr 1e-4, batch 128, 20 epochs; 64-frame patches
 /// every 8 frames as the reference code).
@@ -181,65 +182,88 @@ pub fn train(
     }
     let batch_size = config.batch_size.clamp(2, n);
     let len = patches.patch_len();
-    let mut optimizer = Adam::new(ctx, &model.params(), AdamConfig::adam(config.lr))?;
-    let mut rng = SeededRng::new(config.seed ^ 0x5eed);
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut staging = vec![0.0f32; batch_size * len];
-    let mut targets = vec![0.0f32; batch_size * classes];
-    let x = Tensor::zeros(
+    let mut step = MobileNetStep {
+        optimizer: Adam::new(ctx, &model.params(), AdamConfig::adam(config.lr))?,
+        model,
+        patches,
+        labels,
+        classes,
+        staging: vec![0.0f32; batch_size * len],
+        targets: vec![0.0f32; batch_size * classes],
+        x: Tensor::zeros(
+            ctx,
+            &[batch_size, 1, patches.frames, patches.mels],
+            DType::F32,
+        )?,
+        target: Tensor::zeros(ctx, &[batch_size, classes], DType::F32)?,
+        grad: Tensor::zeros(ctx, &[batch_size, classes], DType::F32)?,
+        rows: Tensor::zeros(ctx, &[batch_size], DType::F32)?,
+        loss: Tensor::zeros(ctx, &[1], DType::F32)?,
+    };
+    let schedule = Schedule::drop_last(config.epochs, batch_size);
+    train::run(
         ctx,
-        &[batch_size, 1, patches.frames, patches.mels],
-        DType::F32,
-    )?;
-    let target = Tensor::zeros(ctx, &[batch_size, classes], DType::F32)?;
-    let grad = Tensor::zeros(ctx, &[batch_size, classes], DType::F32)?;
-    let rows = Tensor::zeros(ctx, &[batch_size], DType::F32)?;
-    let loss = Tensor::zeros(ctx, &[1], DType::F32)?;
-    let batches = n / batch_size;
-    for epoch in 0..config.epochs {
-        // Fisher-Yates with the seeded generator: the same seed, the same batches.
-        for i in (1..n).rev() {
-            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-            order.swap(i, j);
-        }
-        let (mut loss_sum, mut loss_count) = (0.0, 0usize);
-        for b in 0..batches {
-            targets.fill(0.0);
-            for (row, &p) in order[b * batch_size..(b + 1) * batch_size]
-                .iter()
-                .enumerate()
-            {
-                patches.copy_patch(p, &mut staging[row * len..(row + 1) * len]);
-                targets[row * classes + labels[patches.index[p].0]] = 1.0;
-            }
-            x.write(ctx, &staging)?;
-            target.write(ctx, &targets)?;
-            let mut rec = Recorder::new(ctx);
-            let logits = model.forward(&mut rec, &x, Mode::Train)?;
-            cross_entropy_backward(&mut rec, &logits, &target, 1.0, &grad)?;
-            model.backward(&mut rec, &grad)?;
-            optimizer.step(&mut rec, &model.params())?;
-            // The loss is read back for a few batches per epoch only: each read waits for the GPU.
-            let sample = b % (batches / 4).max(1) == 0 || b + 1 == batches;
-            if sample {
-                cross_entropy(&mut rec, &logits, &target, &rows, &loss)?;
-            }
-            rec.submit()?;
-            if sample {
-                loss_sum += f64::from(loss.to_vec(ctx)?[0]);
-                loss_count += 1;
-            }
+        &mut step,
+        &mut Shuffle::new(n, config.seed ^ 0x5eed),
+        &schedule,
+        0,
+        |done| {
             progress(&StepReport {
-                epoch: epoch + 1,
-                epochs: config.epochs,
-                batch: b + 1,
-                batches,
-                loss: (loss_count > 0).then(|| loss_sum / loss_count as f64),
+                epoch: done.epoch,
+                epochs: done.epochs,
+                batch: done.batch,
+                batches: done.batches,
+                loss: done.losses.map(|l| l[0]),
                 patches: n,
-            });
+            })
+        },
+        |_, _| Ok(()),
+    )
+}
+
+/// One batch of MobileNetV2 training: patches and their one-hot classes in, cross-entropy out.
+struct MobileNetStep<'a> {
+    model: &'a mut MobileNetV2,
+    optimizer: Adam,
+    patches: &'a Patches,
+    labels: &'a [usize],
+    classes: usize,
+    staging: Vec<f32>,
+    targets: Vec<f32>,
+    x: Tensor,
+    target: Tensor,
+    grad: Tensor,
+    rows: Tensor,
+    loss: Tensor,
+}
+
+impl Step for MobileNetStep<'_> {
+    fn upload(&mut self, ctx: &Context, rows: &[usize], _rng: &mut SeededRng) -> Result<()> {
+        let (len, classes) = (self.patches.patch_len(), self.classes);
+        self.targets.fill(0.0);
+        for (row, &p) in rows.iter().enumerate() {
+            self.patches
+                .copy_patch(p, &mut self.staging[row * len..(row + 1) * len]);
+            self.targets[row * classes + self.labels[self.patches.index[p].0]] = 1.0;
         }
+        self.x.write(ctx, &self.staging)?;
+        self.target.write(ctx, &self.targets)
     }
-    ctx.wait()
+
+    fn record(&mut self, rec: &mut Recorder, probe: bool) -> Result<()> {
+        let logits = self.model.forward(rec, &self.x, Mode::Train)?;
+        cross_entropy_backward(rec, &logits, &self.target, 1.0, &self.grad)?;
+        self.model.backward(rec, &self.grad)?;
+        self.optimizer.step(rec, &self.model.params())?;
+        if probe {
+            cross_entropy(rec, &logits, &self.target, &self.rows, &self.loss)?;
+        }
+        Ok(())
+    }
+
+    fn read_losses(&mut self, ctx: &Context) -> Result<Vec<f64>> {
+        Ok(vec![f64::from(self.loss.to_vec(ctx)?[0])])
+    }
 }
 
 /// The logits `[patches, classes]` of every patch (eval mode), `batch` patches per pass.

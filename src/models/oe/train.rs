@@ -16,6 +16,7 @@ use crate::nn::{Adam, Layer, Mode, Param};
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
+use crate::train::{self, Probe, Remainder, Schedule, Shuffle};
 
 /// An extra loss on the embedding batch, trained jointly with the feature extractor.
 pub trait EmbeddingLoss {
@@ -273,7 +274,7 @@ pub fn train_oe(
     net: &mut OeNetwork,
     data: &OeTrainData,
     config: &OeTrainConfig,
-    mut extra: Option<&mut dyn EmbeddingLoss>,
+    extra: Option<&mut dyn EmbeddingLoss>,
     mut progress: impl FnMut(&OeEpochReport),
 ) -> Result<Vec<OeEpochReport>> {
     let (frames, mels) = (net.config.frames, net.config.mels);
@@ -308,61 +309,114 @@ pub fn train_oe(
     if let Some(e) = extra.as_ref() {
         params.extend(e.params());
     }
-    let mut optimizer = Adam::new(ctx, &params, AdamConfig::adam(config.lr))?;
+    let optimizer = Adam::new(ctx, &params, AdamConfig::adam(config.lr))?;
     drop(params);
-    let step_buffers = OeStep::new(ctx, net, b, config.class_weight)?;
-    let mut rng = SeededRng::new(config.seed ^ 0x0e0e);
-    let mut order: Vec<usize> = (0..n).collect();
+    let mut training = OeTraining {
+        buffers: OeStep::new(ctx, net, b, config.class_weight)?,
+        net,
+        extra,
+        optimizer,
+        data,
+        config,
+        seg,
+        clean: Vec::new(),
+        extra_sum: 0.0,
+        extra_steps: 0,
+    };
+    let schedule = Schedule {
+        epochs: config.epochs,
+        batch: half,
+        remainder: Remainder::WrapAround,
+        probe: Probe::Every,
+    };
+    let mut shuffle = Shuffle::new(n, config.seed ^ 0x0e0e);
     let mut reports = Vec::with_capacity(config.epochs);
-    for epoch in 0..config.epochs {
-        for i in (1..n).rev() {
-            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-            order.swap(i, j);
-        }
-        let batches = n.div_ceil(half);
-        let (mut machine_sum, mut class_sum) = (0.0, 0.0);
-        let (mut extra_sum, mut extra_steps) = (0.0, 0usize);
-        for step in 0..batches {
-            // The last batch wraps around to the epoch's first rows to stay full.
-            let rows: Vec<usize> = (0..half).map(|r| order[(step * half + r) % n]).collect();
-            let batch = make_batch(data, &rows, &mut rng, seg, classes, config.mixup_prob);
-            step_buffers.write(ctx, &batch.x, &batch.machine, &batch.classes)?;
-            if let Some(e) = extra.as_mut() {
-                let sources: Vec<Option<usize>> = (0..b).map(|r| rows.get(r).copied()).collect();
-                e.set_batch_rows(&sources)?;
-            }
-            let mut rec = Recorder::new(ctx);
-            step_buffers.record(
-                &mut rec,
-                net,
-                extra.as_mut().map(|e| &mut **e as &mut dyn EmbeddingLoss),
-                &batch.clean,
-                &mut optimizer,
-            )?;
-            rec.submit()?;
-            let (machine, class) = step_buffers.losses(ctx)?;
-            machine_sum += machine;
-            class_sum += class;
-            if let Some(e) = extra.as_mut() {
-                if let Some(v) = e.after_step(ctx)? {
-                    extra_sum += v;
-                    extra_steps += 1;
-                }
-            }
-        }
-        let machine_loss = machine_sum / batches as f64;
-        let class_loss = class_sum / batches as f64;
-        let report = OeEpochReport {
-            epoch: epoch + 1,
-            epochs: config.epochs,
-            loss: machine_loss + f64::from(config.class_weight) * class_loss,
-            machine_loss,
-            class_loss,
-            extra_loss: (extra_steps > 0).then(|| extra_sum / extra_steps as f64),
-        };
-        progress(&report);
-        reports.push(report);
-    }
-    ctx.wait()?;
+    train::run(
+        ctx,
+        &mut training,
+        &mut shuffle,
+        &schedule,
+        0,
+        |_| {},
+        |training, done| {
+            let (machine_loss, class_loss) = (done.loss(0), done.loss(1));
+            let extra_steps = std::mem::take(&mut training.extra_steps);
+            let extra_sum = std::mem::take(&mut training.extra_sum);
+            let report = OeEpochReport {
+                epoch: done.epoch,
+                epochs: done.epochs,
+                loss: machine_loss + f64::from(config.class_weight) * class_loss,
+                machine_loss,
+                class_loss,
+                extra_loss: (extra_steps > 0).then(|| extra_sum / extra_steps as f64),
+            };
+            progress(&report);
+            reports.push(report);
+            Ok(())
+        },
+    )?;
     Ok(reports)
+}
+
+/// An [`OeStep`]'s buffers with what the loop needs to run it: the network, the optional extra
+/// embedding loss, the optimizer over both, and the data the batches are made from.
+struct OeTraining<'a, 'e> {
+    buffers: OeStep,
+    net: &'a mut OeNetwork,
+    extra: Option<&'e mut dyn EmbeddingLoss>,
+    optimizer: Adam,
+    data: &'a OeTrainData<'a>,
+    config: &'a OeTrainConfig,
+    seg: usize,
+    /// Which rows of the uploaded batch are unmixed normal segments.
+    clean: Vec<bool>,
+    /// The extra loss over the epoch's steps that reported one.
+    extra_sum: f64,
+    extra_steps: usize,
+}
+
+impl train::Step for OeTraining<'_, '_> {
+    fn upload(&mut self, ctx: &Context, rows: &[usize], rng: &mut SeededRng) -> Result<()> {
+        let classes = self.net.classes;
+        let batch = make_batch(
+            self.data,
+            rows,
+            rng,
+            self.seg,
+            classes,
+            self.config.mixup_prob,
+        );
+        self.buffers
+            .write(ctx, &batch.x, &batch.machine, &batch.classes)?;
+        if let Some(e) = self.extra.as_mut() {
+            let b = 2 * rows.len();
+            let sources: Vec<Option<usize>> = (0..b).map(|r| rows.get(r).copied()).collect();
+            e.set_batch_rows(&sources)?;
+        }
+        self.clean = batch.clean;
+        Ok(())
+    }
+
+    fn record(&mut self, rec: &mut Recorder, _probe: bool) -> Result<()> {
+        self.buffers.record(
+            rec,
+            self.net,
+            self.extra
+                .as_mut()
+                .map(|e| &mut **e as &mut dyn EmbeddingLoss),
+            &self.clean,
+            &mut self.optimizer,
+        )
+    }
+
+    fn read_losses(&mut self, ctx: &Context) -> Result<Vec<f64>> {
+        let (machine, class) = self.buffers.losses(ctx)?;
+        if let Some(e) = self.extra.as_mut() {
+            if let Some(v) = e.after_step(ctx)? {
+                self.extra_sum += v;
+                self.extra_steps += 1;
+            }
+        }
+        Ok(vec![machine, class])
+    }
 }

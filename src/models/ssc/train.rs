@@ -15,6 +15,7 @@ use crate::nn::{Adam, Mode};
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
+use crate::train::{self, Schedule, Shuffle};
 
 /// Weights of the three losses (paper 002's eq. 5 sums them with weight 1) and the triplet's
 /// settings.
@@ -303,48 +304,70 @@ pub fn train(
         }
     }
     let batch = settings.batch_size.clamp(2, n);
-    let mut step = Step::new(ctx, network, batch)?;
-    let mut optimizer = Adam::new(ctx, &network.params(), AdamConfig::adam(settings.lr))?;
-    let mut rng = SeededRng::new(settings.seed ^ 0x55c);
-    let mut order: Vec<usize> = (0..n).collect();
     let w = settings.weights;
-    for epoch in 0..settings.epochs {
-        // Fisher-Yates with the seeded generator: the same seed, the same batches.
-        for i in (1..n).rev() {
-            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-            order.swap(i, j);
-        }
-        let batches = n / batch;
-        let mut sums = [0.0f64; 3];
-        let mut sampled = 0usize;
-        for b in 0..batches {
-            let picked = &order[b * batch..(b + 1) * batch];
-            step.upload(ctx, network, data, labels, picked, settings.triplet_labels)?;
-            // The losses are read back for a few batches per epoch only: each read waits.
-            let sample = b % (batches / 4).max(1) == 0 || b + 1 == batches;
-            let mut rec = Recorder::new(ctx);
-            step.record(&mut rec, network, &w, sample)?;
-            optimizer.step(&mut rec, &network.params())?;
-            rec.submit()?;
-            if sample {
-                let losses = step.read_losses(ctx)?;
-                for (s, l) in sums.iter_mut().zip(losses) {
-                    *s += l;
-                }
-                sampled += 1;
-            }
-        }
-        let mean = sums.map(|s| s / sampled.max(1) as f64);
-        progress(&EpochReport {
-            epoch: epoch + 1,
-            epochs: settings.epochs,
-            loss: f64::from(w.section) * mean[0]
-                + f64::from(w.triplet) * mean[1]
-                + f64::from(w.attribute) * mean[2],
-            section_loss: mean[0],
-            triplet_loss: mean[1],
-            attribute_loss: mean[2],
-        });
+    let mut training = SscTraining {
+        step: Step::new(ctx, network, batch)?,
+        optimizer: Adam::new(ctx, &network.params(), AdamConfig::adam(settings.lr))?,
+        network,
+        data,
+        labels,
+        settings,
+    };
+    let schedule = Schedule::drop_last(settings.epochs, batch);
+    train::run(
+        ctx,
+        &mut training,
+        &mut Shuffle::new(n, settings.seed ^ 0x55c),
+        &schedule,
+        0,
+        |_| {},
+        |_, done| {
+            let mean = [done.loss(0), done.loss(1), done.loss(2)];
+            progress(&EpochReport {
+                epoch: done.epoch,
+                epochs: done.epochs,
+                loss: f64::from(w.section) * mean[0]
+                    + f64::from(w.triplet) * mean[1]
+                    + f64::from(w.attribute) * mean[2],
+                section_loss: mean[0],
+                triplet_loss: mean[1],
+                attribute_loss: mean[2],
+            });
+            Ok(())
+        },
+    )
+}
+
+/// A [`Step`]'s buffers with what the loop needs to run it: the network, its optimizer and
+/// the training data.
+struct SscTraining<'a> {
+    step: Step,
+    optimizer: Adam,
+    network: &'a mut SscNetwork,
+    data: &'a ClipInputs,
+    labels: &'a Labels,
+    settings: &'a TrainSettings,
+}
+
+impl train::Step for SscTraining<'_> {
+    fn upload(&mut self, ctx: &Context, rows: &[usize], _rng: &mut SeededRng) -> Result<()> {
+        self.step.upload(
+            ctx,
+            self.network,
+            self.data,
+            self.labels,
+            rows,
+            self.settings.triplet_labels,
+        )
     }
-    ctx.wait()
+
+    fn record(&mut self, rec: &mut Recorder, probe: bool) -> Result<()> {
+        self.step
+            .record(rec, self.network, &self.settings.weights, probe)?;
+        self.optimizer.step(rec, &self.network.params())
+    }
+
+    fn read_losses(&mut self, ctx: &Context) -> Result<Vec<f64>> {
+        Ok(self.step.read_losses(ctx)?.to_vec())
+    }
 }
