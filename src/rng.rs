@@ -11,6 +11,17 @@ impl SeededRng {
         Self(seed)
     }
 
+    /// The generator's whole state: [`SeededRng::from_state`] of it continues the same stream
+    /// (what a resumable training state saves).
+    pub fn state(&self) -> u64 {
+        self.0
+    }
+
+    /// A generator that continues from [`SeededRng::state`].
+    pub fn from_state(state: u64) -> Self {
+        Self(state)
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;

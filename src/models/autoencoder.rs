@@ -4,6 +4,8 @@
 //! vectors; a clip's score is the mean reconstruction error of its vectors. Parameter names are
 //! those of the PyTorch baseline (`encoder.0.weight`, `encoder.1.running_mean`, ...).
 
+use std::collections::HashMap;
+
 use crate::audio::dataset::{Clip, MachineDataset};
 use crate::audio::wav::{read_many, OnBadFile, WavOptions};
 use crate::context::Context;
@@ -17,7 +19,7 @@ use crate::nn::{Adam, BatchNorm1d, Layer, Linear, Mode, Param, SeededInit, Seque
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::train::{self, Schedule, Shuffle, Step};
+use crate::train::{self, Resumable, Schedule, Shuffle, Step};
 
 /// Hidden sizes of the encoder after the input (the decoder mirrors them).
 const ENCODER: [usize; 5] = [128, 128, 128, 128, 8];
@@ -255,67 +257,6 @@ pub struct TrainState {
     pub resume: bool,
 }
 
-fn state_metadata(
-    config: &AutoencoderConfig,
-    dims: usize,
-    n: usize,
-    epochs_done: usize,
-    optimizer: &Adam,
-) -> std::collections::HashMap<String, String> {
-    let mut metadata = optimizer.state_metadata();
-    metadata.extend([
-        (
-            "hark_model".to_string(),
-            "dcase_dense_autoencoder".to_string(),
-        ),
-        ("input_dims".to_string(), dims.to_string()),
-        ("train.vectors".to_string(), n.to_string()),
-        (
-            "train.batch_size".to_string(),
-            config.batch_size.to_string(),
-        ),
-        ("train.seed".to_string(), config.seed.to_string()),
-        ("train.epochs_done".to_string(), epochs_done.to_string()),
-    ]);
-    metadata
-}
-
-/// Loads a training state into `model` and `optimizer`; returns the epochs it had done. A state
-/// from another run (other data, batch size, seed or optimizer settings) is refused by name.
-fn load_state(
-    ctx: &Context,
-    path: &std::path::Path,
-    model: &DenseAutoencoder,
-    optimizer: &mut Adam,
-    expected: &std::collections::HashMap<String, String>,
-) -> Result<usize> {
-    let mut tensors = model.state_dict();
-    tensors.extend(optimizer.state_tensors());
-    let metadata = crate::io::checkpoint::load_checkpoint(ctx, path, &tensors)?;
-    crate::io::checkpoint::require_same_run(
-        "autoencoder",
-        path,
-        &metadata,
-        expected,
-        [
-            "input_dims",
-            "train.vectors",
-            "train.batch_size",
-            "train.seed",
-        ],
-    )?;
-    optimizer.restore_metadata(&metadata)?;
-    metadata
-        .get("train.epochs_done")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            HarkError::invalid(
-                "autoencoder",
-                format!("{}: no train.epochs_done", path.display()),
-            )
-        })
-}
-
 /// [`train`] that saves its state after every epoch to `state.path` and, with `state.resume`,
 /// continues from it: the result is the same as one uninterrupted run (same batches, same
 /// optimizer moments). Epochs already done count towards `config.epochs`.
@@ -344,10 +285,6 @@ pub fn train_resumable(
     let batch_size = config.batch_size.clamp(2, n);
     let optimizer = Adam::new(ctx, &model.params(), AdamConfig::adam(config.lr))?;
     let mut shuffle = Shuffle::new(n, config.seed ^ 0x5eed);
-    let run = AutoencoderConfig {
-        batch_size,
-        ..*config
-    };
     let mut step = AeStep {
         model,
         optimizer,
@@ -358,28 +295,32 @@ pub fn train_resumable(
         grad: Tensor::zeros(ctx, &[batch_size, dims], DType::F32)?,
         losses: Tensor::zeros(ctx, &[batch_size], DType::F32)?,
     };
-    let mut epochs_done = 0;
-    if let Some(state) = state.filter(|s| s.resume && s.path.exists()) {
-        let expected = state_metadata(&run, dims, n, 0, &step.optimizer);
-        epochs_done = load_state(ctx, &state.path, step.model, &mut step.optimizer, &expected)?;
-        // Replay the shuffles of the epochs done so that the next batches are the same.
-        shuffle.skip_epochs(epochs_done);
-    }
+    // The keys and values an autoencoder state has always carried, so that states written
+    // before the shared loop still resume.
+    let resumable = state.map(|s| Resumable {
+        path: s.path.clone(),
+        resume: s.resume,
+        what: "autoencoder",
+        run: HashMap::from([
+            (
+                "hark_model".to_string(),
+                "dcase_dense_autoencoder".to_string(),
+            ),
+            ("input_dims".to_string(), dims.to_string()),
+            ("train.vectors".to_string(), n.to_string()),
+            ("train.batch_size".to_string(), batch_size.to_string()),
+            ("train.seed".to_string(), config.seed.to_string()),
+        ]),
+    });
     let schedule = Schedule::drop_last(config.epochs, batch_size);
     train::run(
         ctx,
         &mut step,
         &mut shuffle,
         &schedule,
-        epochs_done,
+        resumable.as_ref(),
         |_| {},
-        |step, done| {
-            if let Some(state) = state {
-                let mut tensors = step.model.state_dict();
-                tensors.extend(step.optimizer.state_tensors());
-                let metadata = state_metadata(&run, dims, n, done.epoch, &step.optimizer);
-                crate::io::checkpoint::save_checkpoint(ctx, &state.path, &tensors, metadata)?;
-            }
+        |_, done| {
             progress(&EpochReport {
                 epoch: done.epoch,
                 epochs: done.epochs,
@@ -425,6 +366,16 @@ impl Step for AeStep<'_> {
         Ok(vec![
             values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64,
         ])
+    }
+
+    fn state_tensors(&self) -> Vec<(String, &Tensor)> {
+        let mut tensors = self.model.state_dict();
+        tensors.extend(self.optimizer.state_tensors());
+        tensors
+    }
+
+    fn optimizer(&mut self) -> &mut Adam {
+        &mut self.optimizer
     }
 }
 

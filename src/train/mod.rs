@@ -8,10 +8,16 @@
 //! generator that shuffles them, so the same seed gives the same batches in every system, and a
 //! resumed run replays the shuffles of the epochs it skips ([`Shuffle::skip_epochs`]).
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
 use crate::context::Context;
-use crate::error::Result;
+use crate::error::{HarkError, Result};
+use crate::io::checkpoint::{load_checkpoint, require_same_run, save_checkpoint};
+use crate::nn::Adam;
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
+use crate::tensor::Tensor;
 
 /// One batch of a system's training, as the loop drives it.
 pub trait Step {
@@ -26,6 +32,13 @@ pub trait Step {
 
     /// The losses of the last probed step, read after its submit (waits for the GPU).
     fn read_losses(&mut self, ctx: &Context) -> Result<Vec<f64>>;
+
+    /// Every tensor training changes (parameters, running statistics, adaptive scales) and the
+    /// optimizer's moments, under stable names: what a resumable state saves and restores.
+    fn state_tensors(&self) -> Vec<(String, &Tensor)>;
+
+    /// The optimizer, whose step count and settings a resumable state keeps.
+    fn optimizer(&mut self) -> &mut Adam;
 }
 
 /// The training rows in the order of the current epoch, and the generator that shuffles them.
@@ -64,6 +77,135 @@ impl Shuffle {
     /// The rows of the current epoch, in order.
     pub fn order(&self) -> &[usize] {
         &self.order
+    }
+
+    /// The order and the generator's state as checkpoint metadata.
+    fn metadata(&self) -> [(String, String); 2] {
+        let order: Vec<String> = self.order.iter().map(usize::to_string).collect();
+        [
+            (SHUFFLE_RNG.to_string(), self.rng.state().to_string()),
+            (SHUFFLE_ORDER.to_string(), order.join(",")),
+        ]
+    }
+
+    /// Restores [`Shuffle::metadata`]; `None` when the state has none (then the caller replays).
+    fn restore(&mut self, metadata: &HashMap<String, String>, what: &str) -> Option<Result<()>> {
+        let rng = metadata.get(SHUFFLE_RNG)?;
+        let order = metadata.get(SHUFFLE_ORDER)?;
+        let bad = || HarkError::invalid("training state", format!("{what}: malformed shuffle"));
+        let parsed = (|| {
+            let rng: u64 = rng.parse().ok()?;
+            let order: Vec<usize> = if order.is_empty() {
+                Vec::new()
+            } else {
+                order
+                    .split(',')
+                    .map(|v| v.parse().ok())
+                    .collect::<Option<_>>()?
+            };
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            sorted
+                .iter()
+                .enumerate()
+                .all(|(i, &v)| i == v)
+                .then_some((rng, order))
+        })();
+        Some(match parsed {
+            Some((rng, order)) if order.len() == self.order.len() => {
+                self.rng = SeededRng::from_state(rng);
+                self.order = order;
+                Ok(())
+            }
+            _ => Err(bad()),
+        })
+    }
+}
+
+const SHUFFLE_RNG: &str = "train.shuffle.rng";
+const SHUFFLE_ORDER: &str = "train.shuffle.order";
+const EPOCHS_DONE: &str = "train.epochs_done";
+
+/// Where a training keeps its resumable state, written atomically after every epoch, and
+/// whether to continue from it. A resumed run gives the same result as an uninterrupted one:
+/// the state holds the model, the optimizer's moments and step, the epochs done, and the
+/// shuffle's order and generator.
+#[derive(Clone, Debug)]
+pub struct Resumable {
+    pub path: PathBuf,
+    /// Continue from `path` when it exists (otherwise start afresh and overwrite it).
+    pub resume: bool,
+    /// The system, for messages.
+    pub what: &'static str,
+    /// What identifies the run (model kind, data size, batch size, seed, ...): saved with the
+    /// state, and a state whose values differ is refused, naming the key.
+    pub run: HashMap<String, String>,
+}
+
+impl Resumable {
+    /// The state of `system` (e.g. `"flow"`) for `machine` under the models folder `dir`:
+    /// `<dir>/<system>_<machine>.train.safetensors`.
+    pub fn in_models_dir(
+        dir: &std::path::Path,
+        system: &'static str,
+        machine: &str,
+        resume: bool,
+    ) -> Self {
+        Self {
+            path: dir.join(format!("{system}_{machine}.train.safetensors")),
+            resume,
+            what: system,
+            run: HashMap::new(),
+        }
+    }
+
+    /// Adds `key = value` to what identifies the run.
+    pub fn with(mut self, key: &str, value: impl ToString) -> Self {
+        self.run.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    fn save<S: Step>(
+        &self,
+        ctx: &Context,
+        step: &mut S,
+        shuffle: &Shuffle,
+        done: usize,
+    ) -> Result<()> {
+        let mut metadata = step.optimizer().state_metadata();
+        metadata.extend(self.run.clone());
+        metadata.extend(shuffle.metadata());
+        metadata.insert(EPOCHS_DONE.to_string(), done.to_string());
+        save_checkpoint(ctx, &self.path, &step.state_tensors(), metadata)
+    }
+
+    /// Loads the state into `step` and `shuffle` when resuming from an existing file; returns
+    /// the epochs it had done (0 when starting afresh).
+    fn load<S: Step>(&self, ctx: &Context, step: &mut S, shuffle: &mut Shuffle) -> Result<usize> {
+        if !(self.resume && self.path.exists()) {
+            return Ok(0);
+        }
+        let metadata = load_checkpoint(ctx, &self.path, &step.state_tensors())?;
+        let keys = self.run.keys().map(String::as_str);
+        require_same_run(self.what, &self.path, &metadata, &self.run, keys)?;
+        step.optimizer().restore_metadata(&metadata)?;
+        let done: usize = metadata
+            .get(EPOCHS_DONE)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                HarkError::invalid(
+                    self.what,
+                    format!("{}: no {EPOCHS_DONE}", self.path.display()),
+                )
+            })?;
+        let what = self.path.display().to_string();
+        match shuffle.restore(&metadata, &what) {
+            Some(restored) => restored?,
+            // A state written before the shuffle was saved (the autoencoder's, which draws
+            // nothing else from the generator): replay the shuffles of the epochs done.
+            None => shuffle.skip_epochs(done),
+        }
+        Ok(done)
     }
 }
 
@@ -170,19 +312,24 @@ impl EpochDone {
     }
 }
 
-/// Runs epochs `first_epoch..schedule.epochs` of `step` over the rows `shuffle` orders: each
-/// epoch shuffles, then runs every batch (upload, record, submit, and on probed steps the
-/// read-back), calling `on_batch` after each step and `on_epoch` after each epoch with the step
-/// itself (to save a state or read more of it). Waits for the GPU at the end.
+/// Runs the epochs of `schedule` of `step` over the rows `shuffle` orders: each epoch shuffles,
+/// then runs every batch (upload, record, submit, and on probed steps the read-back), calling
+/// `on_batch` after each step and `on_epoch` after each epoch with the step itself (to read
+/// more of it). With `state`, the run continues from a saved state (when resuming) and saves
+/// its own after every epoch, before `on_epoch`. Waits for the GPU at the end.
 pub fn run<S: Step>(
     ctx: &Context,
     step: &mut S,
     shuffle: &mut Shuffle,
     schedule: &Schedule,
-    first_epoch: usize,
+    state: Option<&Resumable>,
     mut on_batch: impl FnMut(&BatchDone),
     mut on_epoch: impl FnMut(&mut S, &EpochDone) -> Result<()>,
 ) -> Result<()> {
+    let first_epoch = match state {
+        Some(state) => state.load(ctx, step, shuffle)?,
+        None => 0,
+    };
     let n = shuffle.order.len();
     let batches = schedule.batches(n);
     let batch = schedule.batch.max(1);
@@ -223,6 +370,9 @@ pub fn run<S: Step>(
                 batches,
                 losses: (probed > 0).then_some(means.as_slice()),
             });
+        }
+        if let Some(state) = state {
+            state.save(ctx, step, shuffle, epoch + 1)?;
         }
         on_epoch(
             step,
@@ -266,6 +416,24 @@ mod tests {
         let mut b = Shuffle::new(10, 1);
         b.skip_epochs(3);
         assert_eq!(a.order(), b.order());
+    }
+
+    #[test]
+    fn a_shuffle_state_round_trips_and_a_bad_one_is_refused() {
+        let mut a = Shuffle::new(9, 4);
+        a.next_epoch();
+        let metadata: HashMap<String, String> = a.metadata().into_iter().collect();
+        let mut b = Shuffle::new(9, 0);
+        assert!(matches!(b.restore(&metadata, "test"), Some(Ok(()))));
+        a.next_epoch();
+        b.next_epoch();
+        assert_eq!(a.order(), b.order());
+        let mut short = Shuffle::new(8, 0);
+        assert!(matches!(short.restore(&metadata, "test"), Some(Err(_))));
+        let mut broken = metadata.clone();
+        broken.insert(SHUFFLE_ORDER.to_string(), "0,1,1,3,4,5,6,7,8".to_string());
+        assert!(matches!(b.restore(&broken, "test"), Some(Err(_))));
+        assert!(b.restore(&HashMap::new(), "test").is_none());
     }
 
     #[test]

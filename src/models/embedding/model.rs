@@ -73,7 +73,7 @@ impl EmbeddingModel {
         })
     }
 
-    fn tensors(&self) -> Vec<(String, &Tensor)> {
+    pub(crate) fn tensors(&self) -> Vec<(String, &Tensor)> {
         let mut tensors = self.net.state_dict();
         tensors.push((self.centres.name.clone(), &self.centres.value));
         tensors.push(("adacos.scale".to_string(), &self.scale));

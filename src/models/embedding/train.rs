@@ -221,7 +221,7 @@ pub fn train_embedding(
         &mut training,
         &mut Shuffle::new(n, config.seed ^ 0x05ee_de3b),
         &schedule,
-        0,
+        None,
         |_| {},
         |training, done| {
             let scale = training.model.scale.to_vec(ctx)?;
@@ -265,6 +265,16 @@ impl train::Step for EmbedTraining<'_> {
 
     fn read_losses(&mut self, ctx: &Context) -> Result<Vec<f64>> {
         Ok(vec![f64::from(self.step.loss().to_vec(ctx)?[0])])
+    }
+
+    fn state_tensors(&self) -> Vec<(String, &Tensor)> {
+        let mut tensors = self.model.tensors();
+        tensors.extend(self.step.optimizer.state_tensors());
+        tensors
+    }
+
+    fn optimizer(&mut self) -> &mut Adam {
+        &mut self.step.optimizer
     }
 }
 

@@ -116,7 +116,7 @@ pub fn train(
         &mut step,
         &mut Shuffle::new(n, config.seed ^ 0x5eed),
         &schedule,
-        0,
+        None,
         |_| {},
         |_, done| {
             progress(&FlowEpochReport {
@@ -169,6 +169,16 @@ impl Step for FlowStep<'_> {
         let values = rows.to_vec(ctx)?;
         let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
         Ok(vec![mean / self.dims as f64])
+    }
+
+    fn state_tensors(&self) -> Vec<(String, &Tensor)> {
+        let mut tensors = self.flow.state_dict();
+        tensors.extend(self.optimizer.state_tensors());
+        tensors
+    }
+
+    fn optimizer(&mut self) -> &mut Adam {
+        &mut self.optimizer
     }
 }
 

@@ -206,7 +206,7 @@ pub fn train(
         &mut step,
         &mut Shuffle::new(n, config.seed ^ 0x5eed),
         &schedule,
-        0,
+        None,
         |done| {
             progress(&StepReport {
                 epoch: done.epoch,
@@ -263,6 +263,16 @@ impl Step for MobileNetStep<'_> {
 
     fn read_losses(&mut self, ctx: &Context) -> Result<Vec<f64>> {
         Ok(vec![f64::from(self.loss.to_vec(ctx)?[0])])
+    }
+
+    fn state_tensors(&self) -> Vec<(String, &Tensor)> {
+        let mut tensors = self.model.state_dict();
+        tensors.extend(self.optimizer.state_tensors());
+        tensors
+    }
+
+    fn optimizer(&mut self) -> &mut Adam {
+        &mut self.optimizer
     }
 }
 

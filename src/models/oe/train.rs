@@ -336,7 +336,7 @@ pub fn train_oe(
         &mut training,
         &mut shuffle,
         &schedule,
-        0,
+        None,
         |_| {},
         |training, done| {
             let (machine_loss, class_loss) = (done.loss(0), done.loss(1));
@@ -418,5 +418,26 @@ impl train::Step for OeTraining<'_, '_> {
             }
         }
         Ok(vec![machine, class])
+    }
+
+    /// The network, the extra loss's parameters and the optimizer's moments. Not a whole
+    /// state with an extra loss that keeps host-side statistics (OE-Flow's input
+    /// standardiser): the OE systems offer no resume.
+    fn state_tensors(&self) -> Vec<(String, &Tensor)> {
+        let mut tensors = self.net.state_dict();
+        if let Some(extra) = &self.extra {
+            tensors.extend(
+                extra
+                    .params()
+                    .into_iter()
+                    .map(|p| (format!("extra.{}", p.name), &p.value)),
+            );
+        }
+        tensors.extend(self.optimizer.state_tensors());
+        tensors
+    }
+
+    fn optimizer(&mut self) -> &mut Adam {
+        &mut self.optimizer
     }
 }

@@ -319,7 +319,7 @@ pub fn train(
         &mut training,
         &mut Shuffle::new(n, settings.seed ^ 0x55c),
         &schedule,
-        0,
+        None,
         |_| {},
         |_, done| {
             let mean = [done.loss(0), done.loss(1), done.loss(2)];
@@ -369,5 +369,15 @@ impl train::Step for SscTraining<'_> {
 
     fn read_losses(&mut self, ctx: &Context) -> Result<Vec<f64>> {
         Ok(self.step.read_losses(ctx)?.to_vec())
+    }
+
+    fn state_tensors(&self) -> Vec<(String, &Tensor)> {
+        let mut tensors = self.network.state_dict();
+        tensors.extend(self.optimizer.state_tensors());
+        tensors
+    }
+
+    fn optimizer(&mut self) -> &mut Adam {
+        &mut self.optimizer
     }
 }
