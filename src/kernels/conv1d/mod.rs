@@ -77,7 +77,7 @@ pub fn conv_transpose1d_output_len(
         .filter(|&len| len >= 1)
 }
 
-/// Keep in sync with `Params` in every shader under shaders/conv1d/ (one layout for all four).
+/// Keep in sync with `Params` in shaders/common/conv1d_params.wgsl (imported by all four shaders).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct Conv1dShaderParams {

@@ -222,8 +222,8 @@ impl Conv2dDims {
     }
 }
 
-/// Keep in sync with `Params` in shaders/conv2d/conv2d.wgsl, conv2d_backward_input.wgsl and
-/// conv2d_backward_weight.wgsl (one layout for the three).
+/// Keep in sync with `Params` in shaders/common/conv2d_params.wgsl (one layout for conv2d.wgsl,
+/// conv2d_backward_input.wgsl and conv2d_backward_weight.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct ConvParams {

@@ -162,7 +162,7 @@ impl Im2colGeometry {
     }
 }
 
-/// Keep in sync with `Params` in shaders/im2col/im2col.wgsl and col2im.wgsl.
+/// Keep in sync with `Params` in shaders/common/im2col_params.wgsl (im2col.wgsl, col2im.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct Im2colParams {
