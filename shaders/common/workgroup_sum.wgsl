@@ -3,7 +3,7 @@
 // `workgroup_sum` hands every thread the total, `tree_sum` leaves it in partial[0] for one thread
 // to write out. The including shader declares `const WG: u32` (its workgroup size, a power of
 // two) and `alias Sum = f32;` (or vecN<f32> for N sums at once); this file declares the scratch
-// array they share. Imported by the loss, norm, batchnorm, flow, features, conv1d, conv2d,
+// array they share. Imported by the loss, norm, batchnorm, flow, features, reduce, conv1d, conv2d,
 // activation and optim kernels (grep '#import common/workgroup_sum.wgsl').
 
 var<workgroup> partial: array<Sum, WG>;
