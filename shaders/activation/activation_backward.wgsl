@@ -23,14 +23,7 @@ struct Params {
 override OP: u32 = 0u;
 const WG: u32 = 256u;
 
-// 1 / (1 + e^-v) with exp never overflowing (as in shaders/elementwise/unary.wgsl).
-fn sigmoid(v: f32) -> f32 {
-    if v >= 0.0 {
-        return 1.0 / (1.0 + exp(-v));
-    }
-    let e = exp(v);
-    return e / (1.0 + e);
-}
+#import common/sigmoid.wgsl
 
 @compute @workgroup_size(256)
 fn main(

@@ -30,7 +30,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> result: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<f32, WG>;
+alias Sum = f32;
+#import common/workgroup_sum.wgsl
 
 @compute @workgroup_size(256)
 fn input_grad(
@@ -64,14 +65,7 @@ fn weight_grad(
         let v = x[k];
         sum += select(v * grad_out[k], 0.0, v > 0.0);
     }
-    partial[lid] = sum;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
+    tree_sum(lid, sum);
     if lid == 0u {
         result[c] = partial[0];
     }
@@ -102,14 +96,7 @@ fn weight_partials(
     for (var t = chunk * params.chunk + lid; t < end; t += WG) {
         sum += weight_term(c, t);
     }
-    partial[lid] = sum;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
+    tree_sum(lid, sum);
     if lid == 0u {
         partials[c * params.chunks + chunk] = partial[0];
     }

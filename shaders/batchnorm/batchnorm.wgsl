@@ -16,17 +16,7 @@
 // reads the running statistics and element (0, c, 0) writes `saved`.
 // CPU twin: src/cpu/batchnorm/batchnorm.rs.
 
-// Keep in sync with BatchNormParams in src/kernels/batchnorm/batchnorm.rs.
-struct Params {
-    n: u32,
-    channels: u32,
-    len: u32,
-    eps: f32,
-    momentum: f32,
-    // Chunked entries only: values per chunk and chunks per channel.
-    chunk: u32,
-    chunks: u32,
-}
+#import common/batchnorm_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -44,23 +34,8 @@ override RELU: bool = true;
 override TRAIN: bool = true;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<f32, WG>;
-
-// Tree sum over the workgroup; every thread gets the total. Called in uniform control flow.
-fn workgroup_sum(lid: u32, value: f32) -> f32 {
-    partial[lid] = value;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    // Everyone has read the total before `partial` is reused.
-    workgroupBarrier();
-    return total;
-}
+alias Sum = f32;
+#import common/workgroup_sum.wgsl
 
 // Element j (= i * L + l) of channel c.
 fn index(c: u32, j: u32) -> u32 {

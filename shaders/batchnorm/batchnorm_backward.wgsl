@@ -11,17 +11,7 @@
 // dbeta, and `grad_apply` (one thread per element) writes dx from those.
 // CPU twin: src/cpu/batchnorm/batchnorm.rs.
 
-// Keep in sync with BatchNormParams in src/kernels/batchnorm/batchnorm.rs.
-struct Params {
-    n: u32,
-    channels: u32,
-    len: u32,
-    eps: f32,
-    momentum: f32,
-    // Chunked entries only: values per chunk and chunks per channel.
-    chunk: u32,
-    chunks: u32,
-}
+#import common/batchnorm_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -38,23 +28,8 @@ struct Params {
 override RELU: bool = true;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<vec2<f32>, WG>;
-
-// Tree sum of two values over the workgroup; every thread gets the totals. Called in uniform
-// control flow.
-fn workgroup_sum(lid: u32, value: vec2<f32>) -> vec2<f32> {
-    partial[lid] = value;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
+alias Sum = vec2<f32>;
+#import common/workgroup_sum.wgsl
 
 // Element j (= i * L + l) of channel c.
 fn index(c: u32, j: u32) -> u32 {

@@ -4,21 +4,7 @@
 // The transposed convolution's input gradient is this kernel too (see conv_transpose1d.rs).
 // CPU twin: src/cpu/conv1d/conv1d.rs (conv1d).
 
-// Keep in sync with Conv1dShaderParams in src/kernels/conv1d/mod.rs.
-struct Params {
-    batch: u32,
-    c_in: u32,
-    l_in: u32,
-    c_out: u32,
-    l_out: u32,
-    kernel: u32,
-    stride: u32,
-    padding: u32,
-    dilation: u32,
-    groups: u32,
-    has_bias: u32,
-    _pad: u32,
-}
+#import common/conv1d_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

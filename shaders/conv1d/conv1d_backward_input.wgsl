@@ -4,21 +4,7 @@
 // With a bias this is also the forward pass of conv_transpose1d (x = grad_out, out = grad_in).
 // CPU twin: src/cpu/conv1d/conv1d.rs (conv1d_backward_input, written as the scatter it inverts).
 
-// Keep in sync with Conv1dShaderParams in src/kernels/conv1d/mod.rs.
-struct Params {
-    batch: u32,
-    c_in: u32,
-    l_in: u32,
-    c_out: u32,
-    l_out: u32,
-    kernel: u32,
-    stride: u32,
-    padding: u32,
-    dilation: u32,
-    groups: u32,
-    has_bias: u32,
-    _pad: u32,
-}
+#import common/conv1d_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> grad_out: array<f32>;

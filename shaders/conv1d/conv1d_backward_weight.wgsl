@@ -6,21 +6,7 @@
 // budget per invocation"); the launcher rejects more.
 // CPU twin: src/cpu/conv1d/conv1d.rs (conv1d_backward_weight).
 
-// Keep in sync with Conv1dShaderParams in src/kernels/conv1d/mod.rs.
-struct Params {
-    batch: u32,
-    c_in: u32,
-    l_in: u32,
-    c_out: u32,
-    l_out: u32,
-    kernel: u32,
-    stride: u32,
-    padding: u32,
-    dilation: u32,
-    groups: u32,
-    has_bias: u32,
-    _pad: u32,
-}
+#import common/conv1d_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -28,7 +14,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> grad_w: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<f32, WG>;
+alias Sum = f32;
+#import common/workgroup_sum.wgsl
 
 @compute @workgroup_size(256)
 fn main(
@@ -61,14 +48,7 @@ fn main(
                 * x[(n * params.c_in + ci) * params.l_in + pos - params.padding];
         }
     }
-    partial[lid] = acc;
-    workgroupBarrier();
-    for (var width = WG / 2u; width > 0u; width /= 2u) {
-        if lid < width {
-            partial[lid] += partial[lid + width];
-        }
-        workgroupBarrier();
-    }
+    tree_sum(lid, acc);
     if lid == 0u {
         grad_w[idx] = partial[0];
     }

@@ -3,26 +3,8 @@
 // element, so one dispatch covers every batch item, channel and group (depthwise included).
 // CPU twin: src/cpu/conv2d/conv2d.rs.
 
-// Keep in sync with ConvParams in src/kernels/conv2d/mod.rs.
-struct Params {
-    n: u32,
-    c_in: u32,
-    h: u32,
-    w: u32,
-    c_out: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
-    ph: u32,
-    pw: u32,
-    groups: u32,
-    has_bias: u32,
-    // Threads that do work: n * c_out * oh * ow here.
-    total: u32,
-}
+// params.total: n * c_out * oh * ow threads, one per output element.
+#import common/conv2d_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -15,7 +15,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> grad_bias: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<f32, WG>;
+alias Sum = f32;
+#import common/workgroup_sum.wgsl
 
 @compute @workgroup_size(256)
 fn main(
@@ -35,14 +36,7 @@ fn main(
         let p = j % params.plane;
         acc += grad_out[(b * params.c_out + oc) * params.plane + p];
     }
-    partial[lid] = acc;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
+    tree_sum(lid, acc);
     if lid == 0u {
         grad_bias[oc] = partial[0];
     }

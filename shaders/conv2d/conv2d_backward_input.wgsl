@@ -3,27 +3,8 @@
 // No atomics, deterministic, one dispatch for all batch items and channels.
 // CPU twin: src/cpu/conv2d/conv2d_backward_input.rs.
 
-// Keep in sync with ConvParams in src/kernels/conv2d/mod.rs (shared by the conv2d kernels).
-struct Params {
-    n: u32,
-    c_in: u32,
-    h: u32,
-    w: u32,
-    c_out: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
-    ph: u32,
-    pw: u32,
-    groups: u32,
-    // Unused here.
-    has_bias: u32,
-    // Threads that do work: n * c_in * h * w here.
-    total: u32,
-}
+// params.total: n * c_in * h * w threads, one per input element.
+#import common/conv2d_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> grad_out: array<f32>;

@@ -3,27 +3,9 @@
 // loop and a workgroup tree sum. No float atomics, deterministic, one dispatch for all weights.
 // CPU twin: src/cpu/conv2d/conv2d_backward_weight.rs.
 
-// Keep in sync with ConvParams in src/kernels/conv2d/mod.rs (shared by the conv2d kernels).
-struct Params {
-    n: u32,
-    c_in: u32,
-    h: u32,
-    w: u32,
-    c_out: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
-    ph: u32,
-    pw: u32,
-    groups: u32,
-    // Unused here.
-    has_bias: u32,
-    // Workgroups that do work: c_out * (c_in / groups) * kh * kw here.
-    total: u32,
-}
+// params.total: c_out * (c_in / groups) * kh * kw workgroups, one per weight element;
+// params.has_bias is unused here.
+#import common/conv2d_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> grad_out: array<f32>;
@@ -31,7 +13,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> grad_weight: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<f32, WG>;
+alias Sum = f32;
+#import common/workgroup_sum.wgsl
 
 @compute @workgroup_size(256)
 fn main(
@@ -68,14 +51,7 @@ fn main(
         let xv = x[((b * params.c_in + ic) * params.h + u32(iy)) * params.w + u32(ix)];
         acc += grad_out[(b * params.c_out + oc) * plane + p] * xv;
     }
-    partial[lid] = acc;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
+    tree_sum(lid, acc);
     if lid == 0u {
         grad_weight[e] = partial[0];
     }

@@ -22,15 +22,7 @@ const WG: u32 = 256u;
 // relative precision to cancellation as |v| -> 0 (at 0.25 the cancellation costs under 2 bits).
 const TANH_SERIES_MAX: f32 = 0.25;
 
-// 1 / (1 + e^-v) evaluated so that exp never overflows: for v < 0 use e^v / (1 + e^v), where
-// e^v <= 1. At v = +-100 this gives 1 and ~3.7e-44 (or 0 where denormals flush), never NaN.
-fn sigmoid(v: f32) -> f32 {
-    if v >= 0.0 {
-        return 1.0 / (1.0 + exp(-v));
-    }
-    let e = exp(v);
-    return e / (1.0 + e);
-}
+#import common/sigmoid.wgsl
 
 // tanh without the builtin, whose sinh/cosh form overflows to inf/inf = NaN for large |v| on
 // some drivers. exp(-2|v|) lies in (0, 1], so nothing overflows; the sign is restored at the end.

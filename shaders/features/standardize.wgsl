@@ -17,23 +17,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<f32, WG>;
-
-// Tree sum of `partial`; every thread gets the total. Called in uniform control flow.
-fn workgroup_sum(lid: u32, value: f32) -> f32 {
-    partial[lid] = value;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    // Everyone has read the total before `partial` is reused.
-    workgroupBarrier();
-    return total;
-}
+alias Sum = f32;
+#import common/workgroup_sum.wgsl
 
 @compute @workgroup_size(256)
 fn main(

@@ -25,9 +25,7 @@ struct Params {
 
 override WG: u32 = 256u;
 
-fn cmul(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-    return vec2<f32>(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
-}
+#import common/cmul.wgsl
 
 fn thread_id(wid: vec3<u32>, groups: vec3<u32>, lid: vec3<u32>) -> u32 {
     return (wid.y * groups.x + wid.x) * WG + lid.x;

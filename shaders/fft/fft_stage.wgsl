@@ -45,9 +45,7 @@ const SIN_2PI_5: f32 = 0.9510565162951535;
 const SIN_4PI_5: f32 = 0.5877852522924731;
 const SIN_2PI_3: f32 = 0.8660254037844386;
 
-fn cmul(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-    return vec2<f32>(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
-}
+#import common/cmul.wgsl
 
 // i * z.
 fn rot90(z: vec2<f32>) -> vec2<f32> {

@@ -31,9 +31,7 @@ struct Params {
 
 override WG: u32 = 256u;
 
-fn cmul(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-    return vec2<f32>(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
-}
+#import common/cmul.wgsl
 
 @compute @workgroup_size(WG)
 fn main(

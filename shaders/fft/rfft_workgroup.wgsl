@@ -48,33 +48,9 @@ const MAX_REGS: u32 = 16u;
 
 var<workgroup> buf: array<vec2<f32>, L>;
 
-fn cmul(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-    return vec2<f32>(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
-}
+#import common/cmul.wgsl
 
-fn frame_sample(row: u32, frame: u32, t: u32) -> f32 {
-    let len = i32(params.len);
-    var p = i32(frame * params.hop + t) - i32(params.pad);
-    if params.reflect == 1u && (p < 0 || p >= len) {
-        if len == 1 {
-            p = 0;
-        } else {
-            let period = 2 * (len - 1);
-            p = ((p % period) + period) % period;
-            if p >= len {
-                p = period - p;
-            }
-        }
-    }
-    var x = 0.0;
-    if p >= 0 && p < len {
-        x = signal[row * params.len + u32(p)];
-    }
-    if params.hann == 1u {
-        x *= 0.5 - 0.5 * twiddles[t].x;
-    }
-    return x;
-}
+#import common/frame_sample.wgsl
 
 @compute @workgroup_size(WG)
 fn main(

@@ -31,22 +31,8 @@ struct Params {
 const WG: u32 = 256u;
 // FrEIA scales the subnet output by 0.1 "for stability and easier initialization".
 const A_SCALE: f32 = 0.1;
-var<workgroup> partial: array<f32, WG>;
-
-// Tree sum; every thread gets the total. Called in uniform control flow.
-fn workgroup_sum(lid: u32, value: f32) -> f32 {
-    partial[lid] = value;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
+alias Sum = f32;
+#import common/workgroup_sum.wgsl
 
 // tanh without overflow: exp of a non-positive argument only.
 fn stable_tanh(v: f32) -> f32 {
@@ -54,9 +40,7 @@ fn stable_tanh(v: f32) -> f32 {
     return sign(v) * (1.0 - e) / (1.0 + e);
 }
 
-fn group_id(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return wid.y * groups.x + wid.x;
-}
+#import common/flow_entries.wgsl
 
 // Flat indices into a of the scale and shift coefficients of x2 channel j at position p.
 fn scale_index(n: u32, j: u32, p: u32) -> u32 {
@@ -70,7 +54,7 @@ fn shift_index(n: u32, j: u32, p: u32) -> u32 {
 }
 
 // forward (sign = 1) and inverse (sign = -1) share the per-sample loop.
-fn couple(sample: u32, lid: u32, sign: f32) {
+fn transform(sample: u32, lid: u32, sign: f32) {
     let per_sample = params.channels * params.inner;
     var sum = 0.0;
     for (var e = lid; e < per_sample; e += WG) {
@@ -95,33 +79,6 @@ fn couple(sample: u32, lid: u32, sign: f32) {
     if lid == 0u {
         b4[sample] += sign * total;
     }
-}
-
-@compute @workgroup_size(256)
-fn forward(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let sample = group_id(wid, groups);
-    // Uniform per workgroup, so the barriers stay in uniform control flow.
-    if sample >= params.n {
-        return;
-    }
-    couple(sample, lid, 1.0);
-}
-
-@compute @workgroup_size(256)
-fn inverse(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let sample = group_id(wid, groups);
-    if sample >= params.n {
-        return;
-    }
-    couple(sample, lid, -1.0);
 }
 
 // d/dx2 = g exp(s); d/da_t = 0.1 g; d/da_s = (g x2 exp(s) + g_logdet) * clamp (1 - tanh^2) 0.1.

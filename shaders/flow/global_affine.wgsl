@@ -30,26 +30,10 @@ const WG: u32 = 256u;
 const BETA: f32 = 0.5;
 const THRESHOLD: f32 = 20.0;
 const SCALE_FACTOR: f32 = 0.1;
-var<workgroup> partial: array<vec3<f32>, WG>;
+alias Sum = vec3<f32>;
+#import common/workgroup_sum.wgsl
 
-// Tree sum of three values at once; every thread gets the totals. Uniform control flow only.
-fn workgroup_sum3(lid: u32, value: vec3<f32>) -> vec3<f32> {
-    partial[lid] = value;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
-
-fn group_id(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return wid.y * groups.x + wid.x;
-}
+#import common/flow_entries.wgsl
 
 // 0.1 softplus_{0.5}(v) = 0.1 * 2 log(1 + exp(v / 2)), written without overflow.
 fn scale_of(v: f32) -> f32 {
@@ -83,37 +67,10 @@ fn transform(sample: u32, lid: u32, sign: f32) {
         }
         sum += log(scale);
     }
-    let total = workgroup_sum3(lid, vec3(sum, 0.0, 0.0)).x;
+    let total = workgroup_sum(lid, vec3(sum, 0.0, 0.0)).x;
     if lid == 0u {
         b5[sample] += sign * total;
     }
-}
-
-@compute @workgroup_size(256)
-fn forward(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let sample = group_id(wid, groups);
-    // Uniform per workgroup, so the barriers stay in uniform control flow.
-    if sample >= params.n {
-        return;
-    }
-    transform(sample, lid, 1.0);
-}
-
-@compute @workgroup_size(256)
-fn inverse(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let sample = group_id(wid, groups);
-    if sample >= params.n {
-        return;
-    }
-    transform(sample, lid, -1.0);
 }
 
 // grad_x = grad_out scale; grad_offset = sum grad_out;
@@ -138,7 +95,7 @@ fn backward(
         b5[i] = go * scale;
         sums += vec3(go, go * x[i], b4[sample]);
     }
-    let total = workgroup_sum3(lid, sums);
+    let total = workgroup_sum(lid, sums);
     if lid == 0u {
         b7[c] = total.x;
         b6[c] = (total.y + total.z / scale) * scale_derivative(g[c]);

@@ -26,25 +26,10 @@ struct Params {
 
 const WG: u32 = 256u;
 const HALF_LOG_2PI: f32 = 0.9189385332046727;
-var<workgroup> partial: array<vec2<f32>, WG>;
+alias Sum = vec2<f32>;
+#import common/workgroup_sum.wgsl
 
-fn workgroup_sum2(lid: u32, value: vec2<f32>) -> vec2<f32> {
-    partial[lid] = value;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
-
-fn group_id(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return wid.y * groups.x + wid.x;
-}
+#import common/group_id.wgsl
 
 @compute @workgroup_size(256)
 fn forward(
@@ -69,7 +54,7 @@ fn forward(
             sums.y += v * v;
         }
     }
-    let total = workgroup_sum2(lid, sums);
+    let total = workgroup_sum(lid, sums);
     if lid == 0u {
         let kept = f32((params.channels - params.shifted) * params.inner);
         b4[sample] = 0.5 * (total.x + total.y) + f32(per_sample) * HALF_LOG_2PI - logdet[sample];

@@ -4,26 +4,8 @@
 // batch: out [C_out, N*OH*OW] = W [C_out, C*KH*KW] x col.
 // CPU twin: src/cpu/im2col/im2col.rs.
 
-// Keep in sync with Im2colParams in src/kernels/im2col/mod.rs (shared with col2im.wgsl).
-struct Params {
-    n: u32,
-    c: u32,
-    h: u32,
-    w: u32,
-    kh: u32,
-    kw: u32,
-    oh: u32,
-    ow: u32,
-    sh: u32,
-    sw: u32,
-    ph: u32,
-    pw: u32,
-    dh: u32,
-    dw: u32,
-    // Threads that do work: c * kh * kw * n * oh * ow here.
-    total: u32,
-    _pad: u32,
-}
+// params.total: c * kh * kw * n * oh * ow threads, one per col element.
+#import common/im2col_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

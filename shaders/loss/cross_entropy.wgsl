@@ -5,15 +5,7 @@
 // grad = scale * (softmax(z) sum_c y_c - y).
 // CPU twin: src/cpu/loss/cross_entropy.rs.
 
-// Keep in sync with LossParams in src/kernels/loss/mod.rs (every loss shader shares it).
-struct Params {
-    rows: u32,
-    cols: u32,
-    // rows: unused (loss_mean: the factor on the sum); backward: upstream gradient over the
-    // mean's count, with the loss's sign.
-    scale: f32,
-    eps: f32,
-}
+#import common/loss_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
@@ -23,44 +15,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> result: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<vec4<f32>, WG>;
+alias Sum = vec4<f32>;
+#import common/workgroup_sum.wgsl
 
-// Tree sum of up to four values at once; every thread gets the totals. Called in uniform
-// control flow.
-fn workgroup_sum(lid: u32, value: vec4<f32>) -> vec4<f32> {
-    partial[lid] = value;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    // Everyone has read the total before `partial` is reused.
-    workgroupBarrier();
-    return total;
-}
+#import common/group_id.wgsl
 
-fn group_id(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return wid.y * groups.x + wid.x;
-}
-var<workgroup> peak: array<f32, WG>;
-
-// Maximum over the workgroup; every thread gets it. Called in uniform control flow.
-fn workgroup_max(lid: u32, value: f32) -> f32 {
-    peak[lid] = value;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            peak[lid] = max(peak[lid], peak[lid + stride]);
-        }
-        workgroupBarrier();
-    }
-    let total = peak[0];
-    workgroupBarrier();
-    return total;
-}
+#import common/workgroup_max.wgsl
 
 // Row statistics: (max, sum exp(z - max), sum y, sum y z).
 fn row_stats(lid: u32, base: u32) -> vec4<f32> {

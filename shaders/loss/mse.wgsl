@@ -53,7 +53,8 @@ fn backward(
     out[i] = params.scale * 2.0 * (prediction[i] - target_values[i]) / n;
 }
 
-var<workgroup> partial: array<f32, WG>;
+alias Sum = f32;
+#import common/workgroup_sum.wgsl
 
 @compute @workgroup_size(256)
 fn rows_wide(
@@ -70,14 +71,7 @@ fn rows_wide(
         let d = prediction[r * params.cols + j] - target_values[r * params.cols + j];
         sum += d * d;
     }
-    partial[lid] = sum;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
+    tree_sum(lid, sum);
     if lid == 0u {
         out[r] = partial[0] / f32(params.cols);
     }

@@ -58,48 +58,18 @@ const NORM_EPS: f32 = 1e-12;
 const KERAS_EPS: f32 = 1e-7;
 const QUARTER_PI: f32 = 0.78539816339744830962;
 
-var<workgroup> partial: array<vec4<f32>, WG>;
-var<workgroup> peak: array<f32, WG>;
 var<workgroup> median: f32;
 
-fn group_id(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return wid.y * groups.x + wid.x;
-}
+#import common/group_id.wgsl
 
 fn thread_id(wid: vec3<u32>, groups: vec3<u32>, lid: u32) -> u32 {
     return group_id(wid, groups) * WG + lid;
 }
 
-// Tree sum of up to four values at once; every thread gets the totals. Uniform control flow.
-fn workgroup_sum(lid: u32, value: vec4<f32>) -> vec4<f32> {
-    partial[lid] = value;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    // Everyone has read the total before `partial` is reused.
-    workgroupBarrier();
-    return total;
-}
+alias Sum = vec4<f32>;
+#import common/workgroup_sum.wgsl
 
-// Maximum over the workgroup; every thread gets it. Uniform control flow.
-fn workgroup_max(lid: u32, value: f32) -> f32 {
-    peak[lid] = value;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            peak[lid] = max(peak[lid], peak[lid + stride]);
-        }
-        workgroupBarrier();
-    }
-    let total = peak[0];
-    workgroupBarrier();
-    return total;
-}
+#import common/workgroup_max.wgsl
 
 // By its bits: drivers may compile `x != x` as if NaN could not occur.
 fn is_nan(v: f32) -> bool {

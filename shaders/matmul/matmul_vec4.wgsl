@@ -18,27 +18,7 @@
 // give bit-identical results for the same K split.
 // CPU twin: src/cpu/matmul/matmul.rs.
 
-// Keep in sync with MatmulParams in src/kernels/matmul/matmul.rs (same struct as matmul.wgsl).
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    batch_stride_a: u32,
-    batch_stride_b: u32,
-    activation: u32,
-    alpha: f32,
-    has_bias: u32,
-    k_chunk: u32,
-    splits: u32,
-    batch: u32,
-    // Elements from the start of a and b to their first used element (a row range of a larger
-    // matrix; the kNN scores a block of queries against a tile of the database).
-    offset_a: u32,
-    offset_b: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
+#import common/matmul_common.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
@@ -46,45 +26,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 
-override BM: u32 = 64u;
-override BN: u32 = 64u;
-override BK: u32 = 16u;
-override TM: u32 = 4u;
-override TN: u32 = 4u;
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-
 // tile_a[kk * (BM / 4) + q] = rows 4q..4q+3 of the slice at depth kk; tile_b likewise columns.
 var<workgroup> tile_a: array<vec4<f32>, BK * BM / 4u>;
 var<workgroup> tile_b: array<vec4<f32>, BK * BN / 4u>;
-
-fn activate(x: f32) -> f32 {
-    switch params.activation {
-        case 1u: {
-            return max(x, 0.0);
-        }
-        case 2u: {
-            return select(params.alpha * x, x, x >= 0.0);
-        }
-        case 3u: {
-            let e = exp(-abs(x));
-            return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
-        }
-        case 4u: {
-            let e = exp(-2.0 * abs(x));
-            return sign(x) * (1.0 - e) / (1.0 + e);
-        }
-        case 5u: {
-            return log2(max(x, params.alpha)) * 3.0102999566398120;
-        }
-        case 6u: {
-            return log(max(x, params.alpha));
-        }
-        default: {
-            return x;
-        }
-    }
-}
 
 // Rows `row`..`row + 3` (those below `rows`) of a row-major matrix with `stride4` vec4s per row,
 // vec4 column `quad`, from vec4 `base`; zeros for rows past the end and when `inside` is false.

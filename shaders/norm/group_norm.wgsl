@@ -43,27 +43,10 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<vec2<f32>, WG>;
+alias Sum = vec2<f32>;
+#import common/workgroup_sum.wgsl
 
-// Tree sum of two values at once; every thread gets the totals. Called in uniform control flow.
-fn workgroup_sum2(lid: u32, value: vec2<f32>) -> vec2<f32> {
-    partial[lid] = value;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    // Everyone has read the total before `partial` is reused.
-    workgroupBarrier();
-    return total;
-}
-
-fn group_id(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return wid.y * groups.x + wid.x;
-}
+#import common/group_id.wgsl
 
 @compute @workgroup_size(256)
 fn forward(
@@ -84,14 +67,14 @@ fn forward(
     for (var k = lid; k < len; k += WG) {
         sum += x[base + k];
     }
-    let mean = workgroup_sum2(lid, vec2(sum, 0.0)).x / f32(len);
+    let mean = workgroup_sum(lid, vec2(sum, 0.0)).x / f32(len);
     // Two passes: the variance of deviations stays accurate for blocks with a large offset.
     var squares = 0.0;
     for (var k = lid; k < len; k += WG) {
         let d = x[base + k] - mean;
         squares += d * d;
     }
-    let rstd = inverseSqrt(workgroup_sum2(lid, vec2(squares, 0.0)).x / f32(len) + params.eps);
+    let rstd = inverseSqrt(workgroup_sum(lid, vec2(squares, 0.0)).x / f32(len) + params.eps);
     for (var k = lid; k < len; k += WG) {
         let c = first_channel + k / params.spatial;
         var y = (x[base + k] - mean) * rstd;
@@ -134,7 +117,7 @@ fn backward_input(
         }
         sums += vec2(gw, gw * (x[base + k] - mean) * rstd);
     }
-    let means = workgroup_sum2(lid, sums) / f32(len);
+    let means = workgroup_sum(lid, sums) / f32(len);
     for (var k = lid; k < len; k += WG) {
         var gw = b2[base + k];
         if params.has_weight != 0u {
@@ -165,7 +148,7 @@ fn backward_params(
         let grad = b2[k];
         sums += vec2(grad * (x[k] - b3[stat]) * b4[stat], grad);
     }
-    let totals = workgroup_sum2(lid, sums);
+    let totals = workgroup_sum(lid, sums);
     if lid == 0u {
         b5[c] = totals.x;
         b6[c] = totals.y;
@@ -198,7 +181,7 @@ fn backward_partials(
         }
         sums += vec2(gw, gw * (x[base + k] - mean) * rstd);
     }
-    let totals = workgroup_sum2(lid, sums);
+    let totals = workgroup_sum(lid, sums);
     if lid == 0u {
         let slot = 2u * (block * params.chunks + chunk);
         b7[slot] = totals.x;
@@ -252,7 +235,7 @@ fn params_partials(
         let grad = b2[k];
         sums += vec2(grad * (x[k] - b3[stat]) * b4[stat], grad);
     }
-    let totals = workgroup_sum2(lid, sums);
+    let totals = workgroup_sum(lid, sums);
     if lid == 0u {
         let slot = 2u * (c * params.chunks + chunk);
         b7[slot] = totals.x;

@@ -4,20 +4,7 @@
 // accurate as a two-pass variance even when the mean is large).
 // CPU twin: src/cpu/norm/prelu_group_norm.rs.
 
-// Keep in sync with PreluGroupNormParams in src/kernels/norm/prelu_group_norm.rs.
-struct Params {
-    batch: u32,
-    channels: u32,
-    spatial: u32,
-    groups: u32,
-    chunk: u32,
-    chunks: u32,
-    slopes: u32,
-    eps: f32,
-    has_weight: u32,
-    has_bias: u32,
-    has_activated: u32,
-}
+#import common/prelu_group_norm_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> partials: array<f32>;
@@ -25,21 +12,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> rstd_out: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<f32, WG>;
-
-fn workgroup_sum(lid: u32, value: f32) -> f32 {
-    partial[lid] = value;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
+alias Sum = f32;
+#import common/workgroup_sum.wgsl
 
 fn chunk_count(chunk: u32, len: u32) -> f32 {
     return f32(min(params.chunk, len - chunk * params.chunk));

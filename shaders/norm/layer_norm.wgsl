@@ -28,27 +28,10 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<vec2<f32>, WG>;
+alias Sum = vec2<f32>;
+#import common/workgroup_sum.wgsl
 
-// Tree sum of two values at once; every thread gets the totals. Called in uniform control flow.
-fn workgroup_sum2(lid: u32, value: vec2<f32>) -> vec2<f32> {
-    partial[lid] = value;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    // Everyone has read the total before `partial` is reused.
-    workgroupBarrier();
-    return total;
-}
-
-fn group_id(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return wid.y * groups.x + wid.x;
-}
+#import common/group_id.wgsl
 
 // Flat index of element `a` of line `line`.
 fn index(line: u32, a: u32) -> u32 {
@@ -73,14 +56,14 @@ fn forward(
     for (var a = lid; a < params.axis_len; a += WG) {
         sum += x[index(line, a)];
     }
-    let mean = workgroup_sum2(lid, vec2(sum, 0.0)).x / n;
+    let mean = workgroup_sum(lid, vec2(sum, 0.0)).x / n;
     // Two passes: the variance of deviations stays accurate for lines with a large offset.
     var squares = 0.0;
     for (var a = lid; a < params.axis_len; a += WG) {
         let d = x[index(line, a)] - mean;
         squares += d * d;
     }
-    let rstd = inverseSqrt(workgroup_sum2(lid, vec2(squares, 0.0)).x / n + params.eps);
+    let rstd = inverseSqrt(workgroup_sum(lid, vec2(squares, 0.0)).x / n + params.eps);
     for (var a = lid; a < params.axis_len; a += WG) {
         let k = index(line, a);
         var y = (x[k] - mean) * rstd;
@@ -120,7 +103,7 @@ fn backward_input(
         }
         sums += vec2(gw, gw * (x[k] - mean) * rstd);
     }
-    let means = workgroup_sum2(lid, sums) / f32(params.axis_len);
+    let means = workgroup_sum(lid, sums) / f32(params.axis_len);
     for (var a = lid; a < params.axis_len; a += WG) {
         let k = index(line, a);
         var gw = b2[k];
@@ -149,7 +132,7 @@ fn backward_params(
         let g = b2[k];
         sums += vec2(g * (x[k] - b3[line]) * b4[line], g);
     }
-    let totals = workgroup_sum2(lid, sums);
+    let totals = workgroup_sum(lid, sums);
     if lid == 0u {
         b5[a] = totals.x;
         b6[a] = totals.y;

@@ -4,20 +4,7 @@
 // prelu(x) into `activated` for the backward pass.
 // CPU twin: src/cpu/norm/prelu_group_norm.rs.
 
-// Keep in sync with PreluGroupNormParams in src/kernels/norm/prelu_group_norm.rs.
-struct Params {
-    batch: u32,
-    channels: u32,
-    spatial: u32,
-    groups: u32,
-    chunk: u32,
-    chunks: u32,
-    slopes: u32,
-    eps: f32,
-    has_weight: u32,
-    has_bias: u32,
-    has_activated: u32,
-}
+#import common/prelu_group_norm_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -17,7 +17,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<f32, WG>;
+alias Sum = f32;
+#import common/workgroup_sum.wgsl
 
 @compute @workgroup_size(256)
 fn sum_squares(@builtin(local_invocation_index) lid: u32) {
@@ -26,14 +27,7 @@ fn sum_squares(@builtin(local_invocation_index) lid: u32) {
         let g = values[i];
         acc += g * g;
     }
-    partial[lid] = acc;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
+    tree_sum(lid, acc);
     if lid == 0u {
         out[params.slot] = partial[0];
     }

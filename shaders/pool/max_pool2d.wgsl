@@ -5,23 +5,8 @@
 // scan order wins ties, as in torch.
 // CPU twin: src/cpu/pool/max_pool2d.rs.
 
-// Keep in sync with PoolKernelParams in src/kernels/pool/mod.rs (shared by the pool kernels).
-struct Params {
-    // Batch items times channels.
-    planes: u32,
-    h: u32,
-    w: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
-    ph: u32,
-    pw: u32,
-    // Threads that do work: planes * oh * ow here.
-    total: u32,
-}
+// params.total: planes * oh * ow threads, one per output element.
+#import common/pool_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

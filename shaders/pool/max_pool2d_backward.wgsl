@@ -3,22 +3,8 @@
 // Overlapping windows that pick the same input accumulate here without atomics.
 // CPU twin: src/cpu/pool/max_pool2d_backward.rs.
 
-// Keep in sync with PoolKernelParams in src/kernels/pool/mod.rs (shared by the pool kernels).
-struct Params {
-    planes: u32,
-    h: u32,
-    w: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
-    ph: u32,
-    pw: u32,
-    // Threads that do work: planes * h * w here.
-    total: u32,
-}
+// params.total: planes * h * w threads, one per input element.
+#import common/pool_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> grad_out: array<f32>;

@@ -27,24 +27,8 @@ struct Params {
 const WG: u32 = 256u;
 
 // Two sums per thread: (sum(x - K), unused) in pass 1, (sum(d), sum(d^2)) in pass 2.
-var<workgroup> partial: array<vec2<f32>, WG>;
-
-// Sums the workgroup's partials into partial[0] and returns it to every thread.
-fn workgroup_sum(lid: u32) -> vec2<f32> {
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        // Every partial of the previous level is written before any thread reads it.
-        workgroupBarrier();
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-    }
-    // partial[0] (written by thread 0 in the last level) is final before all threads read it.
-    workgroupBarrier();
-    let total = partial[0];
-    // Every thread has read partial[0] before any thread overwrites its slot in the next pass.
-    workgroupBarrier();
-    return total;
-}
+alias Sum = vec2<f32>;
+#import common/workgroup_sum.wgsl
 
 @compute @workgroup_size(256)
 fn main(
@@ -68,16 +52,14 @@ fn main(
     for (var k = lid; k < params.axis_len; k += WG) {
         acc += x[base + k * params.inner] - shift;
     }
-    partial[lid] = vec2<f32>(acc, 0.0);
-    let mean = shift + workgroup_sum(lid).x / n;
+    let mean = shift + workgroup_sum(lid, vec2<f32>(acc, 0.0)).x / n;
 
     var dev = vec2<f32>(0.0, 0.0);
     for (var k = lid; k < params.axis_len; k += WG) {
         let d = x[base + k * params.inner] - mean;
         dev += vec2<f32>(d, d * d);
     }
-    partial[lid] = dev;
-    let sums = workgroup_sum(lid);
+    let sums = workgroup_sum(lid, dev);
     // Non-negative in exact arithmetic (Cauchy-Schwarz); the clamp stops a rounding below zero
     // from reaching a later sqrt.
     let variance = max((sums.y - sums.x * sums.x / n) / n, 0.0);

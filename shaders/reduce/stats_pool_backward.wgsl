@@ -4,14 +4,7 @@
 // std): the mean's own dependence on x_t multiplies sum_t (x_t - mean) = 0 and drops out.)
 // CPU twin: src/cpu/reduce/stats_pool.rs.
 
-// Keep in sync with StatsPoolParams in src/kernels/reduce/stats_pool.rs.
-struct Params {
-    // batch * channels.
-    rows: u32,
-    channels: u32,
-    len: u32,
-    eps: f32,
-}
+#import common/stats_pool_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

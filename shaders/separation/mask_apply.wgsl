@@ -2,14 +2,8 @@
 // encoder features shared by all sources of a batch item. One thread per output element.
 // CPU twin: src/cpu/separation/mask_apply.rs.
 
-// Keep in sync with MaskApplyParams in src/kernels/separation/mask_apply.rs.
-struct Params {
-    // batch * sources * inner.
-    n: u32,
-    sources: u32,
-    // Elements per source and batch item (features * frames).
-    inner: u32,
-}
+// params.n: batch * sources * inner threads, one per output element.
+#import common/mask_apply_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> mask: array<f32>;

@@ -4,13 +4,8 @@
 // sources, so neither output needs atomics.
 // CPU twin: src/cpu/separation/mask_apply.rs.
 
-// Keep in sync with MaskApplyParams in src/kernels/separation/mask_apply.rs.
-struct Params {
-    // batch * inner: one thread each.
-    n: u32,
-    sources: u32,
-    inner: u32,
-}
+// params.n: batch * inner threads, one per (b, i).
+#import common/mask_apply_params.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;

@@ -17,7 +17,7 @@ use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder, MAX_GROUPS_PER_D
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
 
-/// Keep in sync with `Params` in shaders/batchnorm/batchnorm*.wgsl.
+/// Keep in sync with `Params` in shaders/common/batchnorm_params.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct BatchNormParams {

@@ -28,7 +28,7 @@ pub use crate::params::conv1d::conv1d_output_len;
 pub use crate::params::conv1d::conv_transpose1d_output_len;
 pub use crate::params::conv1d::Conv1dParams;
 
-/// Keep in sync with `Params` in every shader under shaders/conv1d/ (one layout for all four).
+/// Keep in sync with `Params` in shaders/common/conv1d_params.wgsl (imported by all four shaders).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct Conv1dShaderParams {

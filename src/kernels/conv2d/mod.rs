@@ -28,8 +28,8 @@ use crate::tensor::Tensor;
 pub use crate::params::conv2d::Conv2dDims;
 pub use crate::params::conv2d::Conv2dParams;
 
-/// Keep in sync with `Params` in shaders/conv2d/conv2d.wgsl, conv2d_backward_input.wgsl and
-/// conv2d_backward_weight.wgsl (one layout for the three).
+/// Keep in sync with `Params` in shaders/common/conv2d_params.wgsl (one layout for conv2d.wgsl,
+/// conv2d_backward_input.wgsl and conv2d_backward_weight.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct ConvParams {

@@ -21,7 +21,7 @@ use crate::tensor::{DType, Tensor};
 
 pub use crate::params::im2col::Im2colGeometry;
 
-/// Keep in sync with `Params` in shaders/im2col/im2col.wgsl and col2im.wgsl.
+/// Keep in sync with `Params` in shaders/common/im2col_params.wgsl (im2col.wgsl, col2im.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct Im2colParams {

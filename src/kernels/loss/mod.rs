@@ -32,7 +32,7 @@ use crate::error::{HarkError, Result};
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::tensor::{DType, Tensor};
 
-/// Keep in sync with `Params` in every shaders/loss/*.wgsl.
+/// Keep in sync with `Params` in shaders/common/loss_params.wgsl (imported by the row losses).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct LossParams {

@@ -303,7 +303,7 @@ pub fn vec4_eligible(
         && tiles.bn.is_multiple_of(tiles.tn)
 }
 
-/// Keep in sync with `Params` in shaders/matmul/matmul.wgsl.
+/// Keep in sync with `Params` in shaders/common/matmul_common.wgsl (both matmul shaders).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct MatmulParams {

@@ -18,7 +18,7 @@ use crate::tensor::Tensor;
 /// 20000]` gLN on ~2,500 workgroups.
 pub const DEFAULT_CHUNK: usize = 4096;
 
-/// Keep in sync with `Params` in the three shaders.
+/// Keep in sync with `Params` in shaders/common/prelu_group_norm_params.wgsl (the three shaders).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct PreluGroupNormParams {

@@ -49,7 +49,7 @@ impl Pool1dParams {
     }
 }
 
-/// Keep in sync with `Params` in shaders/pool/max_pool2d.wgsl and max_pool2d_backward.wgsl.
+/// Keep in sync with `Params` in shaders/common/pool_params.wgsl (both pool shaders import it).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct PoolKernelParams {

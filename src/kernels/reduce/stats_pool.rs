@@ -10,7 +10,7 @@ use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
 
-/// Keep in sync with `Params` in shaders/reduce/stats_pool.wgsl and stats_pool_backward.wgsl.
+/// Keep in sync with `Params` in shaders/common/stats_pool_params.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct StatsPoolParams {

@@ -8,7 +8,7 @@ use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::{DType, Tensor};
 
-/// Keep in sync with `Params` in shaders/separation/mask_apply*.wgsl.
+/// Keep in sync with `Params` in shaders/common/mask_apply_params.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct MaskApplyParams {

@@ -1,5 +1,56 @@
-//! The one list of hark's shaders. Every `.wgsl` file under `shaders/` appears here exactly once
-//! (a test checks both directions), so a kernel's name leads to its source.
+//! The one list of hark's shaders. Every `.wgsl` file under `shaders/` appears here exactly once,
+//! in [`Shader::ALL`] or, for the shared preludes under `shaders/common/` that shaders pull in
+//! with `#import`, in [`PRELUDES`] (a test checks both directions), so a kernel's name leads to
+//! its source.
+
+pub mod preprocess;
+
+use std::sync::OnceLock;
+
+/// A shared WGSL file that shaders include with `#import common/....wgsl`; never compiled alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prelude {
+    /// Path relative to `shaders/`, as `#import` names it.
+    pub path: &'static str,
+    /// The file's text, compiled into the crate.
+    pub source: &'static str,
+}
+
+macro_rules! prelude {
+    ($path:literal) => {
+        Prelude {
+            path: $path,
+            source: include_str!(concat!("../../shaders/", $path)),
+        }
+    };
+}
+
+/// Every prelude file, in a stable order.
+pub const PRELUDES: &[Prelude] = &[
+    prelude!("common/batchnorm_params.wgsl"),
+    prelude!("common/cmul.wgsl"),
+    prelude!("common/conv1d_params.wgsl"),
+    prelude!("common/conv2d_params.wgsl"),
+    prelude!("common/elementwise_loss.wgsl"),
+    prelude!("common/flow_entries.wgsl"),
+    prelude!("common/frame_sample.wgsl"),
+    prelude!("common/group_id.wgsl"),
+    prelude!("common/im2col_params.wgsl"),
+    prelude!("common/loss_params.wgsl"),
+    prelude!("common/mask_apply_params.wgsl"),
+    prelude!("common/matmul_common.wgsl"),
+    prelude!("common/pool_params.wgsl"),
+    prelude!("common/prelu_group_norm_params.wgsl"),
+    prelude!("common/sigmoid.wgsl"),
+    prelude!("common/stats_pool_params.wgsl"),
+    prelude!("common/workgroup_max.wgsl"),
+    prelude!("common/workgroup_sum.wgsl"),
+];
+
+/// The text of the prelude at `path` (relative to `shaders/`), if there is one.
+pub fn prelude_source(path: &str) -> Option<&'static str> {
+    PRELUDES.iter().find(|p| p.path == path).map(|p| p.source)
+}
 
 /// A WGSL shader module shipped with hark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -281,113 +332,126 @@ impl Shader {
         }
     }
 
-    /// The WGSL source, compiled into the crate.
-    pub const fn source(self) -> &'static str {
+    /// The WGSL source with its `#import`s expanded: what the GPU compiles. Expanded once, at
+    /// first use.
+    pub fn source(self) -> &'static str {
+        static EXPANDED: [OnceLock<String>; Shader::ALL.len()] =
+            [const { OnceLock::new() }; Shader::ALL.len()];
+        EXPANDED[self as usize].get_or_init(|| {
+            preprocess::expand(self.path(), self.raw_source(), prelude_source)
+                .unwrap_or_else(|e| panic!("shader {} does not expand: {e}", self.path()))
+        })
+    }
+
+    /// The WGSL source as written in its file, `#import` lines included, compiled into the crate.
+    pub const fn raw_source(self) -> &'static str {
         match self {
-            Shader::ElementwiseBinary => include_str!("../shaders/elementwise/binary.wgsl"),
-            Shader::ElementwiseUnary => include_str!("../shaders/elementwise/unary.wgsl"),
-            Shader::ElementwisePrelu => include_str!("../shaders/elementwise/prelu.wgsl"),
+            Shader::ElementwiseBinary => include_str!("../../shaders/elementwise/binary.wgsl"),
+            Shader::ElementwiseUnary => include_str!("../../shaders/elementwise/unary.wgsl"),
+            Shader::ElementwisePrelu => include_str!("../../shaders/elementwise/prelu.wgsl"),
             Shader::ElementwiseCopyColumns => {
-                include_str!("../shaders/elementwise/copy_columns.wgsl")
+                include_str!("../../shaders/elementwise/copy_columns.wgsl")
             }
-            Shader::ReduceAxis => include_str!("../shaders/reduce/reduce_axis.wgsl"),
-            Shader::ReduceMeanVar => include_str!("../shaders/reduce/mean_var.wgsl"),
-            Shader::ReduceStatsPool => include_str!("../shaders/reduce/stats_pool.wgsl"),
+            Shader::ReduceAxis => include_str!("../../shaders/reduce/reduce_axis.wgsl"),
+            Shader::ReduceMeanVar => include_str!("../../shaders/reduce/mean_var.wgsl"),
+            Shader::ReduceStatsPool => include_str!("../../shaders/reduce/stats_pool.wgsl"),
             Shader::ReduceStatsPoolBackward => {
-                include_str!("../shaders/reduce/stats_pool_backward.wgsl")
+                include_str!("../../shaders/reduce/stats_pool_backward.wgsl")
             }
-            Shader::Softmax => include_str!("../shaders/softmax/softmax.wgsl"),
-            Shader::Matmul => include_str!("../shaders/matmul/matmul.wgsl"),
-            Shader::MatmulVec4 => include_str!("../shaders/matmul/matmul_vec4.wgsl"),
-            Shader::FeaturesLogCompress => include_str!("../shaders/features/log_compress.wgsl"),
+            Shader::Softmax => include_str!("../../shaders/softmax/softmax.wgsl"),
+            Shader::Matmul => include_str!("../../shaders/matmul/matmul.wgsl"),
+            Shader::MatmulVec4 => include_str!("../../shaders/matmul/matmul_vec4.wgsl"),
+            Shader::FeaturesLogCompress => include_str!("../../shaders/features/log_compress.wgsl"),
             Shader::FeaturesMeanNormalize => {
-                include_str!("../shaders/features/mean_normalize.wgsl")
+                include_str!("../../shaders/features/mean_normalize.wgsl")
             }
-            Shader::FeaturesFrameStack => include_str!("../shaders/features/frame_stack.wgsl"),
-            Shader::FeaturesStandardize => include_str!("../shaders/features/standardize.wgsl"),
-            Shader::FeaturesMelBanded => include_str!("../shaders/features/mel_banded.wgsl"),
-            Shader::FftStage => include_str!("../shaders/fft/fft_stage.wgsl"),
-            Shader::Bluestein => include_str!("../shaders/fft/bluestein.wgsl"),
-            Shader::RfftPost => include_str!("../shaders/fft/rfft_post.wgsl"),
-            Shader::RfftWorkgroup => include_str!("../shaders/fft/rfft_workgroup.wgsl"),
-            Shader::StftFrame => include_str!("../shaders/stft/stft_frame.wgsl"),
-            Shader::BatchNorm => include_str!("../shaders/batchnorm/batchnorm.wgsl"),
+            Shader::FeaturesFrameStack => include_str!("../../shaders/features/frame_stack.wgsl"),
+            Shader::FeaturesStandardize => include_str!("../../shaders/features/standardize.wgsl"),
+            Shader::FeaturesMelBanded => include_str!("../../shaders/features/mel_banded.wgsl"),
+            Shader::FftStage => include_str!("../../shaders/fft/fft_stage.wgsl"),
+            Shader::Bluestein => include_str!("../../shaders/fft/bluestein.wgsl"),
+            Shader::RfftPost => include_str!("../../shaders/fft/rfft_post.wgsl"),
+            Shader::RfftWorkgroup => include_str!("../../shaders/fft/rfft_workgroup.wgsl"),
+            Shader::StftFrame => include_str!("../../shaders/stft/stft_frame.wgsl"),
+            Shader::BatchNorm => include_str!("../../shaders/batchnorm/batchnorm.wgsl"),
             Shader::BatchNormBackward => {
-                include_str!("../shaders/batchnorm/batchnorm_backward.wgsl")
+                include_str!("../../shaders/batchnorm/batchnorm_backward.wgsl")
             }
-            Shader::LossMse => include_str!("../shaders/loss/mse.wgsl"),
-            Shader::OptimAdam => include_str!("../shaders/optim/adam.wgsl"),
-            Shader::OptimGradNorm => include_str!("../shaders/optim/grad_norm.wgsl"),
-            Shader::Conv1d => include_str!("../shaders/conv1d/conv1d.wgsl"),
+            Shader::LossMse => include_str!("../../shaders/loss/mse.wgsl"),
+            Shader::OptimAdam => include_str!("../../shaders/optim/adam.wgsl"),
+            Shader::OptimGradNorm => include_str!("../../shaders/optim/grad_norm.wgsl"),
+            Shader::Conv1d => include_str!("../../shaders/conv1d/conv1d.wgsl"),
             Shader::Conv1dBackwardInput => {
-                include_str!("../shaders/conv1d/conv1d_backward_input.wgsl")
+                include_str!("../../shaders/conv1d/conv1d_backward_input.wgsl")
             }
             Shader::Conv1dBackwardWeight => {
-                include_str!("../shaders/conv1d/conv1d_backward_weight.wgsl")
+                include_str!("../../shaders/conv1d/conv1d_backward_weight.wgsl")
             }
             Shader::Conv1dBackwardBias => {
-                include_str!("../shaders/conv1d/conv1d_backward_bias.wgsl")
+                include_str!("../../shaders/conv1d/conv1d_backward_bias.wgsl")
             }
-            Shader::Conv2d => include_str!("../shaders/conv2d/conv2d.wgsl"),
+            Shader::Conv2d => include_str!("../../shaders/conv2d/conv2d.wgsl"),
             Shader::Conv2dBackwardInput => {
-                include_str!("../shaders/conv2d/conv2d_backward_input.wgsl")
+                include_str!("../../shaders/conv2d/conv2d_backward_input.wgsl")
             }
             Shader::Conv2dBackwardWeight => {
-                include_str!("../shaders/conv2d/conv2d_backward_weight.wgsl")
+                include_str!("../../shaders/conv2d/conv2d_backward_weight.wgsl")
             }
             Shader::Conv2dBackwardBias => {
-                include_str!("../shaders/conv2d/conv2d_backward_bias.wgsl")
+                include_str!("../../shaders/conv2d/conv2d_backward_bias.wgsl")
             }
-            Shader::Im2col => include_str!("../shaders/im2col/im2col.wgsl"),
-            Shader::Col2im => include_str!("../shaders/im2col/col2im.wgsl"),
+            Shader::Im2col => include_str!("../../shaders/im2col/im2col.wgsl"),
+            Shader::Col2im => include_str!("../../shaders/im2col/col2im.wgsl"),
             Shader::SwapBatchChannel => {
-                include_str!("../shaders/im2col/swap_batch_channel.wgsl")
+                include_str!("../../shaders/im2col/swap_batch_channel.wgsl")
             }
-            Shader::MaxPool2d => include_str!("../shaders/pool/max_pool2d.wgsl"),
-            Shader::MaxPool2dBackward => include_str!("../shaders/pool/max_pool2d_backward.wgsl"),
-            Shader::NormLayerNorm => include_str!("../shaders/norm/layer_norm.wgsl"),
-            Shader::NormGroupNorm => include_str!("../shaders/norm/group_norm.wgsl"),
+            Shader::MaxPool2d => include_str!("../../shaders/pool/max_pool2d.wgsl"),
+            Shader::MaxPool2dBackward => {
+                include_str!("../../shaders/pool/max_pool2d_backward.wgsl")
+            }
+            Shader::NormLayerNorm => include_str!("../../shaders/norm/layer_norm.wgsl"),
+            Shader::NormGroupNorm => include_str!("../../shaders/norm/group_norm.wgsl"),
             Shader::NormPreluGroupNormStats => {
-                include_str!("../shaders/norm/prelu_group_norm_stats.wgsl")
+                include_str!("../../shaders/norm/prelu_group_norm_stats.wgsl")
             }
             Shader::NormGroupNormFinalize => {
-                include_str!("../shaders/norm/group_norm_finalize.wgsl")
+                include_str!("../../shaders/norm/group_norm_finalize.wgsl")
             }
             Shader::NormPreluGroupNormApply => {
-                include_str!("../shaders/norm/prelu_group_norm_apply.wgsl")
+                include_str!("../../shaders/norm/prelu_group_norm_apply.wgsl")
             }
-            Shader::ActivationSoftplus => include_str!("../shaders/activation/softplus.wgsl"),
+            Shader::ActivationSoftplus => include_str!("../../shaders/activation/softplus.wgsl"),
             Shader::ActivationBackward => {
-                include_str!("../shaders/activation/activation_backward.wgsl")
+                include_str!("../../shaders/activation/activation_backward.wgsl")
             }
             Shader::ActivationPreluBackward => {
-                include_str!("../shaders/activation/prelu_backward.wgsl")
+                include_str!("../../shaders/activation/prelu_backward.wgsl")
             }
-            Shader::LossL1 => include_str!("../shaders/loss/l1.wgsl"),
-            Shader::LossBceWithLogits => include_str!("../shaders/loss/bce_with_logits.wgsl"),
-            Shader::LossCrossEntropy => include_str!("../shaders/loss/cross_entropy.wgsl"),
-            Shader::LossSiSdr => include_str!("../shaders/loss/si_sdr.wgsl"),
-            Shader::LossMean => include_str!("../shaders/loss/loss_mean.wgsl"),
-            Shader::LossMixup => include_str!("../shaders/loss/mixup.wgsl"),
-            Shader::LossScAdaCos => include_str!("../shaders/loss/sc_adacos.wgsl"),
+            Shader::LossL1 => include_str!("../../shaders/loss/l1.wgsl"),
+            Shader::LossBceWithLogits => include_str!("../../shaders/loss/bce_with_logits.wgsl"),
+            Shader::LossCrossEntropy => include_str!("../../shaders/loss/cross_entropy.wgsl"),
+            Shader::LossSiSdr => include_str!("../../shaders/loss/si_sdr.wgsl"),
+            Shader::LossMean => include_str!("../../shaders/loss/loss_mean.wgsl"),
+            Shader::LossMixup => include_str!("../../shaders/loss/mixup.wgsl"),
+            Shader::LossScAdaCos => include_str!("../../shaders/loss/sc_adacos.wgsl"),
             Shader::LossBatchHardTriplet => {
-                include_str!("../shaders/loss/batch_hard_triplet.wgsl")
+                include_str!("../../shaders/loss/batch_hard_triplet.wgsl")
             }
-            Shader::SeparationMaskApply => include_str!("../shaders/separation/mask_apply.wgsl"),
+            Shader::SeparationMaskApply => include_str!("../../shaders/separation/mask_apply.wgsl"),
             Shader::SeparationMaskApplyBackward => {
-                include_str!("../shaders/separation/mask_apply_backward.wgsl")
+                include_str!("../../shaders/separation/mask_apply_backward.wgsl")
             }
             Shader::SeparationResizeFrames => {
-                include_str!("../shaders/separation/resize_frames.wgsl")
+                include_str!("../../shaders/separation/resize_frames.wgsl")
             }
-            Shader::KnnNormalizeRows => include_str!("../shaders/knn/normalize_rows.wgsl"),
-            Shader::KnnSimilarity => include_str!("../shaders/knn/similarity.wgsl"),
-            Shader::KnnTopkSelect => include_str!("../shaders/knn/topk_select.wgsl"),
-            Shader::KnnCentroidUpdate => include_str!("../shaders/knn/centroid_update.wgsl"),
-            Shader::FlowCoupling => include_str!("../shaders/flow/coupling.wgsl"),
-            Shader::FlowGlobalAffine => include_str!("../shaders/flow/global_affine.wgsl"),
-            Shader::FlowChannelGather => include_str!("../shaders/flow/channel_gather.wgsl"),
-            Shader::FlowNll => include_str!("../shaders/flow/nll.wgsl"),
+            Shader::KnnNormalizeRows => include_str!("../../shaders/knn/normalize_rows.wgsl"),
+            Shader::KnnSimilarity => include_str!("../../shaders/knn/similarity.wgsl"),
+            Shader::KnnTopkSelect => include_str!("../../shaders/knn/topk_select.wgsl"),
+            Shader::KnnCentroidUpdate => include_str!("../../shaders/knn/centroid_update.wgsl"),
+            Shader::FlowCoupling => include_str!("../../shaders/flow/coupling.wgsl"),
+            Shader::FlowGlobalAffine => include_str!("../../shaders/flow/global_affine.wgsl"),
+            Shader::FlowChannelGather => include_str!("../../shaders/flow/channel_gather.wgsl"),
+            Shader::FlowNll => include_str!("../../shaders/flow/nll.wgsl"),
         }
     }
 }
@@ -404,4 +468,25 @@ pub(crate) fn wgsl_struct_size(shader: Shader, name: &str) -> Option<usize> {
         _ => None,
     });
     size
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_in_declaration_order() {
+        // `source` indexes its cache by the discriminant.
+        for (i, shader) in Shader::ALL.iter().enumerate() {
+            assert_eq!(*shader as usize, i, "{shader:?}");
+        }
+    }
+
+    #[test]
+    fn every_shader_expands() {
+        for shader in Shader::ALL {
+            let left = shader.source().lines().find_map(preprocess::import_path);
+            assert_eq!(left, None, "{}: an #import line is left", shader.path());
+        }
+    }
 }
