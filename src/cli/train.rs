@@ -80,6 +80,15 @@ const TRAINED: &[System] = &[
     System::Ssc,
 ];
 
+/// The systems whose training `--resume` continues (their state holds all they train).
+const RESUMABLE: &[System] = &[
+    System::Ae,
+    System::Flow,
+    System::Embed,
+    System::Mobilenet,
+    System::Ssc,
+];
+
 /// Which systems read each group of flags. A group is a flattened `Args` struct (its flags are
 /// listed from the struct itself, so a new flag joins its group's row without an edit here) or
 /// one flag of `hark train`/`hark score`; within the oe group, flags named `oe_flow_*` and
@@ -118,7 +127,7 @@ fn flag_owners() -> Vec<(clap::Arg, Vec<System>)> {
     ] {
         owners.push((clap::Arg::new(id).long(long), TRAINED.to_vec()));
     }
-    owners.push((clap::Arg::new("resume").long("resume"), vec![System::Ae]));
+    owners.push((clap::Arg::new("resume").long("resume"), RESUMABLE.to_vec()));
     owners.push((
         clap::Arg::new("segment_aggregation").long("segment-aggregation"),
         vec![System::Oe, System::OeFlow, System::Mobilenet],
@@ -186,9 +195,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Continue from the training state saved after every epoch
-    /// (`<models>/ae_<machine>.train.safetensors`): same batches and optimizer moments as an
-    /// uninterrupted run; epochs already done count towards --epochs (ae only). Without it, ae
-    /// refuses a --models folder that already holds a model or state of a machine type it
+    /// (`<models>/<system>_<machine>.train.safetensors`): same batches, optimizer moments and
+    /// shuffle as an uninterrupted run; epochs already done count towards --epochs (ae, flow,
+    /// embed, mobilenet, ssc). Without it, ae refuses a --models folder that already holds a model or state of a machine type it
     /// trains, so a killed run never leaves an old model beside a new run's state.
     #[arg(long)]
     resume: bool,
@@ -250,10 +259,12 @@ pub(crate) fn features() -> FeatureSpec {
 
 pub fn train(args: &TrainArgs) -> hark::Result<()> {
     require_segments(args.system, args.segment_aggregation.as_deref())?;
-    if args.resume && !matches!(args.system, System::Ae) {
+    if args.resume && !RESUMABLE.contains(&args.system) {
         return Err(HarkError::invalid(
             "hark train",
-            "--resume is supported by --system ae only",
+            "--resume is supported by --system ae, flow, embed, mobilenet and ssc (oe and \
+             oe-flow keep host-side statistics their state does not hold yet; stats-knn and \
+             energy train in one pass)",
         ));
     }
     let mut inputs = args.data.inputs();
@@ -288,6 +299,7 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
                 batch_size,
                 lr,
                 seed: args.seed,
+                resume: args.resume,
                 blocks: args.flow.blocks,
                 hidden: args.flow.hidden,
                 features: features(),
@@ -316,6 +328,7 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
                 batch_size,
                 lr,
                 seed: args.seed,
+                resume: args.resume,
             };
             return super::train_embed::train(&run, &args.embed);
         }
@@ -341,6 +354,7 @@ pub fn train(args: &TrainArgs) -> hark::Result<()> {
                 batch_size: Some(batch_size),
                 lr: Some(lr),
                 seed: args.seed,
+                resume: args.resume,
             };
             return super::train_ssc::train(&run, &args.ssc);
         }

@@ -53,6 +53,8 @@ pub struct EmbedRun<'a> {
     pub batch_size: usize,
     pub lr: f32,
     pub seed: u64,
+    /// Continue from the training states in the models folder (`hark train --resume`).
+    pub resume: bool,
 }
 
 /// The system with `args`' settings (training settings from `run` where given).
@@ -96,6 +98,7 @@ pub fn train(run: &EmbedRun, args: &EmbedArgs) -> hark::Result<()> {
     let dataset = run.dataset;
     let mut system = system(&ctx, args, Some(run))?;
     system.save_to = Some(run.models.clone());
+    system.resume = run.resume;
     std::fs::create_dir_all(run.models).map_err(|source| HarkError::Io {
         path: run.models.display().to_string(),
         source,

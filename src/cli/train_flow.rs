@@ -30,6 +30,8 @@ pub struct FlowTrainArgs<'a> {
     pub batch_size: usize,
     pub lr: f32,
     pub seed: u64,
+    /// Continue from the training states in the models folder (`hark train --resume`).
+    pub resume: bool,
     pub blocks: usize,
     pub hidden: usize,
     pub features: FeatureSpec,
@@ -51,6 +53,7 @@ pub fn train(args: &FlowTrainArgs) -> hark::Result<()> {
     };
     let mut system = FlowSystem::new(&ctx, config)?;
     system.save_to = Some(args.models.clone());
+    system.resume = args.resume;
     let bar = TrainProgress::new((dataset.machines.len() * args.epochs) as u64, "epochs");
     let shown = bar.clone();
     system.on_epoch = Some(Box::new(move |machine, report| {

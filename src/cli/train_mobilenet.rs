@@ -10,7 +10,7 @@ use hark::audio::dataset::Dataset;
 use hark::detect::aggregate::Aggregation;
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::models::mobilenet::{checkpoint_path, MobileNetConfig, MobileNetSystem};
-use hark::{Context, HarkError};
+use hark::Context;
 
 /// The MobileNetV2 system's own settings (ignored by the other systems).
 #[derive(Debug, Args)]
@@ -77,12 +77,6 @@ pub fn scorer(
 }
 
 pub fn train(run: &TrainRun, args: &MobileNetArgs) -> hark::Result<()> {
-    if run.resume {
-        return Err(HarkError::invalid(
-            "mobilenet",
-            "--resume is not supported by --system mobilenet (20 epochs are retrained)",
-        ));
-    }
     let ctx = Context::new()?;
     let dataset = run.dataset;
     let defaults = MobileNetConfig::default();
@@ -96,11 +90,15 @@ pub fn train(run: &TrainRun, args: &MobileNetArgs) -> hark::Result<()> {
     };
     let mut system = MobileNetSystem::new(&ctx, config)?;
     system.save_to = Some(run.models.to_path_buf());
+    system.resume = run.resume;
     let bar = TrainProgress::new(0, "batches");
     let shown = bar.clone();
+    // A machine type's first report restarts the bar (a resumed run starts past epoch 1).
+    let mut current = String::new();
     system.on_step = Some(Box::new(move |machine, r| {
-        if r.epoch == 1 && r.batch == 1 {
-            shown.restart((r.epochs * r.batches) as u64);
+        if machine != current {
+            current = machine.to_string();
+            shown.restart(((r.epochs + 1 - r.epoch) * r.batches) as u64);
         }
         let loss = r.loss.map_or("-".to_string(), |l| format!("{l:.4}"));
         shown.step(

@@ -83,6 +83,8 @@ pub struct Run<'a> {
     pub batch_size: Option<usize>,
     pub lr: Option<f32>,
     pub seed: u64,
+    /// Continue from the training states in the models folder (`hark train --resume`).
+    pub resume: bool,
 }
 
 fn features() -> FeatureSpec {
@@ -114,6 +116,7 @@ pub fn train(run: &Run, args: &SscTrainArgs) -> hark::Result<()> {
     config.train.weights.margin = args.triplet_margin;
     let mut system = SscSystem::new(&ctx, config)?;
     system.save_to = Some(run.models.to_path_buf());
+    system.resume = run.resume;
     std::fs::create_dir_all(run.models).map_err(|source| HarkError::Io {
         path: run.models.display().to_string(),
         source,

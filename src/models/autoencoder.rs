@@ -4,8 +4,6 @@
 //! vectors; a clip's score is the mean reconstruction error of its vectors. Parameter names are
 //! those of the PyTorch baseline (`encoder.0.weight`, `encoder.1.running_mean`, ...).
 
-use std::collections::HashMap;
-
 use crate::audio::dataset::{Clip, MachineDataset};
 use crate::audio::wav::{read_many, OnBadFile, WavOptions};
 use crate::context::Context;
@@ -19,7 +17,7 @@ use crate::nn::{Adam, BatchNorm1d, Layer, Linear, Mode, Param, SeededInit, Seque
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::train::{self, Resumable, Schedule, Shuffle, Step};
+use crate::train::{self, Schedule, Shuffle, Step};
 
 /// Hidden sizes of the encoder after the input (the decoder mirrors them).
 const ENCODER: [usize; 5] = [128, 128, 128, 128, 8];
@@ -248,14 +246,7 @@ pub fn train(
     train_resumable(ctx, model, vectors, config, None, progress)
 }
 
-/// Where training keeps its resumable state: the model, the optimizer's moments and step, and
-/// the epochs done, written atomically after every epoch.
-#[derive(Clone, Debug)]
-pub struct TrainState {
-    pub path: std::path::PathBuf,
-    /// Continue from `path` when it exists (otherwise start afresh and overwrite it).
-    pub resume: bool,
-}
+pub use crate::train::TrainState;
 
 /// [`train`] that saves its state after every epoch to `state.path` and, with `state.resume`,
 /// continues from it: the result is the same as one uninterrupted run (same batches, same
@@ -297,20 +288,17 @@ pub fn train_resumable(
     };
     // The keys and values an autoencoder state has always carried, so that states written
     // before the shared loop still resume.
-    let resumable = state.map(|s| Resumable {
-        path: s.path.clone(),
-        resume: s.resume,
-        what: "autoencoder",
-        run: HashMap::from([
-            (
-                "hark_model".to_string(),
-                "dcase_dense_autoencoder".to_string(),
-            ),
-            ("input_dims".to_string(), dims.to_string()),
-            ("train.vectors".to_string(), n.to_string()),
-            ("train.batch_size".to_string(), batch_size.to_string()),
-            ("train.seed".to_string(), config.seed.to_string()),
-        ]),
+    let resumable = state.map(|s| {
+        s.identified(
+            "autoencoder",
+            &[
+                ("hark_model", "dcase_dense_autoencoder".to_string()),
+                ("input_dims", dims.to_string()),
+                ("train.vectors", n.to_string()),
+                ("train.batch_size", batch_size.to_string()),
+                ("train.seed", config.seed.to_string()),
+            ],
+        )
     });
     let schedule = Schedule::drop_last(config.epochs, batch_size);
     train::run(

@@ -126,6 +126,39 @@ const SHUFFLE_RNG: &str = "train.shuffle.rng";
 const SHUFFLE_ORDER: &str = "train.shuffle.order";
 const EPOCHS_DONE: &str = "train.epochs_done";
 
+/// Where a training keeps its resumable state and whether to continue from it: what the caller
+/// chooses (`hark train --resume`); the system adds what identifies its run ([`Resumable`]).
+#[derive(Clone, Debug)]
+pub struct TrainState {
+    pub path: PathBuf,
+    /// Continue from `path` when it exists (otherwise start afresh and overwrite it).
+    pub resume: bool,
+}
+
+impl TrainState {
+    /// The state of `system` (e.g. `"flow"`) for `machine` in the models folder `dir`:
+    /// `<dir>/<system>_<machine>.train.safetensors`.
+    pub fn in_models_dir(dir: &std::path::Path, system: &str, machine: &str, resume: bool) -> Self {
+        Self {
+            path: dir.join(format!("{system}_{machine}.train.safetensors")),
+            resume,
+        }
+    }
+
+    /// The state of a run identified by `run` (keys and values a resumed state must match).
+    pub fn identified(&self, what: &'static str, run: &[(&str, String)]) -> Resumable {
+        Resumable {
+            path: self.path.clone(),
+            resume: self.resume,
+            what,
+            run: run
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+}
+
 /// Where a training keeps its resumable state, written atomically after every epoch, and
 /// whether to continue from it. A resumed run gives the same result as an uninterrupted one:
 /// the state holds the model, the optimizer's moments and step, the epochs done, and the
@@ -143,28 +176,6 @@ pub struct Resumable {
 }
 
 impl Resumable {
-    /// The state of `system` (e.g. `"flow"`) for `machine` under the models folder `dir`:
-    /// `<dir>/<system>_<machine>.train.safetensors`.
-    pub fn in_models_dir(
-        dir: &std::path::Path,
-        system: &'static str,
-        machine: &str,
-        resume: bool,
-    ) -> Self {
-        Self {
-            path: dir.join(format!("{system}_{machine}.train.safetensors")),
-            resume,
-            what: system,
-            run: HashMap::new(),
-        }
-    }
-
-    /// Adds `key = value` to what identifies the run.
-    pub fn with(mut self, key: &str, value: impl ToString) -> Self {
-        self.run.insert(key.to_string(), value.to_string());
-        self
-    }
-
     fn save<S: Step>(
         &self,
         ctx: &Context,

@@ -634,3 +634,57 @@ fn domain_latent_shifts_the_nll_but_not_the_score() {
     assert_close(&nll, &[0.75 + 6.0 * constant; 2], 1e-6, 1e-6);
     assert_close(&score, &[0.75 + 4.0 * constant; 2], 1e-6, 1e-6);
 }
+
+fn flow_values(ctx: &Context, flow: &Flow) -> Vec<Vec<f32>> {
+    flow.state_dict()
+        .iter()
+        .map(|(_, t)| t.to_vec(ctx).unwrap())
+        .collect()
+}
+
+#[test]
+fn resumed_flow_training_equals_an_uninterrupted_run() {
+    use hark::models::flow::{train, train_resumable, FlowTrainConfig};
+    use hark::train::TrainState;
+    let Some(ctx) = test_context() else { return };
+    let dims = 12;
+    let vectors = SeededRng::new(8).vec(53 * dims, -1.0, 1.0);
+    let config = FlowTrainConfig {
+        epochs: 3,
+        batch_size: 8,
+        lr: 1e-3,
+        seed: 4,
+    };
+    let mut straight = Flow::new(&ctx, dense_config(dims, 16, 2, 1)).unwrap();
+    train(&ctx, &mut straight, &vectors, &config, |_| {}).unwrap();
+
+    // Two epochs, "killed", then a fresh flow that resumes to epoch 3 from the saved state.
+    let dir = tempfile::tempdir().unwrap();
+    let state = TrainState::in_models_dir(dir.path(), "flow", "fan", true);
+    let two = FlowTrainConfig {
+        epochs: 2,
+        ..config
+    };
+    let mut first = Flow::new(&ctx, dense_config(dims, 16, 2, 1)).unwrap();
+    train_resumable(&ctx, &mut first, &vectors, &two, Some(&state), |_| {}).unwrap();
+    assert!(dir.path().join("flow_fan.train.safetensors").exists());
+    let mut resumed = Flow::new(&ctx, dense_config(dims, 16, 2, 1)).unwrap();
+    let mut epochs = Vec::new();
+    train_resumable(&ctx, &mut resumed, &vectors, &config, Some(&state), |r| {
+        epochs.push(r.epoch)
+    })
+    .unwrap();
+    assert_eq!(epochs, [3], "resumed after the saved epochs");
+    assert_eq!(flow_values(&ctx, &straight), flow_values(&ctx, &resumed));
+
+    // Another batch size is another run: refused by name.
+    let other = FlowTrainConfig {
+        batch_size: 4,
+        ..config
+    };
+    let mut flow = Flow::new(&ctx, dense_config(dims, 16, 2, 1)).unwrap();
+    let err = train_resumable(&ctx, &mut flow, &vectors, &other, Some(&state), |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("train.batch_size"), "{err}");
+}

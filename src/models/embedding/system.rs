@@ -15,7 +15,8 @@ use crate::kernels::fft::FftPath;
 use super::backend::SectionBackend;
 use super::model::EmbeddingModel;
 use super::network::{Branches, EmbeddingNetConfig};
-use super::train::{embed, train_embedding, EmbedTrainConfig, EpochReport};
+use super::train::{embed, train_embedding_resumable, EmbedTrainConfig, EpochReport};
+use crate::train::TrainState;
 
 /// Everything the system can be told.
 #[derive(Clone, Copy, Debug)]
@@ -66,6 +67,10 @@ pub struct EmbeddingSystem {
     /// Load the members from there instead of training (the back ends are refitted from the
     /// training clips).
     pub load_from: Option<PathBuf>,
+    /// With `save_to`, continue each member's training from its
+    /// `<dir>/embed_<machine>_<member>.train.safetensors` state when there is one (see
+    /// [`TrainState`]).
+    pub resume: bool,
 }
 
 /// The checkpoint of ensemble member `member` of a machine type.
@@ -118,6 +123,7 @@ impl EmbeddingSystem {
             on_epoch: None,
             save_to: None,
             load_from: None,
+            resume: false,
         })
     }
 
@@ -162,11 +168,23 @@ impl EmbeddingSystem {
             ..self.config.train
         };
         let mut callback = self.on_epoch.take();
-        let result = train_embedding(&self.ctx, &mut model, waves, labels, &train, |report| {
-            if let Some(cb) = callback.as_mut() {
-                cb(machine, member, report);
-            }
+        let state = self.save_to.as_ref().map(|dir| {
+            let name = format!("{machine}_{member}");
+            TrainState::in_models_dir(dir, "embed", &name, self.resume)
         });
+        let result = train_embedding_resumable(
+            &self.ctx,
+            &mut model,
+            waves,
+            labels,
+            &train,
+            state.as_ref(),
+            |report| {
+                if let Some(cb) = callback.as_mut() {
+                    cb(machine, member, report);
+                }
+            },
+        );
         self.on_epoch = callback;
         result?;
         Ok(model)

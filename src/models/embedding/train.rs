@@ -12,7 +12,7 @@ use crate::nn::{Adam, Mode, Param};
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::train::{self, Schedule, Shuffle};
+use crate::train::{self, Schedule, Shuffle, TrainState};
 
 use super::model::EmbeddingModel;
 
@@ -177,6 +177,20 @@ pub fn train_embedding(
     waves: &[Vec<f32>],
     labels: &[usize],
     config: &EmbedTrainConfig,
+    progress: impl FnMut(&EpochReport),
+) -> Result<()> {
+    train_embedding_resumable(ctx, model, waves, labels, config, None, progress)
+}
+
+/// [`train_embedding`] that saves its state after every epoch to `state.path` and, with `state.resume`,
+/// continues from it: the result is the same as one uninterrupted run.
+pub fn train_embedding_resumable(
+    ctx: &Context,
+    model: &mut EmbeddingModel,
+    waves: &[Vec<f32>],
+    labels: &[usize],
+    config: &EmbedTrainConfig,
+    state: Option<&TrainState>,
     mut progress: impl FnMut(&EpochReport),
 ) -> Result<()> {
     let n = waves.len();
@@ -216,12 +230,23 @@ pub fn train_embedding(
         onehot: vec![0.0f32; batch * classes],
     };
     let schedule = Schedule::drop_last(config.epochs, batch);
+    let state = state.map(|s| {
+        s.identified(
+            "embedding",
+            &[
+                ("hark_model", "embedding".to_string()),
+                ("train.clips", n.to_string()),
+                ("train.batch_size", batch.to_string()),
+                ("train.seed", config.seed.to_string()),
+            ],
+        )
+    });
     train::run(
         ctx,
         &mut training,
         &mut Shuffle::new(n, config.seed ^ 0x05ee_de3b),
         &schedule,
-        None,
+        state.as_ref(),
         |_| {},
         |training, done| {
             let scale = training.model.scale.to_vec(ctx)?;

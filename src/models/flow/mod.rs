@@ -12,6 +12,6 @@ pub use block::{CouplingBlock, Subnet, CLAMP};
 pub use model::{Flow, FlowConfig};
 pub use nll::{DomainLatent, FlowNll};
 pub use system::{
-    checkpoint_path, clip_nll, row_nll, train, FlowEpochCallback, FlowEpochReport, FlowSystem,
-    FlowSystemConfig, FlowTrainConfig,
+    checkpoint_path, clip_nll, row_nll, train, train_resumable, FlowEpochCallback, FlowEpochReport,
+    FlowSystem, FlowSystemConfig, FlowTrainConfig,
 };

@@ -19,7 +19,7 @@ use crate::nn::{Adam, Mode};
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::train::{self, Schedule, Shuffle, Step};
+use crate::train::{self, Schedule, Shuffle, Step, TrainState};
 
 /// Training settings of a flow on vectors.
 #[derive(Clone, Copy, Debug)]
@@ -79,6 +79,19 @@ pub fn train(
     flow: &mut Flow,
     vectors: &[f32],
     config: &FlowTrainConfig,
+    progress: impl FnMut(&FlowEpochReport),
+) -> Result<()> {
+    train_resumable(ctx, flow, vectors, config, None, progress)
+}
+
+/// [`train`] that saves its state after every epoch to `state.path` and, with `state.resume`,
+/// continues from it: the result is the same as one uninterrupted run.
+pub fn train_resumable(
+    ctx: &Context,
+    flow: &mut Flow,
+    vectors: &[f32],
+    config: &FlowTrainConfig,
+    state: Option<&TrainState>,
     mut progress: impl FnMut(&FlowEpochReport),
 ) -> Result<()> {
     let dims = flow.config().channels;
@@ -111,12 +124,24 @@ pub fn train(
         rows: None,
     };
     let schedule = Schedule::drop_last(config.epochs, batch_size);
+    let state = state.map(|s| {
+        s.identified(
+            "flow",
+            &[
+                ("hark_model", "flow".to_string()),
+                ("input_dims", dims.to_string()),
+                ("train.vectors", n.to_string()),
+                ("train.batch_size", batch_size.to_string()),
+                ("train.seed", config.seed.to_string()),
+            ],
+        )
+    });
     train::run(
         ctx,
         &mut step,
         &mut Shuffle::new(n, config.seed ^ 0x5eed),
         &schedule,
-        None,
+        state.as_ref(),
         |_| {},
         |_, done| {
             progress(&FlowEpochReport {
@@ -276,6 +301,9 @@ pub struct FlowSystem {
     pub save_to: Option<PathBuf>,
     /// Load each machine type's flow from `<dir>/flow_<machine>.safetensors` instead of training.
     pub load_from: Option<PathBuf>,
+    /// With `save_to`, continue each machine type's training from its
+    /// `<dir>/flow_<machine>.train.safetensors` state when there is one (see [`TrainState`]).
+    pub resume: bool,
 }
 
 impl FlowSystem {
@@ -294,6 +322,7 @@ impl FlowSystem {
             on_epoch: None,
             save_to: None,
             load_from: None,
+            resume: false,
         })
     }
 
@@ -390,11 +419,16 @@ impl AnomalyScorer for FlowSystem {
         let mut flow = Flow::new(&self.ctx, self.flow_config())?;
         let name = machine.machine.clone();
         let mut callback = self.on_epoch.take();
-        let result = train(
+        let state = self
+            .save_to
+            .as_ref()
+            .map(|dir| TrainState::in_models_dir(dir, "flow", &machine.machine, self.resume));
+        let result = train_resumable(
             &self.ctx,
             &mut flow,
             &vectors,
             &self.config.train,
+            state.as_ref(),
             |report| {
                 if let Some(cb) = callback.as_mut() {
                     cb(&name, report);

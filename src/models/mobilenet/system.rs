@@ -28,7 +28,7 @@ use crate::nn::{Adam, Layer, Mode};
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::train::{self, Schedule, Shuffle, Step};
+use crate::train::{self, Schedule, Shuffle, Step, TrainState};
 
 /// Training and patch settings (003 §4.1: Adam lr 1e-4, batch 128, 20 epochs; 64-frame patches
 /// every 8 frames as the reference code).
@@ -158,6 +158,20 @@ pub fn train(
     patches: &Patches,
     labels: &[usize],
     config: &MobileNetConfig,
+    progress: impl FnMut(&StepReport),
+) -> Result<()> {
+    train_resumable(ctx, model, patches, labels, config, None, progress)
+}
+
+/// [`train`] that saves its state after every epoch to `state.path` and, with `state.resume`,
+/// continues from it: the result is the same as one uninterrupted run.
+pub fn train_resumable(
+    ctx: &Context,
+    model: &mut MobileNetV2,
+    patches: &Patches,
+    labels: &[usize],
+    config: &MobileNetConfig,
+    state: Option<&TrainState>,
     mut progress: impl FnMut(&StepReport),
 ) -> Result<()> {
     let classes = model.config.classes;
@@ -201,12 +215,24 @@ pub fn train(
         loss: Tensor::zeros(ctx, &[1], DType::F32)?,
     };
     let schedule = Schedule::drop_last(config.epochs, batch_size);
+    let state = state.map(|s| {
+        s.identified(
+            "mobilenet",
+            &[
+                ("hark_model", "mobilenet".to_string()),
+                ("train.patches", n.to_string()),
+                ("train.classes", classes.to_string()),
+                ("train.batch_size", batch_size.to_string()),
+                ("train.seed", config.seed.to_string()),
+            ],
+        )
+    });
     train::run(
         ctx,
         &mut step,
         &mut Shuffle::new(n, config.seed ^ 0x5eed),
         &schedule,
-        None,
+        state.as_ref(),
         |done| {
             progress(&StepReport {
                 epoch: done.epoch,
@@ -369,6 +395,9 @@ pub struct MobileNetSystem {
     pub save_to: Option<PathBuf>,
     /// Load each machine type's model from that file instead of training.
     pub load_from: Option<PathBuf>,
+    /// With `save_to`, continue each machine type's training from its
+    /// `<dir>/mobilenet_<machine>.train.safetensors` state when there is one (see [`TrainState`]).
+    pub resume: bool,
 }
 
 impl MobileNetSystem {
@@ -388,6 +417,7 @@ impl MobileNetSystem {
             on_step: None,
             save_to: None,
             load_from: None,
+            resume: false,
         })
     }
 
@@ -544,12 +574,17 @@ impl AnomalyScorer for MobileNetSystem {
         let mut model = MobileNetV2::new(&self.ctx, net, self.config.seed)?;
         let name = machine.machine.clone();
         let mut callback = self.on_step.take();
-        let result = train(
+        let state = self
+            .save_to
+            .as_ref()
+            .map(|dir| TrainState::in_models_dir(dir, "mobilenet", &machine.machine, self.resume));
+        let result = train_resumable(
             &self.ctx,
             &mut model,
             &patches,
             &labels,
             &self.config,
+            state.as_ref(),
             |r| {
                 if let Some(cb) = callback.as_mut() {
                     cb(&name, r);

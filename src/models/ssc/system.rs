@@ -15,10 +15,13 @@ use crate::io::checkpoint::{load_checkpoint, save_checkpoint, CheckpointHeader, 
 use crate::knn::{CosineIndex, IndexOptions};
 use crate::models::ssc::data::{load_clips, Classes, ClipInputs, Standardizer};
 use crate::models::ssc::network::{SscInputs, SscNetwork, SscShape};
-use crate::models::ssc::train::{train, EpochReport, Labels, TrainSettings, TripletLabels};
+use crate::models::ssc::train::{
+    train_resumable, EpochReport, Labels, TrainSettings, TripletLabels,
+};
 use crate::nn::Mode;
 use crate::runtime::Recorder;
 use crate::tensor::Tensor;
+use crate::train::TrainState;
 
 /// How test clips are scored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +93,9 @@ pub struct SscSystem {
     pub save_to: Option<PathBuf>,
     /// Load each machine type's network from there instead of training.
     pub load_from: Option<PathBuf>,
+    /// With `save_to`, continue each machine type's training from its
+    /// `<dir>/ssc_<machine>.train.safetensors` state when there is one (see [`TrainState`]).
+    pub resume: bool,
 }
 
 /// The checkpoint file of one machine type's network.
@@ -135,6 +141,7 @@ impl SscSystem {
             on_epoch: None,
             save_to: None,
             load_from: None,
+            resume: false,
         })
     }
 
@@ -475,12 +482,17 @@ impl SscSystem {
         }
         let mut network = SscNetwork::new(&self.ctx, shape, settings.seed)?;
         let mut callback = self.on_epoch.take();
-        let result = train(
+        let state = self
+            .save_to
+            .as_ref()
+            .map(|dir| TrainState::in_models_dir(dir, "ssc", machine, self.resume));
+        let result = train_resumable(
             &self.ctx,
             &mut network,
             &data,
             &labels,
             &settings,
+            state.as_ref(),
             |report| {
                 if let Some(cb) = callback.as_mut() {
                     cb(machine, report);

@@ -15,7 +15,7 @@ use crate::nn::{Adam, Mode};
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::train::{self, Schedule, Shuffle};
+use crate::train::{self, Schedule, Shuffle, TrainState};
 
 /// Weights of the three losses (paper 002's eq. 5 sums them with weight 1) and the triplet's
 /// settings.
@@ -286,6 +286,20 @@ pub fn train(
     data: &ClipInputs,
     labels: &Labels,
     settings: &TrainSettings,
+    progress: impl FnMut(&EpochReport),
+) -> Result<()> {
+    train_resumable(ctx, network, data, labels, settings, None, progress)
+}
+
+/// [`train`] that saves its state after every epoch to `state.path` and, with `state.resume`,
+/// continues from it: the result is the same as one uninterrupted run.
+pub fn train_resumable(
+    ctx: &Context,
+    network: &mut SscNetwork,
+    data: &ClipInputs,
+    labels: &Labels,
+    settings: &TrainSettings,
+    state: Option<&TrainState>,
     mut progress: impl FnMut(&EpochReport),
 ) -> Result<()> {
     let n = data.count;
@@ -314,12 +328,23 @@ pub fn train(
         settings,
     };
     let schedule = Schedule::drop_last(settings.epochs, batch);
+    let state = state.map(|s| {
+        s.identified(
+            "ssc",
+            &[
+                ("hark_model", "ssc".to_string()),
+                ("train.clips", n.to_string()),
+                ("train.batch_size", batch.to_string()),
+                ("train.seed", settings.seed.to_string()),
+            ],
+        )
+    });
     train::run(
         ctx,
         &mut training,
         &mut Shuffle::new(n, settings.seed ^ 0x55c),
         &schedule,
-        None,
+        state.as_ref(),
         |_| {},
         |_, done| {
             let mean = [done.loss(0), done.loss(1), done.loss(2)];
