@@ -185,32 +185,23 @@ impl ConvTasNet {
         path: &Path,
         hints: &StateDictHints,
     ) -> Result<(ConvTasNetConfig, ConfigOrigin)> {
-        let bytes = std::fs::read(path).map_err(|source| HarkError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
-            HarkError::invalid(
-                "conv_tasnet",
-                format!("{}: not a safetensors file: {e}", path.display()),
-            )
-        })?;
-        let infos: BTreeMap<String, _> = header.tensors().into_iter().collect();
-        if let Some((name, info)) = infos.iter().find(|(_, i)| i.dtype != Dtype::F32) {
+        let header = CheckpointHeader::read(path)?;
+        if let Some((name, (dtype, _))) = header.tensors.iter().find(|(_, (d, _))| *d != Dtype::F32)
+        {
             return Err(HarkError::StateDict {
                 path: path.display().to_string(),
                 tensor: name.clone(),
                 detail: format!(
-                    "is {:?}; hark reads float32 state dicts (save `model.float().state_dict()`)",
-                    info.dtype
+                    "is {dtype:?}; hark reads float32 state dicts (save `model.float().state_dict()`)"
                 ),
             });
         }
-        let shapes: BTreeMap<String, Vec<usize>> = infos
+        let shapes: BTreeMap<String, Vec<usize>> = header
+            .tensors
             .into_iter()
-            .map(|(name, info)| (name, info.shape.clone()))
+            .map(|(name, (_, shape))| (name, shape))
             .collect();
-        let metadata = header.metadata().clone().unwrap_or_default();
+        let metadata = header.metadata;
         let hark_model = metadata.get("hark_model").map(String::as_str);
         if hark_model.is_none() && !metadata.contains_key("num_sources") {
             let inferred = infer_config(&shapes, hints, path)?;

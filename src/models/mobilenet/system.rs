@@ -13,7 +13,7 @@ use crate::detect::aggregate::{aggregate, Aggregation, SEGMENT_AGGREGATION_KEY};
 use crate::detect::contract::AnomalyScorer;
 use crate::error::{HarkError, Result};
 use crate::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
-use crate::io::checkpoint::{load_checkpoint, save_checkpoint};
+use crate::io::checkpoint::{load_checkpoint, save_checkpoint, CheckpointHeader};
 
 /// The widest MobileNetV2 a checkpoint may ask for (4x the DCASE 2022 baseline's channels).
 const MAX_WIDTH: f64 = 4.0;
@@ -470,13 +470,7 @@ impl SectionClassifier {
         let bad = |detail: String| {
             HarkError::invalid("mobilenet", format!("{}: {detail}", path.display()))
         };
-        let bytes = std::fs::read(path).map_err(|source| HarkError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-        let meta = header.metadata().clone().unwrap_or_default();
+        let meta = CheckpointHeader::read(path)?.metadata;
         let get = |key: &str| {
             meta.get(key)
                 .ok_or_else(|| bad(format!("no '{key}' metadata")))
