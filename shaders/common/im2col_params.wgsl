@@ -2,6 +2,8 @@
 // file (each says what `total` counts there).
 // Keep in sync with Im2colParams in src/kernels/im2col/mod.rs.
 
+#import common/fast_div.wgsl
+
 struct Params {
     n: u32,
     c: u32,
@@ -20,4 +22,16 @@ struct Params {
     // Threads that do work (the shader says what one thread does).
     total: u32,
     _pad: u32,
+    // Divisions the shaders decode indices with (fast_div.wgsl): by n * oh * ow (the column
+    // count), ow, oh, kw, kh, w, h, c and the strides.
+    div_columns: FastDiv,
+    div_ow: FastDiv,
+    div_oh: FastDiv,
+    div_kw: FastDiv,
+    div_kh: FastDiv,
+    div_w: FastDiv,
+    div_h: FastDiv,
+    div_c: FastDiv,
+    div_sh: FastDiv,
+    div_sw: FastDiv,
 }

@@ -23,13 +23,13 @@ fn main(
     if i >= params.total {
         return;
     }
-    let ix = i % params.w;
-    var t = i / params.w;
-    let iy = t % params.h;
-    t /= params.h;
-    let ch = t % params.c;
-    let b = t / params.c;
-    let columns = params.n * params.oh * params.ow;
+    let t = fast_div(i, params.div_w);
+    let ix = i - t * params.w;
+    let t2 = fast_div(t, params.div_h);
+    let iy = t - t2 * params.h;
+    let b = fast_div(t2, params.div_c);
+    let ch = t2 - b * params.c;
+    let columns = params.div_columns.d;
     var acc = 0.0;
     // Without dilation only every stride-th tap can land on the output grid: start at the first
     // one and step by the stride (a 1024-tap, stride-512 conv visits 2 taps, not 1024). The
@@ -37,31 +37,39 @@ fn main(
     var ky0 = 0u;
     var ky_step = 1u;
     if params.dh == 1u {
-        ky0 = (iy + params.ph) % params.sh;
+        let sum = iy + params.ph;
+        ky0 = sum - fast_div(sum, params.div_sh) * params.sh;
         ky_step = params.sh;
     }
     var kx0 = 0u;
     var kx_step = 1u;
     if params.dw == 1u {
-        kx0 = (ix + params.pw) % params.sw;
+        let sum = ix + params.pw;
+        kx0 = sum - fast_div(sum, params.div_sw) * params.sw;
         kx_step = params.sw;
     }
     for (var ky = ky0; ky < params.kh; ky += ky_step) {
         // oy * sh = iy + ph - ky * dh must be a non-negative multiple of sh below oh * sh.
         let sy = i32(iy + params.ph) - i32(ky * params.dh);
-        if sy < 0 || u32(sy) % params.sh != 0u {
+        if sy < 0 {
             continue;
         }
-        let oy = u32(sy) / params.sh;
+        let oy = fast_div(u32(sy), params.div_sh);
+        if oy * params.sh != u32(sy) {
+            continue;
+        }
         if oy >= params.oh {
             continue;
         }
         for (var kx = kx0; kx < params.kw; kx += kx_step) {
             let sx = i32(ix + params.pw) - i32(kx * params.dw);
-            if sx < 0 || u32(sx) % params.sw != 0u {
+            if sx < 0 {
                 continue;
             }
-            let ox = u32(sx) / params.sw;
+            let ox = fast_div(u32(sx), params.div_sw);
+            if ox * params.sw != u32(sx) {
+                continue;
+            }
             if ox >= params.ow {
                 continue;
             }

@@ -23,17 +23,17 @@ fn main(
     if i >= params.total {
         return;
     }
-    let columns = params.n * params.oh * params.ow;
-    let row = i / columns;
-    let j = i % columns;
-    let ox = j % params.ow;
-    var t = j / params.ow;
-    let oy = t % params.oh;
-    let b = t / params.oh;
-    let kx = row % params.kw;
-    t = row / params.kw;
-    let ky = t % params.kh;
-    let ch = t / params.kh;
+    // row = i / columns, j = i % columns; (b, oy, ox) and (ch, ky, kx) from them.
+    let row = fast_div(i, params.div_columns);
+    let j = i - row * params.div_columns.d;
+    var t = fast_div(j, params.div_ow);
+    let ox = j - t * params.ow;
+    let b = fast_div(t, params.div_oh);
+    let oy = t - b * params.oh;
+    t = fast_div(row, params.div_kw);
+    let kx = row - t * params.kw;
+    let ch = fast_div(t, params.div_kh);
+    let ky = t - ch * params.kh;
     // Negative inside the zero padding.
     let iy = i32(oy * params.sh + ky * params.dh) - i32(params.ph);
     let ix = i32(ox * params.sw + kx * params.dw) - i32(params.pw);

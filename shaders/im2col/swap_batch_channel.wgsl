@@ -3,6 +3,8 @@
 // output element (consecutive threads write, and mostly read, consecutive elements).
 // CPU twin: src/cpu/im2col/swap_batch_channel.rs.
 
+#import common/fast_div.wgsl
+
 // Keep in sync with SwapParams in src/kernels/im2col/swap_batch_channel.rs.
 struct Params {
     a: u32,
@@ -10,6 +12,9 @@ struct Params {
     p: u32,
     // Threads that do work: a * b * p.
     total: u32,
+    // Divisions by p and a (fast_div.wgsl).
+    div_p: FastDiv,
+    div_a: FastDiv,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -29,9 +34,9 @@ fn main(
         return;
     }
     // i = (bi * a + ai) * p + q in out; the same element sits at (ai * b + bi) * p + q in x.
-    let q = i % params.p;
-    let t = i / params.p;
-    let ai = t % params.a;
-    let bi = t / params.a;
+    let t = fast_div(i, params.div_p);
+    let q = i - t * params.p;
+    let bi = fast_div(t, params.div_a);
+    let ai = t - bi * params.a;
     out[i] = x[(ai * params.b + bi) * params.p + q];
 }

@@ -6,6 +6,7 @@ pub mod batchnorm;
 pub mod conv1d;
 pub mod conv2d;
 pub mod elementwise;
+pub(crate) mod fast_div;
 pub mod features;
 pub mod fft;
 pub mod flow;

@@ -32,6 +32,7 @@ pub const PRELUDES: &[Prelude] = &[
     prelude!("common/conv1d_params.wgsl"),
     prelude!("common/conv2d_params.wgsl"),
     prelude!("common/elementwise_loss.wgsl"),
+    prelude!("common/fast_div.wgsl"),
     prelude!("common/flow_entries.wgsl"),
     prelude!("common/frame_sample.wgsl"),
     prelude!("common/group_id.wgsl"),

@@ -54,6 +54,9 @@ fn geometries() -> Vec<Im2colGeometry> {
         Im2colGeometry::conv1d(2, 5, 97, 3, &conv1d_params(1, 8, 8)).unwrap(),
         Im2colGeometry::conv1d(1, 3, 53, 5, &conv1d_params(2, 4, 2)).unwrap(),
         Im2colGeometry::conv1d(3, 1, 4099, 1024, &conv1d_params(512, 0, 1)).unwrap(),
+        // Column count (68,780) and flat indices (1.2 M) past 2^16: the shaders' fast division
+        // works on the high halves too.
+        conv2d_geometry([2, 2, 190, 181], [3, 2, 3, 3], Conv2dParams::new(1, 1)),
     ]
 }
 
@@ -110,9 +113,16 @@ fn col2im_is_the_adjoint_of_im2col() {
 #[test]
 fn swap_batch_channel_matches_cpu_both_ways() {
     let Some(ctx) = test_context() else { return };
-    for (i, &(a, b, p)) in [(1, 1, 1), (2, 3, 5), (7, 16, 257), (32, 2, 31)]
-        .iter()
-        .enumerate()
+    // (3, 2, 65_543): a divisor and indices past 2^16 for the shader's fast division.
+    for (i, &(a, b, p)) in [
+        (1, 1, 1),
+        (2, 3, 5),
+        (7, 16, 257),
+        (32, 2, 31),
+        (3, 2, 65_543),
+    ]
+    .iter()
+    .enumerate()
     {
         let x = SeededRng::new(300 + i as u64).vec(a * b * p, -1.0, 1.0);
         let x_gpu = Tensor::from_slice(&ctx, &[a, b, p], &x).unwrap();

@@ -17,6 +17,7 @@ pub use swap_batch_channel::swap_batch_channel;
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{HarkError, Result};
+use crate::kernels::fast_div::FastDiv;
 use crate::tensor::{DType, Tensor};
 
 pub use crate::params::im2col::Im2colGeometry;
@@ -41,6 +42,17 @@ struct Im2colParams {
     dw: u32,
     total: u32,
     _pad: u32,
+    // Divisions the shaders decode indices with (fast_div.wgsl).
+    div_columns: FastDiv,
+    div_ow: FastDiv,
+    div_oh: FastDiv,
+    div_kw: FastDiv,
+    div_kh: FastDiv,
+    div_w: FastDiv,
+    div_h: FastDiv,
+    div_c: FastDiv,
+    div_sh: FastDiv,
+    div_sw: FastDiv,
 }
 
 /// Errors unless `t` is f32 with `len` elements (any shape: conv1d inputs are `[N, C, L]`).
@@ -82,6 +94,16 @@ impl Im2colGeometry {
             dw: u(self.dilation.1)?,
             total: u(total)?,
             _pad: 0,
+            div_columns: FastDiv::new(u(self.columns())?),
+            div_ow: FastDiv::new(u(self.ow)?),
+            div_oh: FastDiv::new(u(self.oh)?),
+            div_kw: FastDiv::new(u(self.kw)?),
+            div_kh: FastDiv::new(u(self.kh)?),
+            div_w: FastDiv::new(u(self.w)?),
+            div_h: FastDiv::new(u(self.h)?),
+            div_c: FastDiv::new(u(self.c)?),
+            div_sh: FastDiv::new(u(self.stride.0)?),
+            div_sw: FastDiv::new(u(self.stride.1)?),
         })
     }
 }

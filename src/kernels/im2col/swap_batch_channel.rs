@@ -4,6 +4,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::expect_len;
 use crate::error::Result;
+use crate::kernels::fast_div::FastDiv;
 use crate::runtime::{grid_1d, Access, Kernel, Launch, Recorder};
 use crate::shaders::Shader;
 use crate::tensor::Tensor;
@@ -23,6 +24,8 @@ struct SwapParams {
     b: u32,
     p: u32,
     total: u32,
+    div_p: FastDiv,
+    div_a: FastDiv,
 }
 
 /// Records `out = x` with its two leading axes exchanged: `x` as `[a, b, p]`, `out` as
@@ -46,6 +49,8 @@ pub fn swap_batch_channel(
         b: u(b)?,
         p: u(p)?,
         total: u(total)?,
+        div_p: FastDiv::new(u(p)?),
+        div_a: FastDiv::new(u(a)?),
     };
     rec.dispatch(Launch {
         kernel: &KERNEL,
