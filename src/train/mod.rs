@@ -5,15 +5,18 @@
 //!
 //! A system supplies its [`Step`]: the upload of a batch, the recorded forward, backward and
 //! optimizer step, and the read-back of its losses. The loop owns the order of the rows and the
-//! generator that shuffles them, so the same seed gives the same batches in every system, and a
-//! resumed run replays the shuffles of the epochs it skips ([`Shuffle::skip_epochs`]).
+//! generator that shuffles them, so the same seed gives the same batches in every system; its
+//! [`Resumable`] state, saved after every epoch, holds the model, the optimizer and the shuffle,
+//! so that a resumed run ends as an uninterrupted one would.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+mod shuffle;
+mod state;
+
+pub use shuffle::Shuffle;
+pub use state::{Resumable, TrainState};
 
 use crate::context::Context;
-use crate::error::{HarkError, Result};
-use crate::io::checkpoint::{load_checkpoint, require_same_run, save_checkpoint};
+use crate::error::Result;
 use crate::nn::Adam;
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
@@ -39,185 +42,6 @@ pub trait Step {
 
     /// The optimizer, whose step count and settings a resumable state keeps.
     fn optimizer(&mut self) -> &mut Adam;
-}
-
-/// The training rows in the order of the current epoch, and the generator that shuffles them.
-pub struct Shuffle {
-    order: Vec<usize>,
-    rng: SeededRng,
-}
-
-impl Shuffle {
-    /// Rows `0..n` in order; the generator seeded with `seed` (each system mixes its own
-    /// constant into the user's seed, so that systems trained with one seed draw differently).
-    pub fn new(n: usize, seed: u64) -> Self {
-        Self {
-            order: (0..n).collect(),
-            rng: SeededRng::new(seed),
-        }
-    }
-
-    /// The next epoch's order: a Fisher-Yates shuffle of the current one.
-    pub fn next_epoch(&mut self) {
-        let n = self.order.len();
-        for i in (1..n).rev() {
-            let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
-            self.order.swap(i, j);
-        }
-    }
-
-    /// Replays the shuffles of `epochs` epochs, as a resumed run must to see the same batches
-    /// as an uninterrupted one (valid for systems that draw nothing else from the generator).
-    pub fn skip_epochs(&mut self, epochs: usize) {
-        for _ in 0..epochs {
-            self.next_epoch();
-        }
-    }
-
-    /// The rows of the current epoch, in order.
-    pub fn order(&self) -> &[usize] {
-        &self.order
-    }
-
-    /// The order and the generator's state as checkpoint metadata.
-    fn metadata(&self) -> [(String, String); 2] {
-        let order: Vec<String> = self.order.iter().map(usize::to_string).collect();
-        [
-            (SHUFFLE_RNG.to_string(), self.rng.state().to_string()),
-            (SHUFFLE_ORDER.to_string(), order.join(",")),
-        ]
-    }
-
-    /// Restores [`Shuffle::metadata`]; `None` when the state has none (then the caller replays).
-    fn restore(&mut self, metadata: &HashMap<String, String>, what: &str) -> Option<Result<()>> {
-        let rng = metadata.get(SHUFFLE_RNG)?;
-        let order = metadata.get(SHUFFLE_ORDER)?;
-        let bad = || HarkError::invalid("training state", format!("{what}: malformed shuffle"));
-        let parsed = (|| {
-            let rng: u64 = rng.parse().ok()?;
-            let order: Vec<usize> = if order.is_empty() {
-                Vec::new()
-            } else {
-                order
-                    .split(',')
-                    .map(|v| v.parse().ok())
-                    .collect::<Option<_>>()?
-            };
-            let mut sorted = order.clone();
-            sorted.sort_unstable();
-            sorted
-                .iter()
-                .enumerate()
-                .all(|(i, &v)| i == v)
-                .then_some((rng, order))
-        })();
-        Some(match parsed {
-            Some((rng, order)) if order.len() == self.order.len() => {
-                self.rng = SeededRng::from_state(rng);
-                self.order = order;
-                Ok(())
-            }
-            _ => Err(bad()),
-        })
-    }
-}
-
-const SHUFFLE_RNG: &str = "train.shuffle.rng";
-const SHUFFLE_ORDER: &str = "train.shuffle.order";
-const EPOCHS_DONE: &str = "train.epochs_done";
-
-/// Where a training keeps its resumable state and whether to continue from it: what the caller
-/// chooses (`hark train --resume`); the system adds what identifies its run ([`Resumable`]).
-#[derive(Clone, Debug)]
-pub struct TrainState {
-    pub path: PathBuf,
-    /// Continue from `path` when it exists (otherwise start afresh and overwrite it).
-    pub resume: bool,
-}
-
-impl TrainState {
-    /// The state of `system` (e.g. `"flow"`) for `machine` in the models folder `dir`:
-    /// `<dir>/<system>_<machine>.train.safetensors`.
-    pub fn in_models_dir(dir: &std::path::Path, system: &str, machine: &str, resume: bool) -> Self {
-        Self {
-            path: dir.join(format!("{system}_{machine}.train.safetensors")),
-            resume,
-        }
-    }
-
-    /// The state of a run identified by `run` (keys and values a resumed state must match).
-    pub fn identified(&self, what: &'static str, run: &[(&str, String)]) -> Resumable {
-        Resumable {
-            path: self.path.clone(),
-            resume: self.resume,
-            what,
-            run: run
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        }
-    }
-}
-
-/// Where a training keeps its resumable state, written atomically after every epoch, and
-/// whether to continue from it. A resumed run gives the same result as an uninterrupted one:
-/// the state holds the model, the optimizer's moments and step, the epochs done, and the
-/// shuffle's order and generator.
-#[derive(Clone, Debug)]
-pub struct Resumable {
-    pub path: PathBuf,
-    /// Continue from `path` when it exists (otherwise start afresh and overwrite it).
-    pub resume: bool,
-    /// The system, for messages.
-    pub what: &'static str,
-    /// What identifies the run (model kind, data size, batch size, seed, ...): saved with the
-    /// state, and a state whose values differ is refused, naming the key.
-    pub run: HashMap<String, String>,
-}
-
-impl Resumable {
-    fn save<S: Step>(
-        &self,
-        ctx: &Context,
-        step: &mut S,
-        shuffle: &Shuffle,
-        done: usize,
-    ) -> Result<()> {
-        let mut metadata = step.optimizer().state_metadata();
-        metadata.extend(self.run.clone());
-        metadata.extend(shuffle.metadata());
-        metadata.insert(EPOCHS_DONE.to_string(), done.to_string());
-        save_checkpoint(ctx, &self.path, &step.state_tensors(), metadata)
-    }
-
-    /// Loads the state into `step` and `shuffle` when resuming from an existing file; returns
-    /// the epochs it had done (0 when starting afresh).
-    fn load<S: Step>(&self, ctx: &Context, step: &mut S, shuffle: &mut Shuffle) -> Result<usize> {
-        if !(self.resume && self.path.exists()) {
-            return Ok(0);
-        }
-        let metadata = load_checkpoint(ctx, &self.path, &step.state_tensors())?;
-        let keys = self.run.keys().map(String::as_str);
-        require_same_run(self.what, &self.path, &metadata, &self.run, keys)?;
-        step.optimizer().restore_metadata(&metadata)?;
-        let done: usize = metadata
-            .get(EPOCHS_DONE)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| {
-                HarkError::invalid(
-                    self.what,
-                    format!("{}: no {EPOCHS_DONE}", self.path.display()),
-                )
-            })?;
-        let what = self.path.display().to_string();
-        match shuffle.restore(&metadata, &what) {
-            Some(restored) => restored?,
-            // A state written before the shuffle was saved (the autoencoder's, which draws
-            // nothing else from the generator): replay the shuffles of the epochs done.
-            None => shuffle.skip_epochs(done),
-        }
-        Ok(done)
-    }
 }
 
 /// What happens to the rows left over when the batch size does not divide them.
@@ -401,51 +225,6 @@ pub fn run<S: Step>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_shuffle_is_a_permutation_fixed_by_its_seed() {
-        let mut a = Shuffle::new(37, 5);
-        let mut b = Shuffle::new(37, 5);
-        a.next_epoch();
-        b.next_epoch();
-        assert_eq!(a.order(), b.order());
-        let mut sorted = a.order().to_vec();
-        sorted.sort_unstable();
-        assert_eq!(sorted, (0..37).collect::<Vec<_>>());
-        assert_ne!(a.order(), (0..37).collect::<Vec<_>>().as_slice());
-        let mut c = Shuffle::new(37, 6);
-        c.next_epoch();
-        assert_ne!(a.order(), c.order());
-    }
-
-    #[test]
-    fn skipping_epochs_replays_their_shuffles() {
-        let mut a = Shuffle::new(10, 1);
-        for _ in 0..3 {
-            a.next_epoch();
-        }
-        let mut b = Shuffle::new(10, 1);
-        b.skip_epochs(3);
-        assert_eq!(a.order(), b.order());
-    }
-
-    #[test]
-    fn a_shuffle_state_round_trips_and_a_bad_one_is_refused() {
-        let mut a = Shuffle::new(9, 4);
-        a.next_epoch();
-        let metadata: HashMap<String, String> = a.metadata().into_iter().collect();
-        let mut b = Shuffle::new(9, 0);
-        assert!(matches!(b.restore(&metadata, "test"), Some(Ok(()))));
-        a.next_epoch();
-        b.next_epoch();
-        assert_eq!(a.order(), b.order());
-        let mut short = Shuffle::new(8, 0);
-        assert!(matches!(short.restore(&metadata, "test"), Some(Err(_))));
-        let mut broken = metadata.clone();
-        broken.insert(SHUFFLE_ORDER.to_string(), "0,1,1,3,4,5,6,7,8".to_string());
-        assert!(matches!(b.restore(&broken, "test"), Some(Err(_))));
-        assert!(b.restore(&HashMap::new(), "test").is_none());
-    }
 
     #[test]
     fn probes_spread_over_an_epoch_and_always_take_the_last_step() {

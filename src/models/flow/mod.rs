@@ -7,11 +7,12 @@ mod block;
 mod model;
 mod nll;
 mod system;
+mod train;
 
 pub use block::{CouplingBlock, Subnet, CLAMP};
 pub use model::{Flow, FlowConfig};
 pub use nll::{DomainLatent, FlowNll};
 pub use system::{
-    checkpoint_path, clip_nll, row_nll, train, train_resumable, FlowEpochCallback, FlowEpochReport,
-    FlowSystem, FlowSystemConfig, FlowTrainConfig,
+    checkpoint_path, clip_nll, row_nll, FlowEpochCallback, FlowSystem, FlowSystemConfig,
 };
+pub use train::{train, train_resumable, FlowEpochReport, FlowTrainConfig};

@@ -5,10 +5,12 @@
 pub mod network;
 pub mod patches;
 pub mod system;
+pub mod train;
 
 pub use network::{inverted_residual, make_divisible, MobileNetV2, MobileNetV2Config};
 pub use patches::{clip_score, log_odds_against, patch_starts};
 pub use system::{
-    checkpoint_path, clip_logmels, clip_scores, patch_logits, train, MobileNetConfig,
-    MobileNetSystem, Patches, SectionClassifier, StepReport,
+    checkpoint_path, clip_logmels, clip_scores, patch_logits, MobileNetConfig, MobileNetSystem,
+    Patches, SectionClassifier,
 };
+pub use train::{train, train_resumable, StepReport};
