@@ -34,6 +34,25 @@ pub(crate) struct Launch<'t> {
     pub workgroups: [u32; 3],
 }
 
+impl<'t> Launch<'t> {
+    /// A launch without override constants: `kernel` with the parameter struct `params` (its
+    /// bytes), `tensors` in binding order, over `workgroups`.
+    pub(crate) fn new<P: bytemuck::Pod>(
+        kernel: &'static Kernel,
+        params: &'t P,
+        tensors: &'t [&'t Tensor],
+        workgroups: [u32; 3],
+    ) -> Self {
+        Self {
+            kernel,
+            constants: Vec::new(),
+            params: bytemuck::bytes_of(params),
+            tensors,
+            workgroups,
+        }
+    }
+}
+
 /// Largest workgroup count per grid dimension that every WebGPU device accepts.
 pub(crate) const MAX_GROUPS_PER_DIM: u32 = 65535;
 

@@ -471,6 +471,19 @@ pub(crate) fn wgsl_struct_size(shader: Shader, name: &str) -> Option<usize> {
     size
 }
 
+/// Asserts that the host struct `T` has the byte size naga computes for the WGSL struct `name`
+/// in `shader`.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn assert_params_match<T>(shader: Shader, name: &str) {
+    assert_eq!(
+        Some(std::mem::size_of::<T>()),
+        wgsl_struct_size(shader, name),
+        "{} in {shader:?}",
+        std::any::type_name::<T>()
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

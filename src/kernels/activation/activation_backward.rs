@@ -130,9 +130,9 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<ActivationBackwardParams>()),
-            crate::shaders::wgsl_struct_size(Shader::ActivationBackward, "Params")
+        crate::shaders::assert_params_match::<ActivationBackwardParams>(
+            Shader::ActivationBackward,
+            "Params",
         );
     }
 }

@@ -126,13 +126,12 @@ pub fn prelu_backward_input(
     same_numel(INPUT.name, x, &[grad_out, grad_in])?;
     weight.expect_dtype(INPUT.name, DType::F32)?;
     let params = layout(INPUT.name, x, weight.numel())?;
-    rec.dispatch(Launch {
-        kernel: &INPUT,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[x, weight, grad_out, grad_in],
-        workgroups: grid_1d(params.n.div_ceil(WORKGROUP)),
-    })
+    rec.dispatch(Launch::new(
+        &INPUT,
+        &params,
+        &[x, weight, grad_out, grad_in],
+        grid_1d(params.n.div_ceil(WORKGROUP)),
+    ))
 }
 
 /// PReLU slope gradient: `grad_weight[c]` = sum of `x * grad_out` over channel `c`'s elements
@@ -175,20 +174,18 @@ pub fn prelu_backward_weight(
             .context()
             .scratch("prelu_weight_grad partials", &[channels, chunks])?;
         let tensors = [x, x, grad_out, grad_weight, &partials];
-        rec.dispatch(Launch {
-            kernel: &WEIGHT_PARTIALS,
-            constants: Vec::new(),
-            params: bytemuck::bytes_of(&params),
-            tensors: &tensors,
-            workgroups: [chunks as u32, params.channels, 1],
-        })?;
-        return rec.dispatch(Launch {
-            kernel: &WEIGHT_FINISH,
-            constants: Vec::new(),
-            params: bytemuck::bytes_of(&params),
-            tensors: &tensors,
-            workgroups: grid_1d(params.channels.div_ceil(WORKGROUP)),
-        });
+        rec.dispatch(Launch::new(
+            &WEIGHT_PARTIALS,
+            &params,
+            &tensors,
+            [chunks as u32, params.channels, 1],
+        ))?;
+        return rec.dispatch(Launch::new(
+            &WEIGHT_FINISH,
+            &params,
+            &tensors,
+            grid_1d(params.channels.div_ceil(WORKGROUP)),
+        ));
     }
     rec.dispatch(Launch {
         kernel: &WEIGHT,
@@ -207,9 +204,9 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<PreluBackwardParams>()),
-            crate::shaders::wgsl_struct_size(Shader::ActivationPreluBackward, "Params")
+        crate::shaders::assert_params_match::<PreluBackwardParams>(
+            Shader::ActivationPreluBackward,
+            "Params",
         );
     }
 }

@@ -47,13 +47,12 @@ pub fn softplus(
         ));
     }
     let params = SoftplusParams { n, beta, threshold };
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[x, out],
-        workgroups: grid_1d(n.div_ceil(WORKGROUP)),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &params,
+        &[x, out],
+        grid_1d(n.div_ceil(WORKGROUP)),
+    ))
 }
 
 #[cfg(test)]
@@ -62,9 +61,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<SoftplusParams>()),
-            crate::shaders::wgsl_struct_size(Shader::ActivationSoftplus, "Params")
-        );
+        crate::shaders::assert_params_match::<SoftplusParams>(Shader::ActivationSoftplus, "Params");
     }
 }

@@ -54,11 +54,10 @@ pub(super) fn record(
     // Without a bias the binding still needs a buffer: the weight is bound again, never read.
     let bias = bias.unwrap_or(weight);
     let groups = (geo.batch * geo.c_out * geo.l_out).div_ceil(WG);
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&shader_params),
-        tensors: &[x, weight, bias, out],
-        workgroups: grid_1d(super::to_u32(KERNEL.name, "workgroups", groups)?),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &shader_params,
+        &[x, weight, bias, out],
+        grid_1d(super::to_u32(KERNEL.name, "workgroups", groups)?),
+    ))
 }

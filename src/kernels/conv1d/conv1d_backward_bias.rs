@@ -55,11 +55,10 @@ pub fn conv1d_backward_bias(
         l_out: to_u32(KERNEL.name, "length", len)?,
         ..bytemuck::Zeroable::zeroed()
     };
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&shader_params),
-        tensors: &[grad_output, grad_bias],
-        workgroups: grid_1d(shader_params.c_out),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &shader_params,
+        &[grad_output, grad_bias],
+        grid_1d(shader_params.c_out),
+    ))
 }

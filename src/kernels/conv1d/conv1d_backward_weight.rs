@@ -52,11 +52,10 @@ pub(super) fn record(
         &format!("{} batch items x {} output positions", geo.batch, geo.l_out),
     )?;
     let groups = geo.c_out * (geo.c_in / geo.params.groups) * geo.kernel;
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&shader_params),
-        tensors: &[x, grad_output, grad_weight],
-        workgroups: grid_1d(super::to_u32(KERNEL.name, "workgroups", groups)?),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &shader_params,
+        &[x, grad_output, grad_weight],
+        grid_1d(super::to_u32(KERNEL.name, "workgroups", groups)?),
+    ))
 }

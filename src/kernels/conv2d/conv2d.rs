@@ -57,11 +57,10 @@ pub fn conv2d(
     let kp = dims.kernel_params(KERNEL.name, params, bias.is_some(), out.numel())?;
     // Without a bias the binding still needs a buffer: the weight is bound again (never read).
     let bias = bias.unwrap_or(weight);
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&kp),
-        tensors: &[x, weight, bias, out],
-        workgroups: grid_1d(out.numel().div_ceil(256) as u32),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &kp,
+        &[x, weight, bias, out],
+        grid_1d(out.numel().div_ceil(256) as u32),
+    ))
 }

@@ -71,13 +71,12 @@ pub fn conv2d_backward_bias(
         c_out: to_u32(KERNEL.name, c_out)?,
         plane: to_u32(KERNEL.name, oh * ow)?,
     };
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[grad_out, grad_bias],
-        workgroups: grid_1d(params.c_out),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &params,
+        &[grad_out, grad_bias],
+        grid_1d(params.c_out),
+    ))
 }
 
 #[cfg(test)]
@@ -86,9 +85,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<BiasGradParams>()),
-            crate::shaders::wgsl_struct_size(Shader::Conv2dBackwardBias, "Params")
-        );
+        crate::shaders::assert_params_match::<BiasGradParams>(Shader::Conv2dBackwardBias, "Params");
     }
 }

@@ -43,11 +43,10 @@ pub fn conv2d_backward_input(
         return matmul(rec, &w, &grad_y, &grad_x, &options);
     }
     let kp = dims.kernel_params(KERNEL.name, params, false, grad_input.numel())?;
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&kp),
-        tensors: &[grad_out, weight, grad_input],
-        workgroups: grid_1d(grad_input.numel().div_ceil(256) as u32),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &kp,
+        &[grad_out, weight, grad_input],
+        grid_1d(grad_input.numel().div_ceil(256) as u32),
+    ))
 }

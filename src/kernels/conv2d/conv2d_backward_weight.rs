@@ -45,11 +45,10 @@ pub fn conv2d_backward_weight(
         ),
     )?;
     let kp = dims.kernel_params(KERNEL.name, params, false, weights)?;
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&kp),
-        tensors: &[grad_out, x, grad_weight],
-        workgroups: grid_1d(weights as u32),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &kp,
+        &[grad_out, x, grad_weight],
+        grid_1d(weights as u32),
+    ))
 }

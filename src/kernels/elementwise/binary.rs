@@ -85,9 +85,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<BinaryParams>()),
-            crate::shaders::wgsl_struct_size(Shader::ElementwiseBinary, "Params")
-        );
+        crate::shaders::assert_params_match::<BinaryParams>(Shader::ElementwiseBinary, "Params");
     }
 }

@@ -98,13 +98,12 @@ pub fn copy_columns(
         dst_stride: dst_cols as u32,
         dst_offset: block.dst_offset as u32,
     };
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[src, dst],
-        workgroups: grid_1d(n.div_ceil(WORKGROUP)),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &params,
+        &[src, dst],
+        grid_1d(n.div_ceil(WORKGROUP)),
+    ))
 }
 
 /// `out = [a | b]` along columns: `a` `[rows, da]`, `b` `[rows, db]`, `out` `[rows, da + db]`.
@@ -190,9 +189,9 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<CopyColumnsParams>()),
-            crate::shaders::wgsl_struct_size(Shader::ElementwiseCopyColumns, "Params")
+        crate::shaders::assert_params_match::<CopyColumnsParams>(
+            Shader::ElementwiseCopyColumns,
+            "Params",
         );
     }
 }

@@ -61,13 +61,12 @@ pub fn prelu(rec: &mut Recorder, x: &Tensor, weight: &Tensor, out: &Tensor) -> R
         inner: inner.max(1) as u32,
         channels: slopes as u32,
     };
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[x, weight, out],
-        workgroups: grid_1d(n.div_ceil(WORKGROUP)),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &params,
+        &[x, weight, out],
+        grid_1d(n.div_ceil(WORKGROUP)),
+    ))
 }
 
 #[cfg(test)]
@@ -76,10 +75,7 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<PreluParams>()),
-            crate::shaders::wgsl_struct_size(Shader::ElementwisePrelu, "Params")
-        );
+        crate::shaders::assert_params_match::<PreluParams>(Shader::ElementwisePrelu, "Params");
     }
 
     #[test]

@@ -85,9 +85,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<UnaryParams>()),
-            crate::shaders::wgsl_struct_size(Shader::ElementwiseUnary, "Params")
-        );
+        crate::shaders::assert_params_match::<UnaryParams>(Shader::ElementwiseUnary, "Params");
     }
 }

@@ -60,13 +60,12 @@ pub fn frame_stack(rec: &mut Recorder, x: &Tensor, context: usize, out: &Tensor)
         context: to_u32(KERNEL.name, context)?,
     };
     let n = to_u32(KERNEL.name, out.numel())?;
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[x, out],
-        workgroups: grid_1d(n.div_ceil(256)),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &params,
+        &[x, out],
+        grid_1d(n.div_ceil(256)),
+    ))
 }
 
 #[cfg(test)]
@@ -75,9 +74,9 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<FrameStackParams>()),
-            crate::shaders::wgsl_struct_size(Shader::FeaturesFrameStack, "Params")
+        crate::shaders::assert_params_match::<FrameStackParams>(
+            Shader::FeaturesFrameStack,
+            "Params",
         );
     }
 }

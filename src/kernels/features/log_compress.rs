@@ -58,9 +58,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<LogParams>()),
-            crate::shaders::wgsl_struct_size(Shader::FeaturesLogCompress, "Params")
-        );
+        crate::shaders::assert_params_match::<LogParams>(Shader::FeaturesLogCompress, "Params");
     }
 }

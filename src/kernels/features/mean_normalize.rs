@@ -48,13 +48,12 @@ pub fn mean_normalize(rec: &mut Recorder, x: &Tensor, out: &Tensor) -> Result<()
         bins: to_u32(KERNEL.name, bins)?,
     };
     let columns = to_u32(KERNEL.name, batch * bins)?;
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[x, out],
-        workgroups: grid_1d(columns.div_ceil(256)),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &params,
+        &[x, out],
+        grid_1d(columns.div_ceil(256)),
+    ))
 }
 
 #[cfg(test)]
@@ -63,9 +62,9 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<MeanNormParams>()),
-            crate::shaders::wgsl_struct_size(Shader::FeaturesMeanNormalize, "Params")
+        crate::shaders::assert_params_match::<MeanNormParams>(
+            Shader::FeaturesMeanNormalize,
+            "Params",
         );
     }
 }

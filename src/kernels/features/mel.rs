@@ -192,9 +192,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<MelParams>()),
-            crate::shaders::wgsl_struct_size(Shader::FeaturesMelBanded, "Params")
-        );
+        crate::shaders::assert_params_match::<MelParams>(Shader::FeaturesMelBanded, "Params");
     }
 }

@@ -67,13 +67,12 @@ pub fn standardize(rec: &mut Recorder, x: &Tensor, out: &Tensor) -> Result<()> {
         len: to_u32(KERNEL.name, len)?,
         floor: STD_FLOOR,
     };
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[x, out],
-        workgroups: grid_1d(params.rows),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &params,
+        &[x, out],
+        grid_1d(params.rows),
+    ))
 }
 
 #[cfg(test)]
@@ -82,9 +81,9 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<StandardizeParams>()),
-            crate::shaders::wgsl_struct_size(Shader::FeaturesStandardize, "Params")
+        crate::shaders::assert_params_match::<StandardizeParams>(
+            Shader::FeaturesStandardize,
+            "Params",
         );
     }
 }

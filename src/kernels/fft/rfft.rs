@@ -146,13 +146,12 @@ impl RfftPlan {
                     _pad2: 0,
                 };
                 to_u32(name, rows * bins * 2, "output floats")?;
-                rec.dispatch(Launch {
-                    kernel: &RFFT_POST,
-                    constants: Vec::new(),
-                    params: bytemuck::bytes_of(&params),
-                    tensors: &[&self.twiddles, result, out],
-                    workgroups: threads_grid(name, rows * bins)?,
-                })
+                rec.dispatch(Launch::new(
+                    &RFFT_POST,
+                    &params,
+                    &[&self.twiddles, result, out],
+                    threads_grid(name, rows * bins)?,
+                ))
             }
         }
     }
@@ -227,9 +226,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<RfftPostParams>()),
-            crate::shaders::wgsl_struct_size(Shader::RfftPost, "Params")
-        );
+        crate::shaders::assert_params_match::<RfftPostParams>(Shader::RfftPost, "Params");
     }
 }

@@ -97,9 +97,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<RfftWorkgroupParams>()),
-            crate::shaders::wgsl_struct_size(Shader::RfftWorkgroup, "Params")
-        );
+        crate::shaders::assert_params_match::<RfftWorkgroupParams>(Shader::RfftWorkgroup, "Params");
     }
 }

@@ -123,9 +123,9 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<ChannelGatherParams>()),
-            crate::shaders::wgsl_struct_size(Shader::FlowChannelGather, "Params")
+        crate::shaders::assert_params_match::<ChannelGatherParams>(
+            Shader::FlowChannelGather,
+            "Params",
         );
     }
 }

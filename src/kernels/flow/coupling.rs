@@ -112,13 +112,12 @@ pub fn coupling_forward(
         &[("out", out)],
         ("logdet", logdet),
     )?;
-    rec.dispatch(Launch {
-        kernel: &FORWARD,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&p),
-        tensors: &[x, a, out, logdet],
-        workgroups: grid_1d(p.n),
-    })
+    rec.dispatch(Launch::new(
+        &FORWARD,
+        &p,
+        &[x, a, out, logdet],
+        grid_1d(p.n),
+    ))
 }
 
 /// The inverse of [`coupling_forward`] given the same `a` (computed from `y1 = x1`):
@@ -139,13 +138,12 @@ pub fn coupling_inverse(
         &[("out", out)],
         ("logdet", logdet),
     )?;
-    rec.dispatch(Launch {
-        kernel: &INVERSE,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&p),
-        tensors: &[y, a, out, logdet],
-        workgroups: grid_1d(p.n),
-    })
+    rec.dispatch(Launch::new(
+        &INVERSE,
+        &p,
+        &[y, a, out, logdet],
+        grid_1d(p.n),
+    ))
 }
 
 /// Gradients of [`coupling_forward`] at input `x` and subnet output `a`, given `grad_out` (of
@@ -172,13 +170,12 @@ pub fn coupling_backward(
     )?;
     expect_sizes(BACKWARD.name, &[("grad_a", grad_a, a.numel())])?;
     let total = p.n * p.channels * p.inner;
-    rec.dispatch(Launch {
-        kernel: &BACKWARD,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&p),
-        tensors: &[x, a, grad_out, grad_logdet, grad_x, grad_a],
-        workgroups: grid_1d(total.div_ceil(WORKGROUP)),
-    })
+    rec.dispatch(Launch::new(
+        &BACKWARD,
+        &p,
+        &[x, a, grad_out, grad_logdet, grad_x, grad_a],
+        grid_1d(total.div_ceil(WORKGROUP)),
+    ))
 }
 
 #[cfg(test)]
@@ -187,9 +184,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<CouplingParams>()),
-            crate::shaders::wgsl_struct_size(Shader::FlowCoupling, "Params")
-        );
+        crate::shaders::assert_params_match::<CouplingParams>(Shader::FlowCoupling, "Params");
     }
 }

@@ -145,13 +145,12 @@ pub fn global_affine_backward(
         ],
     )?;
     let p = GlobalAffineParams { n, channels, inner };
-    rec.dispatch(Launch {
-        kernel: &BACKWARD,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&p),
-        tensors: &[x, g, grad_out, grad_logdet, grad_x, grad_g, grad_offset],
-        workgroups: grid_1d(channels),
-    })
+    rec.dispatch(Launch::new(
+        &BACKWARD,
+        &p,
+        &[x, g, grad_out, grad_logdet, grad_x, grad_g, grad_offset],
+        grid_1d(channels),
+    ))
 }
 
 #[cfg(test)]
@@ -160,9 +159,9 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<GlobalAffineParams>()),
-            crate::shaders::wgsl_struct_size(Shader::FlowGlobalAffine, "Params")
+        crate::shaders::assert_params_match::<GlobalAffineParams>(
+            Shader::FlowGlobalAffine,
+            "Params",
         );
     }
 

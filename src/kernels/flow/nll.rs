@@ -89,13 +89,12 @@ pub fn flow_nll(
 ) -> Result<()> {
     let outputs = [("nll", nll, false), ("score", score, false)];
     let p = params(FORWARD.name, z, logdet, mean, shifted, outputs, 1.0)?;
-    rec.dispatch(Launch {
-        kernel: &FORWARD,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&p),
-        tensors: &[z, logdet, mean, nll, score],
-        workgroups: grid_1d(p.n),
-    })
+    rec.dispatch(Launch::new(
+        &FORWARD,
+        &p,
+        &[z, logdet, mean, nll, score],
+        grid_1d(p.n),
+    ))
 }
 
 /// Gradient of `scale * sum_n nll[n]`: `grad_z = scale (z - mu)`, `grad_logdet = -scale`.
@@ -116,13 +115,12 @@ pub fn flow_nll_backward(
     ];
     let p = params(BACKWARD.name, z, logdet, mean, shifted, outputs, scale)?;
     let total = p.n * p.channels * p.inner;
-    rec.dispatch(Launch {
-        kernel: &BACKWARD,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&p),
-        tensors: &[z, logdet, mean, grad_z, grad_logdet],
-        workgroups: grid_1d(total.div_ceil(WORKGROUP)),
-    })
+    rec.dispatch(Launch::new(
+        &BACKWARD,
+        &p,
+        &[z, logdet, mean, grad_z, grad_logdet],
+        grid_1d(total.div_ceil(WORKGROUP)),
+    ))
 }
 
 #[cfg(test)]
@@ -131,9 +129,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<NllParams>()),
-            crate::shaders::wgsl_struct_size(Shader::FlowNll, "Params")
-        );
+        crate::shaders::assert_params_match::<NllParams>(Shader::FlowNll, "Params");
     }
 }

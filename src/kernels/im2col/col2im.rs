@@ -24,11 +24,10 @@ pub fn col2im(rec: &mut Recorder, col: &Tensor, geo: &Im2colGeometry, dx: &Tenso
         return Ok(());
     }
     let params = geo.shader_params(KERNEL.name, total)?;
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[col, dx],
-        workgroups: grid_1d(super::to_u32(KERNEL.name, total.div_ceil(256))?),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &params,
+        &[col, dx],
+        grid_1d(super::to_u32(KERNEL.name, total.div_ceil(256))?),
+    ))
 }

@@ -30,11 +30,10 @@ pub fn im2col(rec: &mut Recorder, x: &Tensor, geo: &Im2colGeometry, col: &Tensor
         return Ok(());
     }
     let params = geo.shader_params(KERNEL.name, total)?;
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[x, col],
-        workgroups: grid_1d(super::to_u32(KERNEL.name, total.div_ceil(256))?),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &params,
+        &[x, col],
+        grid_1d(super::to_u32(KERNEL.name, total.div_ceil(256))?),
+    ))
 }

@@ -52,13 +52,12 @@ pub fn swap_batch_channel(
         div_p: FastDiv::new(u(p)?),
         div_a: FastDiv::new(u(a)?),
     };
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[x, out],
-        workgroups: grid_1d(u(total.div_ceil(256))?),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &params,
+        &[x, out],
+        grid_1d(u(total.div_ceil(256))?),
+    ))
 }
 
 #[cfg(test)]
@@ -67,9 +66,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<SwapParams>()),
-            crate::shaders::wgsl_struct_size(Shader::SwapBatchChannel, "Params")
-        );
+        crate::shaders::assert_params_match::<SwapParams>(Shader::SwapBatchChannel, "Params");
     }
 }

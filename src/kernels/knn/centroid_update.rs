@@ -132,21 +132,19 @@ pub fn centroid_update(
     let tensors = [points, assign, centroids, &partials, out];
     // One workgroup per (cluster, chunk, 64 dimensions).
     let groups = clusters * chunks * dim.div_ceil(64);
-    rec.dispatch(Launch {
-        kernel: &PARTIALS,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &tensors,
-        workgroups: grid_1d(to_u32(name, groups)?),
-    })?;
+    rec.dispatch(Launch::new(
+        &PARTIALS,
+        &params,
+        &tensors,
+        grid_1d(to_u32(name, groups)?),
+    ))?;
     // One thread per centroid entry.
-    rec.dispatch(Launch {
-        kernel: &FINISH,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &tensors,
-        workgroups: grid_1d(to_u32(name, clusters * dim)?.div_ceil(64)),
-    })
+    rec.dispatch(Launch::new(
+        &FINISH,
+        &params,
+        &tensors,
+        grid_1d(to_u32(name, clusters * dim)?.div_ceil(64)),
+    ))
 }
 
 #[cfg(test)]
@@ -155,9 +153,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<CentroidParams>()),
-            crate::shaders::wgsl_struct_size(Shader::KnnCentroidUpdate, "Params")
-        );
+        crate::shaders::assert_params_match::<CentroidParams>(Shader::KnnCentroidUpdate, "Params");
     }
 }

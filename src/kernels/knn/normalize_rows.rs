@@ -95,9 +95,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<NormalizeParams>()),
-            crate::shaders::wgsl_struct_size(Shader::KnnNormalizeRows, "Params")
-        );
+        crate::shaders::assert_params_match::<NormalizeParams>(Shader::KnnNormalizeRows, "Params");
     }
 }

@@ -160,9 +160,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<SimilarityParams>()),
-            crate::shaders::wgsl_struct_size(Shader::KnnSimilarity, "Params")
-        );
+        crate::shaders::assert_params_match::<SimilarityParams>(Shader::KnnSimilarity, "Params");
     }
 }

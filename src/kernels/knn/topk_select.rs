@@ -243,10 +243,7 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<TopkParams>()),
-            crate::shaders::wgsl_struct_size(Shader::KnnTopkSelect, "Params")
-        );
+        crate::shaders::assert_params_match::<TopkParams>(Shader::KnnTopkSelect, "Params");
     }
 
     #[test]

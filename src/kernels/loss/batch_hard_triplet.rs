@@ -195,13 +195,12 @@ pub fn batch_hard_triplet_backward(
         ));
     }
     params.upstream = upstream;
-    rec.dispatch(Launch {
-        kernel: &BACKWARD,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[embeddings, labels, anchors, grad],
-        workgroups: grid_1d((numel as u32).div_ceil(WORKGROUP)),
-    })
+    rec.dispatch(Launch::new(
+        &BACKWARD,
+        &params,
+        &[embeddings, labels, anchors, grad],
+        grid_1d((numel as u32).div_ceil(WORKGROUP)),
+    ))
 }
 
 #[cfg(test)]
@@ -210,9 +209,9 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_structs() {
-        assert_eq!(
-            Some(std::mem::size_of::<TripletParams>()),
-            crate::shaders::wgsl_struct_size(Shader::LossBatchHardTriplet, "Params")
+        crate::shaders::assert_params_match::<TripletParams>(
+            Shader::LossBatchHardTriplet,
+            "Params",
         );
         assert_eq!(
             Some(TRIPLET_ANCHOR_WORDS * 4),

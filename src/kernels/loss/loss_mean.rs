@@ -37,11 +37,10 @@ pub fn loss_mean(rec: &mut Recorder, row_values: &Tensor, scale: f32, loss: &Ten
         scale,
         eps: 0.0,
     };
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[row_values, loss],
-        workgroups: [1, 1, 1],
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &params,
+        &[row_values, loss],
+        [1, 1, 1],
+    ))
 }

@@ -89,9 +89,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<MixupParams>()),
-            crate::shaders::wgsl_struct_size(Shader::LossMixup, "Params")
-        );
+        crate::shaders::assert_params_match::<MixupParams>(Shader::LossMixup, "Params");
     }
 }

@@ -123,13 +123,12 @@ pub fn mse_backward(
         ));
     }
     let params = MseParams { rows, cols, scale };
-    rec.dispatch(Launch {
-        kernel: &BACKWARD,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[prediction, target, grad],
-        workgroups: grid_1d((rows * cols).div_ceil(256)),
-    })
+    rec.dispatch(Launch::new(
+        &BACKWARD,
+        &params,
+        &[prediction, target, grad],
+        grid_1d((rows * cols).div_ceil(256)),
+    ))
 }
 
 #[cfg(test)]
@@ -138,9 +137,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<MseParams>()),
-            crate::shaders::wgsl_struct_size(Shader::LossMse, "Params")
-        );
+        crate::shaders::assert_params_match::<MseParams>(Shader::LossMse, "Params");
     }
 }

@@ -363,9 +363,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<ScAdaCosParams>()),
-            crate::shaders::wgsl_struct_size(Shader::LossScAdaCos, "Params")
-        );
+        crate::shaders::assert_params_match::<ScAdaCosParams>(Shader::LossScAdaCos, "Params");
     }
 }

@@ -593,13 +593,12 @@ pub fn matmul(
         tensors: &[a, b, bias, &partials],
         workgroups: tile_grid(splits * batch)?,
     })?;
-    rec.dispatch(Launch {
-        kernel: &REDUCE_SPLITS,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[&partials, &partials, bias, out],
-        workgroups: grid_1d(to_u32((batch * m * n).div_ceil(256), "reduce workgroups")?),
-    })
+    rec.dispatch(Launch::new(
+        &REDUCE_SPLITS,
+        &params,
+        &[&partials, &partials, bias, out],
+        grid_1d(to_u32((batch * m * n).div_ceil(256), "reduce workgroups")?),
+    ))
 }
 
 /// Floating-point operations of one [`matmul`] (multiply and add counted separately).
@@ -613,9 +612,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<MatmulParams>()),
-            crate::shaders::wgsl_struct_size(Shader::Matmul, "Params")
-        );
+        crate::shaders::assert_params_match::<MatmulParams>(Shader::Matmul, "Params");
     }
 }

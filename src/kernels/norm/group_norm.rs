@@ -285,29 +285,26 @@ pub fn group_norm_backward_input(
         let sums = rec
             .context()
             .scratch("group_norm_backward sums", &[blocks, 2])?;
-        rec.dispatch(Launch {
-            kernel: &BACKWARD_PARTIALS,
-            constants: Vec::new(),
-            params: bytemuck::bytes_of(&p),
-            tensors: &[x, grad_out, w, mean, rstd, grad_in, &partials],
-            workgroups: [chunks as u32, blocks as u32, 1],
-        })?;
+        rec.dispatch(Launch::new(
+            &BACKWARD_PARTIALS,
+            &p,
+            &[x, grad_out, w, mean, rstd, grad_in, &partials],
+            [chunks as u32, blocks as u32, 1],
+        ))?;
         reduce::sum(rec, &partials, 1, &sums)?;
-        return rec.dispatch(Launch {
-            kernel: &BACKWARD_APPLY,
-            constants: Vec::new(),
-            params: bytemuck::bytes_of(&p),
-            tensors: &[x, grad_out, w, mean, rstd, grad_in, &sums],
-            workgroups: grid_1d(to_u32(name, x.numel().div_ceil(WG))?),
-        });
+        return rec.dispatch(Launch::new(
+            &BACKWARD_APPLY,
+            &p,
+            &[x, grad_out, w, mean, rstd, grad_in, &sums],
+            grid_1d(to_u32(name, x.numel().div_ceil(WG))?),
+        ));
     }
-    rec.dispatch(Launch {
-        kernel: &BACKWARD_INPUT,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&p),
-        tensors: &[x, grad_out, w, mean, rstd, grad_in],
-        workgroups: grid_1d(p.batch * p.groups),
-    })
+    rec.dispatch(Launch::new(
+        &BACKWARD_INPUT,
+        &p,
+        &[x, grad_out, w, mean, rstd, grad_in],
+        grid_1d(p.batch * p.groups),
+    ))
 }
 
 /// Gradients of [`group_norm`] with respect to its affine parameters: `grad_weight[c]` is the
@@ -355,20 +352,18 @@ pub fn group_norm_backward_params(
             .context()
             .scratch("group_norm_params partials", &[channels, chunks, 2])?;
         let tensors = [x, grad_out, mean, rstd, grad_weight, grad_bias, &partials];
-        rec.dispatch(Launch {
-            kernel: &PARAMS_PARTIALS,
-            constants: Vec::new(),
-            params: bytemuck::bytes_of(&p),
-            tensors: &tensors,
-            workgroups: [chunks as u32, p.channels, 1],
-        })?;
-        return rec.dispatch(Launch {
-            kernel: &PARAMS_FINISH,
-            constants: Vec::new(),
-            params: bytemuck::bytes_of(&p),
-            tensors: &tensors,
-            workgroups: grid_1d(p.channels.div_ceil(WG as u32)),
-        });
+        rec.dispatch(Launch::new(
+            &PARAMS_PARTIALS,
+            &p,
+            &tensors,
+            [chunks as u32, p.channels, 1],
+        ))?;
+        return rec.dispatch(Launch::new(
+            &PARAMS_FINISH,
+            &p,
+            &tensors,
+            grid_1d(p.channels.div_ceil(WG as u32)),
+        ));
     }
     rec.dispatch(Launch {
         kernel: &BACKWARD_PARAMS,
@@ -386,9 +381,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<GroupNormParams>()),
-            crate::shaders::wgsl_struct_size(Shader::NormGroupNorm, "Params")
-        );
+        crate::shaders::assert_params_match::<GroupNormParams>(Shader::NormGroupNorm, "Params");
     }
 }

@@ -160,13 +160,12 @@ pub fn layer_norm_backward_input(
     if let Some(w) = weight {
         check_numel(name, "weight", w, p.axis_len as usize)?;
     }
-    rec.dispatch(Launch {
-        kernel: &BACKWARD_INPUT,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&p),
-        tensors: &[x, grad_out, w, mean, rstd, grad_in],
-        workgroups: grid_1d(p.lines),
-    })
+    rec.dispatch(Launch::new(
+        &BACKWARD_INPUT,
+        &p,
+        &[x, grad_out, w, mean, rstd, grad_in],
+        grid_1d(p.lines),
+    ))
 }
 
 /// Gradients of [`layer_norm`] with respect to its affine parameters: `grad_weight[a]` is the sum
@@ -207,9 +206,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<LayerNormParams>()),
-            crate::shaders::wgsl_struct_size(Shader::NormLayerNorm, "Params")
-        );
+        crate::shaders::assert_params_match::<LayerNormParams>(Shader::NormLayerNorm, "Params");
     }
 }

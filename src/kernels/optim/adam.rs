@@ -96,9 +96,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<AdamParams>()),
-            crate::shaders::wgsl_struct_size(Shader::OptimAdam, "Params")
-        );
+        crate::shaders::assert_params_match::<AdamParams>(Shader::OptimAdam, "Params");
     }
 }

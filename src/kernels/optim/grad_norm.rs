@@ -74,26 +74,24 @@ pub fn clip_scale(
             slot: to_u32(slot)?,
             max_norm,
         };
-        rec.dispatch(Launch {
-            kernel: &SUM_SQUARES,
-            constants: Vec::new(),
-            params: bytemuck::bytes_of(&params),
-            tensors: &[grad, partials],
-            workgroups: [1, 1, 1],
-        })?;
+        rec.dispatch(Launch::new(
+            &SUM_SQUARES,
+            &params,
+            &[grad, partials],
+            [1, 1, 1],
+        ))?;
     }
     let params = GradNormParams {
         n: to_u32(grads.len())?,
         slot: 0,
         max_norm,
     };
-    rec.dispatch(Launch {
-        kernel: &CLIP_SCALE,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[partials, scale],
-        workgroups: [1, 1, 1],
-    })
+    rec.dispatch(Launch::new(
+        &CLIP_SCALE,
+        &params,
+        &[partials, scale],
+        [1, 1, 1],
+    ))
 }
 
 #[cfg(test)]
@@ -102,9 +100,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<GradNormParams>()),
-            crate::shaders::wgsl_struct_size(Shader::OptimGradNorm, "Params")
-        );
+        crate::shaders::assert_params_match::<GradNormParams>(Shader::OptimGradNorm, "Params");
     }
 }

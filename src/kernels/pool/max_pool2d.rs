@@ -40,11 +40,10 @@ pub fn max_pool2d(
         return Ok(());
     }
     let kp = kernel_params(KERNEL.name, dims, params, out.numel())?;
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&kp),
-        tensors: &[x, out, indices],
-        workgroups: grid_1d(out.numel().div_ceil(256) as u32),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &kp,
+        &[x, out, indices],
+        grid_1d(out.numel().div_ceil(256) as u32),
+    ))
 }

@@ -40,11 +40,10 @@ pub fn max_pool2d_backward(
         return Ok(());
     }
     let kp = kernel_params(KERNEL.name, dims, params, grad_input.numel())?;
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&kp),
-        tensors: &[grad_out, indices, grad_input],
-        workgroups: grid_1d(grad_input.numel().div_ceil(256) as u32),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &kp,
+        &[grad_out, indices, grad_input],
+        grid_1d(grad_input.numel().div_ceil(256) as u32),
+    ))
 }

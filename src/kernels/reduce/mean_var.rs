@@ -69,9 +69,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<MeanVarParams>()),
-            crate::shaders::wgsl_struct_size(Shader::ReduceMeanVar, "Params")
-        );
+        crate::shaders::assert_params_match::<MeanVarParams>(Shader::ReduceMeanVar, "Params");
     }
 }

@@ -145,9 +145,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<ReduceParams>()),
-            crate::shaders::wgsl_struct_size(Shader::ReduceAxis, "Params")
-        );
+        crate::shaders::assert_params_match::<ReduceParams>(Shader::ReduceAxis, "Params");
     }
 }

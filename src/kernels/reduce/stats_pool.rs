@@ -132,13 +132,12 @@ pub fn stats_pool_backward(
         ));
     }
     let n = params.rows * params.len;
-    rec.dispatch(Launch {
-        kernel: &BACKWARD,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[x, stats, grad_out, grad_x],
-        workgroups: grid_1d(n.div_ceil(WORKGROUP)),
-    })
+    rec.dispatch(Launch::new(
+        &BACKWARD,
+        &params,
+        &[x, stats, grad_out, grad_x],
+        grid_1d(n.div_ceil(WORKGROUP)),
+    ))
 }
 
 #[cfg(test)]

@@ -83,13 +83,12 @@ pub fn mask_apply(rec: &mut Recorder, mask: &Tensor, feats: &Tensor, out: &Tenso
         sources: to_u32(FORWARD.name, sources)?,
         inner: to_u32(FORWARD.name, inner.max(1))?,
     };
-    rec.dispatch(Launch {
-        kernel: &FORWARD,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[mask, feats, out],
-        workgroups: grid_1d(n.div_ceil(WORKGROUP)),
-    })
+    rec.dispatch(Launch::new(
+        &FORWARD,
+        &params,
+        &[mask, feats, out],
+        grid_1d(n.div_ceil(WORKGROUP)),
+    ))
 }
 
 /// Gradients of [`mask_apply`]: `grad_mask` (shape of the mask) and `grad_feats` (shape of the
@@ -128,13 +127,12 @@ pub fn mask_apply_backward(
         sources: to_u32(BACKWARD.name, sources)?,
         inner: to_u32(BACKWARD.name, inner.max(1))?,
     };
-    rec.dispatch(Launch {
-        kernel: &BACKWARD,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[grad, mask, feats, grad_mask, grad_feats],
-        workgroups: grid_1d(n.div_ceil(WORKGROUP)),
-    })
+    rec.dispatch(Launch::new(
+        &BACKWARD,
+        &params,
+        &[grad, mask, feats, grad_mask, grad_feats],
+        grid_1d(n.div_ceil(WORKGROUP)),
+    ))
 }
 
 #[cfg(test)]

@@ -54,13 +54,12 @@ pub fn resize_frames(rec: &mut Recorder, x: &Tensor, out: &Tensor) -> Result<()>
         len_in: to_u32(KERNEL.name, len_in)?,
         len_out: to_u32(KERNEL.name, len_out)?,
     };
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[x, out],
-        workgroups: grid_1d(n.div_ceil(WORKGROUP)),
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &params,
+        &[x, out],
+        grid_1d(n.div_ceil(WORKGROUP)),
+    ))
 }
 
 #[cfg(test)]
@@ -69,9 +68,9 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<ResizeFramesParams>()),
-            crate::shaders::wgsl_struct_size(Shader::SeparationResizeFrames, "Params")
+        crate::shaders::assert_params_match::<ResizeFramesParams>(
+            Shader::SeparationResizeFrames,
+            "Params",
         );
     }
 }

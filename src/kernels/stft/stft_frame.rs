@@ -114,13 +114,12 @@ pub(crate) fn stft_frame(
     };
     to_u32(name, total, "frames x points")?;
     framing.check_i32(name)?;
-    rec.dispatch(Launch {
-        kernel: &KERNEL,
-        constants: Vec::new(),
-        params: bytemuck::bytes_of(&params),
-        tensors: &[signal, twiddles, dst],
-        workgroups: threads_grid(name, total)?,
-    })
+    rec.dispatch(Launch::new(
+        &KERNEL,
+        &params,
+        &[signal, twiddles, dst],
+        threads_grid(name, total)?,
+    ))
 }
 
 #[cfg(test)]
@@ -129,9 +128,6 @@ mod tests {
 
     #[test]
     fn params_match_the_shader_struct() {
-        assert_eq!(
-            Some(std::mem::size_of::<StftFrameParams>()),
-            crate::shaders::wgsl_struct_size(Shader::StftFrame, "Params")
-        );
+        crate::shaders::assert_params_match::<StftFrameParams>(Shader::StftFrame, "Params");
     }
 }
