@@ -4,6 +4,7 @@
 //! the embeddings. The training loop takes an optional extra loss on the embeddings (the
 //! normalizing flow's NLL of OE-Flow).
 
+mod batch;
 pub mod data;
 pub mod flow_input;
 pub mod flow_loss;

@@ -5,6 +5,7 @@
 
 pub mod data;
 pub mod network;
+mod step;
 pub mod system;
 pub mod tgram;
 pub mod train;
