@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use hark::audio::dataset::{read_dataset, Label, Split};
+use hark::audio::dataset::read_dataset;
 use hark::audio::walk::wav_files_once;
 use hark::audio::wav::{read_wav, write_wav_f32, WavOptions};
-use hark::detect::contract::run_system;
 use hark::detect::metrics::official_score;
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
 use hark::kernels::fft::FftPath;
@@ -18,11 +17,9 @@ use hark::models::conv_tasnet::{
     ConfigOrigin, ConvTasNet, ConvTasNetConfig, MaskActivation, StateDictHints,
     TORCHAUDIO_LAYERS_PER_STACK,
 };
-use hark::models::separation::mixtures::stem_dir;
-use hark::models::separation::system::{
-    SeparationSystem, SeparationSystemConfig, SeparationVariant, Separator,
-};
-use hark::models::separation::{separate, si_sdr_db, SeparationLoss, SeparatorTrainConfig};
+use hark::models::separation::study::{score_variants, si_sdr_improvements};
+use hark::models::separation::system::{SeparationSystem, SeparationSystemConfig, Separator};
+use hark::models::separation::{separate, SeparationLoss, SeparatorTrainConfig};
 use hark::paths::{check_apart, StagedDir};
 use hark::{Context, HarkError};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -235,10 +232,6 @@ fn small() -> ConvTasNetConfig {
     }
 }
 
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len().max(1) as f64
-}
-
 pub fn run_study(args: &SeparationStudyArgs) -> hark::Result<()> {
     let started = Instant::now();
     check_apart(
@@ -306,27 +299,20 @@ pub fn run_study(args: &SeparationStudyArgs) -> hark::Result<()> {
     }));
 
     // Table 3: every variant through the scoring contract on the same trained models.
-    let mut table = Vec::new();
-    for variant in SeparationVariant::ALL {
-        system.variant = variant;
-        let out = args.out.join(variant.name());
-        let reports = run_system(&mut system, &dataset, &out, 0.9)?;
-        let metrics: Vec<_> = reports.iter().filter_map(|r| r.metrics.clone()).collect();
-        table.push((variant, metrics));
-    }
+    let table = score_variants(&mut system, &dataset, &args.out)?;
     bar.finish_and_clear();
     println!("AUC source/target per section, as 000 Table 3:");
     print!("{:<12} {:>7}", "machine", "section");
-    for (variant, _) in &table {
-        print!(" {:>15}", variant.name());
+    for column in &table {
+        print!(" {:>15}", column.variant.name());
     }
     println!();
-    let rows = table.first().map_or(0, |(_, m)| m.len());
+    let rows = table.first().map_or(0, |c| c.sections.len());
     for i in 0..rows {
-        let m = &table[0].1[i];
+        let m = &table[0].sections[i];
         print!("{:<12} {:>7}", m.machine, format!("{:02}", m.section));
-        for (_, metrics) in &table {
-            let aucs: Vec<String> = metrics[i]
+        for column in &table {
+            let aucs: Vec<String> = column.sections[i]
                 .domains
                 .iter()
                 .map(|d| format!("{:.3}", d.auc))
@@ -336,8 +322,8 @@ pub fn run_study(args: &SeparationStudyArgs) -> hark::Result<()> {
         println!();
     }
     print!("{:<20}", "official score");
-    for (_, metrics) in &table {
-        print!(" {:>15.4}", official_score(metrics)?);
+    for column in &table {
+        print!(" {:>15.4}", official_score(&column.sections)?);
     }
     println!();
 
@@ -347,41 +333,16 @@ pub fn run_study(args: &SeparationStudyArgs) -> hark::Result<()> {
         "{:<12} {:>7} {:>10} {:>10} {:>10} {:>10}",
         "machine", "section", "Type N", "Type A", "ID N", "ID A"
     );
-    let options = WavOptions {
-        sample_rate: 16_000,
-        downmix: false,
-    };
-    for machine in &dataset.machines {
-        for section in machine.sections() {
-            let mut cells = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
-            for clip in machine
-                .split(Split::Test)
-                .filter(|c| c.name.section == section)
-            {
-                let dir = stem_dir(&machine.root, clip);
-                let clean_path = dir.join("machine.wav");
-                if !clean_path.exists() {
-                    continue;
-                }
-                let clean = read_wav(&clean_path, &options)?;
-                let mixture = read_wav(&clip.path, &options)?;
-                let base = si_sdr_db(&mixture, &clean);
-                let anomalous = usize::from(clip.name.label == Label::Anomaly);
-                for (k, which) in [Separator::Type, Separator::Id(section)].iter().enumerate() {
-                    let est = system.separated_signal(&machine.machine, *which, clip, &mixture)?;
-                    cells[2 * k + anomalous].push(si_sdr_db(&est, &clean) - base);
-                }
-            }
-            println!(
-                "{:<12} {:>7} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
-                machine.machine,
-                format!("{section:02}"),
-                mean(&cells[0]),
-                mean(&cells[1]),
-                mean(&cells[2]),
-                mean(&cells[3])
-            );
-        }
+    for row in si_sdr_improvements(&mut system, &dataset)? {
+        println!(
+            "{:<12} {:>7} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
+            row.machine,
+            format!("{:02}", row.section),
+            row.type_normal,
+            row.type_anomalous,
+            row.id_normal,
+            row.id_anomalous
+        );
     }
     println!(
         "\nCSVs under {}/<variant>/, models under {}; {:.0} s",

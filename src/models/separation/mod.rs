@@ -3,6 +3,7 @@
 //! used before the autoencoder (After-Sep) or compared with each other (separation-based OE).
 
 pub mod mixtures;
+pub mod study;
 pub mod system;
 pub mod train;
 
