@@ -148,30 +148,7 @@ pub fn run(args: &DemoArgs) -> hark::Result<()> {
         None => {
             heartbeat.set("synthesising the dataset");
             let t = Instant::now();
-            let root = scratch.0.join("data");
-            let config = SynthConfig {
-                out: root.clone(),
-                machines: MachineType::ALL.to_vec(),
-                // The section classifiers learn by telling sections apart.
-                sections: if matches!(args.system, System::Mobilenet | System::Ssc) {
-                    2
-                } else {
-                    1
-                },
-                train_clips: args.clips,
-                test_clips: args.test_clips,
-                seed: args.seed,
-                stems: false,
-                ..SynthConfig::default()
-            };
-            let report = generate(&config)?;
-            println!(
-                "generated {} synthetic clips ({} machine types, {} section(s) each) in {}",
-                report.clips,
-                config.machines.len(),
-                config.sections,
-                root.display()
-            );
+            let root = synthesise(args, &scratch.0.join("data"))?;
             stages.push(("synthesise", t.elapsed().as_secs_f64()));
             root
         }
@@ -192,15 +169,52 @@ pub fn run(args: &DemoArgs) -> hark::Result<()> {
     let kept_models = args.out.join("models");
     let scores = args.out.join("scores");
     let plots = args.out.join("plots");
+    train_and_score(args, &root, &models, &scores, &heartbeat, &mut stages)?;
+
+    heartbeat.set("evaluating and plotting");
+    let t = Instant::now();
+    let evaluated = evaluate_score_files(&scores, &dataset)?;
+    let mut written = 0;
+    for section in &evaluated {
+        written += plot_section(section, &plots)?.len();
+    }
+    stages.push(("evaluate + plots", t.elapsed().as_secs_f64()));
+    copy_models(&models, &kept_models)?;
+    stages.push(("total", started.elapsed().as_secs_f64()));
+    drop(heartbeat);
+
+    let sections: Vec<SectionMetrics> = evaluated.into_iter().map(|e| e.metrics).collect();
+    let written_to = Outputs {
+        scores: &scores,
+        plots: &plots,
+        plot_count: written,
+        models: &kept_models,
+    };
+    print_summary(&system, &sections, &written_to, &stages)?;
+    print_run_profile(hark::profiler::run::take()?);
+    Ok(())
+}
+
+/// `hark train` and `hark score` of the demo's system on `root` (models into `models`, challenge
+/// CSVs into `scores`), each timed into `stages`.
+fn train_and_score(
+    args: &DemoArgs,
+    root: &Path,
+    models: &Path,
+    scores: &Path,
+    heartbeat: &Heartbeat,
+    stages: &mut Vec<(&str, f64)>,
+) -> hark::Result<()> {
+    let system = system_name(args.system);
     let command = |name: &str| -> Vec<String> {
         vec![
             name.to_string(),
             "--system".into(),
             system.clone(),
             "--data".into(),
-            path_arg(&root),
+            path_arg(root),
             "--models".into(),
-            path_arg(&models),
+            path_arg(models),
             "--seed".into(),
             args.seed.to_string(),
         ]
@@ -221,42 +235,75 @@ pub fn run(args: &DemoArgs) -> hark::Result<()> {
     heartbeat.set(format!("scoring the test clips with {system}"));
     let t = Instant::now();
     let mut score = command("score");
-    score.extend(["--out".to_string(), path_arg(&scores)]);
+    score.extend(["--out".to_string(), path_arg(scores)]);
     hark(&score)?;
     stages.push(("score", t.elapsed().as_secs_f64()));
+    Ok(())
+}
 
-    heartbeat.set("evaluating and plotting");
-    let t = Instant::now();
-    let evaluated = evaluate_score_files(&scores, &dataset)?;
-    let mut written = 0;
-    for section in &evaluated {
-        written += plot_section(section, &plots)?.len();
-    }
-    stages.push(("evaluate + plots", t.elapsed().as_secs_f64()));
-    copy_models(&models, &kept_models)?;
-    stages.push(("total", started.elapsed().as_secs_f64()));
-    drop(heartbeat);
+/// Where a demo run left its outputs.
+struct Outputs<'a> {
+    scores: &'a Path,
+    plots: &'a Path,
+    plot_count: usize,
+    models: &'a Path,
+}
 
-    let sections: Vec<SectionMetrics> = evaluated.into_iter().map(|e| e.metrics).collect();
+/// The run's official score, where its outputs went and how long each stage took.
+fn print_summary(
+    system: &str,
+    sections: &[SectionMetrics],
+    out: &Outputs,
+    stages: &[(&str, f64)],
+) -> hark::Result<()> {
     println!();
     if !sections.is_empty() {
         println!(
             "{system}: official score {:.4} (harmonic mean of every section's source and \
              target AUC and pAUC; 0.5 is chance)",
-            official_score(&sections)?
+            official_score(sections)?
         );
     }
     println!(
-        "challenge CSVs in {}, {written} ROC / histogram plots in {}, models in {}",
-        scores.display(),
-        plots.display(),
-        kept_models.display()
+        "challenge CSVs in {}, {} ROC / histogram plots in {}, models in {}",
+        out.scores.display(),
+        out.plot_count,
+        out.plots.display(),
+        out.models.display()
     );
-    for (stage, seconds) in &stages {
+    for (stage, seconds) in stages {
         println!("time {stage:<18} {seconds:>8.1} s");
     }
-    print_run_profile(hark::profiler::run::take()?);
     Ok(())
+}
+
+/// Generates the demo's synthetic dataset under `root`: every machine type, two sections for the
+/// section classifiers (they learn by telling sections apart), one for the rest.
+fn synthesise(args: &DemoArgs, root: &Path) -> hark::Result<PathBuf> {
+    let config = SynthConfig {
+        out: root.to_path_buf(),
+        machines: MachineType::ALL.to_vec(),
+        // The section classifiers learn by telling sections apart.
+        sections: if matches!(args.system, System::Mobilenet | System::Ssc) {
+            2
+        } else {
+            1
+        },
+        train_clips: args.clips,
+        test_clips: args.test_clips,
+        seed: args.seed,
+        stems: false,
+        ..SynthConfig::default()
+    };
+    let report = generate(&config)?;
+    println!(
+        "generated {} synthetic clips ({} machine types, {} section(s) each) in {}",
+        report.clips,
+        config.machines.len(),
+        config.sections,
+        root.display()
+    );
+    Ok(root.to_path_buf())
 }
 
 /// Copies the model files of the run into `to` (replacing those of an earlier demo), each
