@@ -218,21 +218,8 @@ fn bench_shape(
     n: usize,
     k: usize,
 ) -> hark::Result<Row> {
-    let mut rng = SeededRng::new(42);
-    let a_host = rng.vec(m * k, -1.0, 1.0);
-    let b_host = rng.vec(k * n, -1.0, 1.0);
     let (ta, tb) = (args.trans_a, args.trans_b);
-    // The CPU reference multiplies row-major [M, K] x [K, N]: upload transposed copies.
-    let a = if ta {
-        Tensor::from_slice(ctx, &[k, m], &transpose(&a_host, m, k))?
-    } else {
-        Tensor::from_slice(ctx, &[m, k], &a_host)?
-    };
-    let b = if tb {
-        Tensor::from_slice(ctx, &[n, k], &transpose(&b_host, k, n))?
-    } else {
-        Tensor::from_slice(ctx, &[k, n], &b_host)?
-    };
+    let ([a_host, b_host], [a, b]) = operands(ctx, (m, n, k), ta, tb)?;
     let out = Tensor::zeros(ctx, &[m, n], DType::F32)?;
     let problem = MatmulProblem {
         batch: 1,
@@ -246,29 +233,9 @@ fn bench_shape(
     if args.autotune {
         print_candidates(ctx, &problem)?;
     }
-    let choice = match args.tiles {
-        TileChoice::Auto => autotune::choose(ctx, &problem)?,
-        TileChoice::Fixed(tiles) => MatmulChoice {
-            tiles,
-            path: MatmulPath::Auto,
-            k_splits: None,
-        },
-    };
-    let tiles = choice.tiles;
-    let path = match args.path {
-        PathArg::Auto => choice.path,
-        forced => forced.into(),
-    };
-    let k_splits = args.k_splits.or(choice.k_splits);
-    let options = MatmulOptions {
-        trans_a: ta,
-        trans_b: tb,
-        tiles: Some(tiles),
-        k_splits,
-        path,
-        ..Default::default()
-    };
-    let splits = splits_used(&tiles, k_splits, 1, m, n, k);
+    let options = launch_options(ctx, args, &problem)?;
+    let (tiles, path) = (options.tiles.unwrap_or(MatmulTiles::SMALL), options.path);
+    let splits = splits_used(&tiles, options.k_splits, 1, m, n, k);
     let prof = profile(ctx, args.iters, false, |rec| {
         matmul(rec, &a, &b, &out, &options)
     })?;
@@ -282,39 +249,15 @@ fn bench_shape(
         ));
     }
     let wall_s = if args.wall_clock {
-        let mut times = Vec::with_capacity(args.iters.max(1));
-        for _ in 0..args.iters.max(1) {
-            let start = Instant::now();
-            let mut rec = Recorder::new(ctx);
-            matmul(&mut rec, &a, &b, &out, &options)?;
-            rec.submit()?;
-            let _ = out.to_vec(ctx)?;
-            times.push(start.elapsed().as_secs_f64());
-        }
-        times.sort_by(f64::total_cmp);
-        Some(times[times.len() / 2])
+        Some(median_wall_s(ctx, args.iters, [&a, &b, &out], &options)?)
     } else {
         None
     };
     let vec4 = path != MatmulPath::Scalar && vec4_eligible(&tiles, ta, tb, m, n, k, [0; 3]);
 
     let gpu = out.to_vec(ctx)?;
-    let mut cpu_out = vec![0.0f32; m * n];
-    let mut cpu_gflops = None;
-    if !args.no_cpu {
-        let mut best = f64::INFINITY;
-        // Warm-up plus timed runs, best of three (the CPU has no compilation to exclude).
-        for run in 0..4 {
-            let start = Instant::now();
-            sgemm_matrixmultiply(m, n, k, &a_host, &b_host, &mut cpu_out);
-            if run > 0 {
-                best = best.min(start.elapsed().as_secs_f64());
-            }
-        }
-        cpu_gflops = Some(flops / best / 1e9);
-    } else {
-        sgemm_matrixmultiply(m, n, k, &a_host, &b_host, &mut cpu_out);
-    }
+    let (cpu_out, cpu_best_s) = cpu_sgemm((m, n, k), &a_host, &b_host, !args.no_cpu);
+    let cpu_gflops = cpu_best_s.map(|s| flops / s / 1e9);
     // Scaled by sqrt(K), the typical magnitude of a sum of K products of uniform inputs.
     let scale = (k as f64).sqrt().max(1.0);
     let max_rel_err = gpu
@@ -323,19 +266,7 @@ fn bench_shape(
         .map(|(g, c)| f64::from((g - c).abs()) / scale)
         .fold(0.0, f64::max);
     Ok(Row {
-        tiles: format!(
-            "{}{}x{}/{}x{}{}",
-            if vec4 { "v4 " } else { "" },
-            tiles.bm,
-            tiles.bn,
-            tiles.tm,
-            tiles.tn,
-            if splits > 1 {
-                format!(" k/{splits}")
-            } else {
-                String::new()
-            }
-        ),
+        tiles: tiles_label(&tiles, vec4, splits),
         mean_s,
         gflops: flops / mean_s / 1e9,
         best_gflops: flops / best_s / 1e9,
@@ -344,6 +275,120 @@ fn bench_shape(
         method: prof.method,
         wall_s,
     })
+}
+
+/// The launch `args` ask for on `problem`: the autotuned (or heuristic) choice, or the forced
+/// tiles, path and K split.
+fn launch_options(
+    ctx: &Context,
+    args: &BenchMatmulArgs,
+    problem: &MatmulProblem,
+) -> hark::Result<MatmulOptions<'static>> {
+    let choice = match args.tiles {
+        TileChoice::Auto => autotune::choose(ctx, problem)?,
+        TileChoice::Fixed(tiles) => MatmulChoice {
+            tiles,
+            path: MatmulPath::Auto,
+            k_splits: None,
+        },
+    };
+    Ok(MatmulOptions {
+        trans_a: problem.trans_a,
+        trans_b: problem.trans_b,
+        tiles: Some(choice.tiles),
+        k_splits: args.k_splits.or(choice.k_splits),
+        path: match args.path {
+            PathArg::Auto => choice.path,
+            forced => forced.into(),
+        },
+        ..Default::default()
+    })
+}
+
+/// Seeded operands `a [m, k]` and `b [k, n]` on the host (row-major, as the CPU reference
+/// multiplies them) and on the device, stored transposed where `trans_a` / `trans_b` ask.
+fn operands(
+    ctx: &Context,
+    (m, n, k): (usize, usize, usize),
+    trans_a: bool,
+    trans_b: bool,
+) -> hark::Result<([Vec<f32>; 2], [Tensor; 2])> {
+    let mut rng = SeededRng::new(42);
+    let a_host = rng.vec(m * k, -1.0, 1.0);
+    let b_host = rng.vec(k * n, -1.0, 1.0);
+    let a = if trans_a {
+        Tensor::from_slice(ctx, &[k, m], &transpose(&a_host, m, k))?
+    } else {
+        Tensor::from_slice(ctx, &[m, k], &a_host)?
+    };
+    let b = if trans_b {
+        Tensor::from_slice(ctx, &[n, k], &transpose(&b_host, k, n))?
+    } else {
+        Tensor::from_slice(ctx, &[k, n], &b_host)?
+    };
+    Ok(([a_host, b_host], [a, b]))
+}
+
+/// `v4 128x128/16x8 k/2`: the shader, the tile, the register block and the K split.
+fn tiles_label(tiles: &MatmulTiles, vec4: bool, splits: usize) -> String {
+    format!(
+        "{}{}x{}/{}x{}{}",
+        if vec4 { "v4 " } else { "" },
+        tiles.bm,
+        tiles.bn,
+        tiles.tm,
+        tiles.tn,
+        if splits > 1 {
+            format!(" k/{splits}")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// Median wall time of `iters` (at least 1) recorded, submitted and read-back matmuls of
+/// `a x b -> out`: the figure `peer-bench` (burn on the same adapter) reports.
+fn median_wall_s(
+    ctx: &Context,
+    iters: usize,
+    [a, b, out]: [&Tensor; 3],
+    options: &MatmulOptions,
+) -> hark::Result<f64> {
+    let mut times = Vec::with_capacity(iters.max(1));
+    for _ in 0..iters.max(1) {
+        let start = Instant::now();
+        let mut rec = Recorder::new(ctx);
+        matmul(&mut rec, a, b, out, options)?;
+        rec.submit()?;
+        let _ = out.to_vec(ctx)?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// The CPU SGEMM's result of `a [m, k] x b [k, n]` and, when `timed`, its best time of three
+/// runs after a warm-up (the CPU has no compilation to exclude).
+fn cpu_sgemm(
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    b: &[f32],
+    timed: bool,
+) -> (Vec<f32>, Option<f64>) {
+    let mut out = vec![0.0f32; m * n];
+    if !timed {
+        sgemm_matrixmultiply(m, n, k, a, b, &mut out);
+        return (out, None);
+    }
+    let mut best = f64::INFINITY;
+    for run in 0..4 {
+        let start = Instant::now();
+        sgemm_matrixmultiply(m, n, k, a, b, &mut out);
+        if run > 0 {
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+    }
+    (out, Some(best))
 }
 
 /// `rows x cols` row-major -> `cols x rows` row-major.

@@ -52,24 +52,7 @@ pub fn train_resumable(
 ) -> Result<()> {
     let classes = model.config.classes;
     let n = patches.index.len();
-    if n < 2 {
-        return Err(HarkError::invalid(
-            "mobilenet",
-            "fewer than 2 training patches",
-        ));
-    }
-    if let Some(&bad) = labels.iter().find(|&&l| l >= classes) {
-        return Err(HarkError::invalid(
-            "mobilenet",
-            format!("label {bad} for {classes} classes"),
-        ));
-    }
-    if let Some(i) = patches.clips.iter().flatten().position(|v| !v.is_finite()) {
-        return Err(HarkError::invalid(
-            "mobilenet",
-            format!("log-mel value {i} is not finite"),
-        ));
-    }
+    check_training_data(patches, labels, classes)?;
     let batch_size = config.batch_size.clamp(2, n);
     let len = patches.patch_len();
     let mut step = MobileNetStep {
@@ -121,6 +104,29 @@ pub fn train_resumable(
         },
         |_, _| Ok(()),
     )
+}
+
+/// Refuses fewer than 2 patches, a label past the classifier's classes and non-finite input.
+fn check_training_data(patches: &Patches, labels: &[usize], classes: usize) -> Result<()> {
+    if patches.index.len() < 2 {
+        return Err(HarkError::invalid(
+            "mobilenet",
+            "fewer than 2 training patches",
+        ));
+    }
+    if let Some(&bad) = labels.iter().find(|&&l| l >= classes) {
+        return Err(HarkError::invalid(
+            "mobilenet",
+            format!("label {bad} for {classes} classes"),
+        ));
+    }
+    if let Some(i) = patches.clips.iter().flatten().position(|v| !v.is_finite()) {
+        return Err(HarkError::invalid(
+            "mobilenet",
+            format!("log-mel value {i} is not finite"),
+        ));
+    }
+    Ok(())
 }
 
 /// One batch of MobileNetV2 training: patches and their one-hot classes in, cross-entropy out.
