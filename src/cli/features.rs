@@ -172,27 +172,7 @@ fn check_mel_bands(args: &FeaturesArgs) -> hark::Result<()> {
 pub fn run(args: &FeaturesArgs) -> hark::Result<()> {
     check_apart("features", ("--out", &args.out), &[("input", &args.input)])?;
     check_mel_bands(args)?;
-    // Follows links, so that a link loop is named as one instead of "not found".
-    let meta = std::fs::metadata(&args.input).map_err(|source| HarkError::Io {
-        path: args.input.display().to_string(),
-        source,
-    })?;
-    let single = meta.is_file();
-    let files = if single {
-        vec![args.input.clone()]
-    } else {
-        let walk = wav_files_once(&args.input)?;
-        for (link, why) in &walk.skipped_links {
-            eprintln!("warning: folder link {} {why}", link.display());
-        }
-        walk.files
-    };
-    if files.is_empty() {
-        return Err(HarkError::invalid(
-            "features",
-            format!("no .wav files under {}", args.input.display()),
-        ));
-    }
+    let (files, single) = input_files(&args.input)?;
     let ctx = Context::new()?;
     let spec = args.spec();
     let mut extractor = FeatureExtractor::new(&ctx, &spec)?;
@@ -206,14 +186,7 @@ pub fn run(args: &FeaturesArgs) -> hark::Result<()> {
         OnBadFile::Stop
     };
 
-    let progress = ProgressBar::new(files.len() as u64);
-    progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} clips  {elapsed} (eta {eta})  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    if single {
-        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let progress = clip_progress(files.len(), single);
     // A folder of outputs is written beside --out and moved into place when all are written.
     let staged = if single_file_out(args, single) {
         None
@@ -239,33 +212,13 @@ pub fn run(args: &FeaturesArgs) -> hark::Result<()> {
         }
         for group in by_length.values() {
             for chunk in group.chunks(args.batch) {
-                let clips: Vec<Vec<f32>> = chunk.iter().map(|(_, c)| c.clone()).collect();
-                let batch = match extractor.extract(&clips) {
-                    Ok(batch) => batch,
-                    Err(error) if args.skip_bad => {
-                        for (path, _) in chunk {
-                            progress.println(format!("skipped {}: {error}", path.display()));
-                        }
-                        progress.inc(chunk.len() as u64);
-                        failures.push((chunk[0].0.clone(), error));
-                        continue;
-                    }
-                    Err(error) => {
-                        return Err(HarkError::invalid(
-                            "features",
-                            format!("{}: {error}", chunk[0].0.display()),
-                        ))
-                    }
+                let sink = Sink {
+                    args,
+                    out_dir: &out_dir,
+                    single,
+                    progress: &progress,
                 };
-                for (i, (path, _)) in chunk.iter().enumerate() {
-                    write_npy(
-                        &output_path(args, &out_dir, path, single),
-                        &batch.shape,
-                        batch.clip(i),
-                    )?;
-                    written += 1;
-                    progress.inc(1);
-                }
+                written += extract_chunk(&mut extractor, chunk, &sink, &mut failures)?;
             }
         }
     }
@@ -285,4 +238,90 @@ pub fn run(args: &FeaturesArgs) -> hark::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where extracted features go and how the run reports them.
+struct Sink<'a> {
+    args: &'a FeaturesArgs,
+    out_dir: &'a Path,
+    single: bool,
+    progress: &'a ProgressBar,
+}
+
+/// Extracts one batch of equal-length clips and writes a `.npy` per clip; returns how many were
+/// written. With `--skip-bad` a failing batch is recorded in `failures` and skipped.
+fn extract_chunk(
+    extractor: &mut FeatureExtractor,
+    chunk: &[(PathBuf, Vec<f32>)],
+    sink: &Sink,
+    failures: &mut Vec<(PathBuf, HarkError)>,
+) -> hark::Result<usize> {
+    let clips: Vec<Vec<f32>> = chunk.iter().map(|(_, c)| c.clone()).collect();
+    let batch = match extractor.extract(&clips) {
+        Ok(batch) => batch,
+        Err(error) if sink.args.skip_bad => {
+            for (path, _) in chunk {
+                sink.progress
+                    .println(format!("skipped {}: {error}", path.display()));
+            }
+            sink.progress.inc(chunk.len() as u64);
+            failures.push((chunk[0].0.clone(), error));
+            return Ok(0);
+        }
+        Err(error) => {
+            return Err(HarkError::invalid(
+                "features",
+                format!("{}: {error}", chunk[0].0.display()),
+            ))
+        }
+    };
+    for (i, (path, _)) in chunk.iter().enumerate() {
+        write_npy(
+            &output_path(sink.args, sink.out_dir, path, sink.single),
+            &batch.shape,
+            batch.clip(i),
+        )?;
+        sink.progress.inc(1);
+    }
+    Ok(chunk.len())
+}
+
+/// The `.wav` files `input` names: itself when it is a file (then `true`), else every file
+/// under it (links followed once; skipped links are warned about). None is an error.
+fn input_files(input: &Path) -> hark::Result<(Vec<PathBuf>, bool)> {
+    // Follows links, so that a link loop is named as one instead of "not found".
+    let meta = std::fs::metadata(input).map_err(|source| HarkError::Io {
+        path: input.display().to_string(),
+        source,
+    })?;
+    let single = meta.is_file();
+    let files = if single {
+        vec![input.to_path_buf()]
+    } else {
+        let walk = wav_files_once(input)?;
+        for (link, why) in &walk.skipped_links {
+            eprintln!("warning: folder link {} {why}", link.display());
+        }
+        walk.files
+    };
+    if files.is_empty() {
+        return Err(HarkError::invalid(
+            "features",
+            format!("no .wav files under {}", input.display()),
+        ));
+    }
+    Ok((files, single))
+}
+
+/// A bar over `clips` clips, hidden for a single file.
+fn clip_progress(clips: usize, single: bool) -> ProgressBar {
+    let progress = ProgressBar::new(clips as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} clips  {elapsed} (eta {eta})  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    if single {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    progress
 }
