@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::inputs::input_wavs;
 use clap::{Args, ValueEnum};
-use hark::audio::walk::wav_files_once;
 use hark::audio::wav::{read_many, OnBadFile, WavOptions};
 use hark::features::mel::{mel_filterbank, MelNorm, MelScale};
 use hark::features::pipeline::{FeatureExtractor, FeatureKind, FeatureSpec};
@@ -172,7 +172,7 @@ fn check_mel_bands(args: &FeaturesArgs) -> hark::Result<()> {
 pub fn run(args: &FeaturesArgs) -> hark::Result<()> {
     check_apart("features", ("--out", &args.out), &[("input", &args.input)])?;
     check_mel_bands(args)?;
-    let (files, single) = input_files(&args.input)?;
+    let (files, single) = input_wavs("features", &args.input)?;
     let ctx = Context::new()?;
     let spec = args.spec();
     let mut extractor = FeatureExtractor::new(&ctx, &spec)?;
@@ -284,33 +284,6 @@ fn extract_chunk(
         sink.progress.inc(1);
     }
     Ok(chunk.len())
-}
-
-/// The `.wav` files `input` names: itself when it is a file (then `true`), else every file
-/// under it (links followed once; skipped links are warned about). None is an error.
-fn input_files(input: &Path) -> hark::Result<(Vec<PathBuf>, bool)> {
-    // Follows links, so that a link loop is named as one instead of "not found".
-    let meta = std::fs::metadata(input).map_err(|source| HarkError::Io {
-        path: input.display().to_string(),
-        source,
-    })?;
-    let single = meta.is_file();
-    let files = if single {
-        vec![input.to_path_buf()]
-    } else {
-        let walk = wav_files_once(input)?;
-        for (link, why) in &walk.skipped_links {
-            eprintln!("warning: folder link {} {why}", link.display());
-        }
-        walk.files
-    };
-    if files.is_empty() {
-        return Err(HarkError::invalid(
-            "features",
-            format!("no .wav files under {}", input.display()),
-        ));
-    }
-    Ok((files, single))
 }
 
 /// A bar over `clips` clips, hidden for a single file.

@@ -18,6 +18,7 @@ mod ensemble;
 mod evaluate;
 mod features;
 mod info;
+mod inputs;
 mod knn;
 mod monitor;
 mod monitor_model;

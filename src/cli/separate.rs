@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::inputs::input_wavs;
 use clap::{Args, ValueEnum};
 use hark::audio::dataset::read_dataset;
-use hark::audio::walk::wav_files_once;
 use hark::audio::wav::{read_wav, write_wav_f32, WavOptions};
 use hark::detect::metrics::official_score;
 use hark::features::pipeline::{FeatureKind, FeatureSpec};
@@ -17,7 +17,7 @@ use hark::models::conv_tasnet::{
     ConfigOrigin, ConvTasNet, ConvTasNetConfig, MaskActivation, StateDictHints,
     TORCHAUDIO_LAYERS_PER_STACK,
 };
-use hark::models::separation::study::{score_variants, si_sdr_improvements};
+use hark::models::separation::study::{score_variants, si_sdr_improvements, VariantScores};
 use hark::models::separation::system::{SeparationSystem, SeparationSystemConfig, Separator};
 use hark::models::separation::{separate, SeparationLoss, SeparatorTrainConfig};
 use hark::paths::{check_apart, StagedDir};
@@ -81,10 +81,7 @@ pub fn run_separate(args: &SeparateArgs) -> hark::Result<()> {
             ),
         ));
     }
-    let input_meta = std::fs::metadata(&args.input).map_err(|source| HarkError::Io {
-        path: args.input.display().to_string(),
-        source,
-    })?;
+    let (files, single) = input_wavs("separate", &args.input)?;
     let ctx = Context::new()?;
     let hints = StateDictHints {
         mask: args.mask.map(|m| match m {
@@ -100,46 +97,12 @@ pub fn run_separate(args: &SeparateArgs) -> hark::Result<()> {
         mask_assumed,
     } = origin
     {
-        let mut assumed = Vec::new();
-        if layers_assumed {
-            assumed.push(format!(
-                "X = {TORCHAUDIO_LAYERS_PER_STACK} blocks per stack (--layers/--stacks)"
-            ));
-        }
-        if mask_assumed {
-            assumed.push("a sigmoid mask (--mask)".to_string());
-        }
-        eprintln!(
-            "{}: a plain state dict; from its tensors: {}{}",
-            args.model.display(),
-            model.config(),
-            if assumed.is_empty() {
-                String::new()
-            } else {
-                format!("; torchaudio's defaults assumed: {}", assumed.join(", "))
-            }
-        );
+        report_inferred(&args.model, model.config(), layers_assumed, mask_assumed);
     }
     if model.config().sources != 1 {
         return Err(HarkError::invalid(
             "separate",
             "this command writes one source per clip; the model has several",
-        ));
-    }
-    let single = input_meta.is_file();
-    let files = if single {
-        vec![args.input.clone()]
-    } else {
-        let walk = wav_files_once(&args.input)?;
-        for (link, why) in &walk.skipped_links {
-            eprintln!("warning: folder link {} {why}", link.display());
-        }
-        walk.files
-    };
-    if files.is_empty() {
-        return Err(HarkError::invalid(
-            "separate",
-            format!("no WAV files under {}", args.input.display()),
         ));
     }
     let options = WavOptions {
@@ -169,6 +132,97 @@ pub fn run_separate(args: &SeparateArgs) -> hark::Result<()> {
         files.len(),
         args.out.display()
     );
+    Ok(())
+}
+
+/// A plain torchaudio state dict's configuration as read from its tensors, and what was
+/// assumed where the tensors cannot tell.
+fn report_inferred(
+    model: &std::path::Path,
+    config: &ConvTasNetConfig,
+    layers_assumed: bool,
+    mask_assumed: bool,
+) {
+    let mut assumed = Vec::new();
+    if layers_assumed {
+        assumed.push(format!(
+            "X = {TORCHAUDIO_LAYERS_PER_STACK} blocks per stack (--layers/--stacks)"
+        ));
+    }
+    if mask_assumed {
+        assumed.push("a sigmoid mask (--mask)".to_string());
+    }
+    eprintln!(
+        "{}: a plain state dict; from its tensors: {}{}",
+        model.display(),
+        config,
+        if assumed.is_empty() {
+            String::new()
+        } else {
+            format!("; torchaudio's defaults assumed: {}", assumed.join(", "))
+        }
+    );
+}
+
+/// The separation study's configuration from its flags.
+fn study_config(args: &SeparationStudyArgs) -> SeparationSystemConfig {
+    let fft_path = FftPath::Auto;
+    SeparationSystemConfig {
+        separator: match args.size {
+            Size::Paper => ConvTasNetConfig::default(),
+            Size::Small => small(),
+        },
+        training: SeparatorTrainConfig {
+            epochs: args.epochs,
+            mixtures_per_epoch: args.mixtures,
+            batch_size: args.batch_size,
+            segment: (args.segment * 16_000.0).round() as usize,
+            lr: args.lr,
+            loss: match args.loss {
+                LossArg::L1 => SeparationLoss::L1,
+                LossArg::SiSdr => SeparationLoss::SiSdr,
+            },
+            seed: args.seed,
+        },
+        autoencoder: AutoencoderConfig {
+            epochs: args.ae_epochs,
+            seed: args.seed,
+            features: FeatureSpec {
+                fft_path,
+                ..FeatureSpec::dcase(FeatureKind::Dcase640)
+            },
+            ..AutoencoderConfig::default()
+        },
+    }
+}
+
+/// Paper 000's Table 3: each variant's source/target AUC per section and official score.
+fn print_auc_table(table: &[VariantScores]) -> hark::Result<()> {
+    println!("AUC source/target per section, as 000 Table 3:");
+    print!("{:<12} {:>7}", "machine", "section");
+    for column in table {
+        print!(" {:>15}", column.variant.name());
+    }
+    println!();
+    let rows = table.first().map_or(0, |c| c.sections.len());
+    for i in 0..rows {
+        let m = &table[0].sections[i];
+        print!("{:<12} {:>7}", m.machine, format!("{:02}", m.section));
+        for column in table {
+            let aucs: Vec<String> = column.sections[i]
+                .domains
+                .iter()
+                .map(|d| format!("{:.3}", d.auc))
+                .collect();
+            print!(" {:>15}", aucs.join("/"));
+        }
+        println!();
+    }
+    print!("{:<20}", "official score");
+    for column in table {
+        print!(" {:>15.4}", official_score(&column.sections)?);
+    }
+    println!();
     Ok(())
 }
 
@@ -248,34 +302,7 @@ pub fn run_study(args: &SeparationStudyArgs) -> hark::Result<()> {
             "--segment must be positive",
         ));
     }
-    let fft_path = FftPath::Auto;
-    let config = SeparationSystemConfig {
-        separator: match args.size {
-            Size::Paper => ConvTasNetConfig::default(),
-            Size::Small => small(),
-        },
-        training: SeparatorTrainConfig {
-            epochs: args.epochs,
-            mixtures_per_epoch: args.mixtures,
-            batch_size: args.batch_size,
-            segment: (args.segment * 16_000.0).round() as usize,
-            lr: args.lr,
-            loss: match args.loss {
-                LossArg::L1 => SeparationLoss::L1,
-                LossArg::SiSdr => SeparationLoss::SiSdr,
-            },
-            seed: args.seed,
-        },
-        autoencoder: AutoencoderConfig {
-            epochs: args.ae_epochs,
-            seed: args.seed,
-            features: FeatureSpec {
-                fft_path,
-                ..FeatureSpec::dcase(FeatureKind::Dcase640)
-            },
-            ..AutoencoderConfig::default()
-        },
-    };
+    let config = study_config(args);
     let mut system = SeparationSystem::new(&ctx, config)?;
     system.save_to = Some(args.out.join("models"));
     system.resume = args.resume;
@@ -301,31 +328,7 @@ pub fn run_study(args: &SeparationStudyArgs) -> hark::Result<()> {
     // Table 3: every variant through the scoring contract on the same trained models.
     let table = score_variants(&mut system, &dataset, &args.out)?;
     bar.finish_and_clear();
-    println!("AUC source/target per section, as 000 Table 3:");
-    print!("{:<12} {:>7}", "machine", "section");
-    for column in &table {
-        print!(" {:>15}", column.variant.name());
-    }
-    println!();
-    let rows = table.first().map_or(0, |c| c.sections.len());
-    for i in 0..rows {
-        let m = &table[0].sections[i];
-        print!("{:<12} {:>7}", m.machine, format!("{:02}", m.section));
-        for column in &table {
-            let aucs: Vec<String> = column.sections[i]
-                .domains
-                .iter()
-                .map(|d| format!("{:.3}", d.auc))
-                .collect();
-            print!(" {:>15}", aucs.join("/"));
-        }
-        println!();
-    }
-    print!("{:<20}", "official score");
-    for column in &table {
-        print!(" {:>15.4}", official_score(&column.sections)?);
-    }
-    println!();
+    print_auc_table(&table)?;
 
     // Table 2: SI-SDRi of each separator on normal and anomalous test clips (test stems).
     println!("\nSI-SDRi (dB) on test clips, as 000 Table 2:");
