@@ -4,14 +4,13 @@
 
 use std::time::Instant;
 
+use super::bench_matmul_operands::{cpu_sgemm, operands};
 use clap::Args;
-use hark::cpu::matmul::sgemm_matrixmultiply;
 use hark::kernels::matmul::autotune::{self, MatmulChoice, MatmulProblem};
 use hark::kernels::matmul::{
     matmul, matmul_flops, splits_used, vec4_eligible, MatmulOptions, MatmulPath, MatmulTiles,
 };
 use hark::profiler::{profile, TimingMethod};
-use hark::rng::SeededRng;
 use hark::{Context, DType, HarkError, Recorder, Tensor};
 
 #[derive(Debug, Args)]
@@ -305,30 +304,6 @@ fn launch_options(
     })
 }
 
-/// Seeded operands `a [m, k]` and `b [k, n]` on the host (row-major, as the CPU reference
-/// multiplies them) and on the device, stored transposed where `trans_a` / `trans_b` ask.
-fn operands(
-    ctx: &Context,
-    (m, n, k): (usize, usize, usize),
-    trans_a: bool,
-    trans_b: bool,
-) -> hark::Result<([Vec<f32>; 2], [Tensor; 2])> {
-    let mut rng = SeededRng::new(42);
-    let a_host = rng.vec(m * k, -1.0, 1.0);
-    let b_host = rng.vec(k * n, -1.0, 1.0);
-    let a = if trans_a {
-        Tensor::from_slice(ctx, &[k, m], &transpose(&a_host, m, k))?
-    } else {
-        Tensor::from_slice(ctx, &[m, k], &a_host)?
-    };
-    let b = if trans_b {
-        Tensor::from_slice(ctx, &[n, k], &transpose(&b_host, k, n))?
-    } else {
-        Tensor::from_slice(ctx, &[k, n], &b_host)?
-    };
-    Ok(([a_host, b_host], [a, b]))
-}
-
 /// `v4 128x128/16x8 k/2`: the shader, the tile, the register block and the K split.
 fn tiles_label(tiles: &MatmulTiles, vec4: bool, splits: usize) -> String {
     format!(
@@ -365,41 +340,6 @@ fn median_wall_s(
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
-}
-
-/// The CPU SGEMM's result of `a [m, k] x b [k, n]` and, when `timed`, its best time of three
-/// runs after a warm-up (the CPU has no compilation to exclude).
-fn cpu_sgemm(
-    (m, n, k): (usize, usize, usize),
-    a: &[f32],
-    b: &[f32],
-    timed: bool,
-) -> (Vec<f32>, Option<f64>) {
-    let mut out = vec![0.0f32; m * n];
-    if !timed {
-        sgemm_matrixmultiply(m, n, k, a, b, &mut out);
-        return (out, None);
-    }
-    let mut best = f64::INFINITY;
-    for run in 0..4 {
-        let start = Instant::now();
-        sgemm_matrixmultiply(m, n, k, a, b, &mut out);
-        if run > 0 {
-            best = best.min(start.elapsed().as_secs_f64());
-        }
-    }
-    (out, Some(best))
-}
-
-/// `rows x cols` row-major -> `cols x rows` row-major.
-fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0.0; x.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = x[r * cols + c];
-        }
-    }
-    t
 }
 
 /// Times every autotuning candidate of `problem` and prints them, fastest first; the winner is

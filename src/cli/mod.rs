@@ -5,6 +5,7 @@ mod bench_flow;
 mod bench_frontend;
 mod bench_knn;
 mod bench_matmul;
+mod bench_matmul_operands;
 mod bench_monitor;
 mod bench_separate;
 mod bench_train;
