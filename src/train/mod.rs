@@ -165,6 +165,16 @@ pub fn run<S: Step>(
         Some(state) => state.load(ctx, step, shuffle)?,
         None => 0,
     };
+    if first_epoch > schedule.epochs {
+        return Err(crate::error::HarkError::invalid(
+            "training",
+            format!(
+                "the saved state has {first_epoch} epochs done, more than the {} asked for: give \
+                 at least --epochs {first_epoch}, or train afresh",
+                schedule.epochs
+            ),
+        ));
+    }
     let n = shuffle.order.len();
     let batches = schedule.batches(n);
     let batch = schedule.batch.max(1);

@@ -58,9 +58,13 @@ impl Shuffle {
         metadata: &HashMap<String, String>,
         what: &str,
     ) -> Option<Result<()>> {
-        let rng = metadata.get(SHUFFLE_RNG)?;
-        let order = metadata.get(SHUFFLE_ORDER)?;
         let bad = || HarkError::invalid("training state", format!("{what}: malformed shuffle"));
+        let (rng, order) = match (metadata.get(SHUFFLE_RNG), metadata.get(SHUFFLE_ORDER)) {
+            (Some(rng), Some(order)) => (rng, order),
+            (None, None) => return None,
+            // Half a shuffle is a damaged state, not an old one.
+            _ => return Some(Err(bad())),
+        };
         let parsed = (|| {
             let rng: u64 = rng.parse().ok()?;
             let order: Vec<usize> = if order.is_empty() {
@@ -140,5 +144,8 @@ mod tests {
         broken.insert(SHUFFLE_ORDER.to_string(), "0,1,1,3,4,5,6,7,8".to_string());
         assert!(matches!(b.restore(&broken, "test"), Some(Err(_))));
         assert!(b.restore(&HashMap::new(), "test").is_none());
+        let mut half = metadata.clone();
+        half.remove(SHUFFLE_ORDER);
+        assert!(matches!(b.restore(&half, "test"), Some(Err(_))));
     }
 }

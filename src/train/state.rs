@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::{Shuffle, Step};
 use crate::context::Context;
 use crate::error::{HarkError, Result};
-use crate::io::checkpoint::{load_checkpoint, require_same_run, save_checkpoint};
+use crate::io::checkpoint::{load_checkpoint, require_same_run, save_checkpoint, CheckpointHeader};
 
 const EPOCHS_DONE: &str = "train.epochs_done";
 
@@ -39,6 +39,7 @@ impl TrainState {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
+            replay_missing_shuffle: false,
         }
     }
 }
@@ -57,6 +58,10 @@ pub struct Resumable {
     /// What identifies the run (model kind, data size, batch size, seed, ...): saved with the
     /// state, and a state whose values differ is refused, naming the key.
     pub run: HashMap<String, String>,
+    /// A state without the shuffle (written before it was saved) replays the shuffles of the
+    /// epochs done: right only for a system that draws nothing else from the generator (the
+    /// autoencoder, whose older states lack it). Otherwise such a state is refused.
+    pub replay_missing_shuffle: bool,
 }
 
 impl Resumable {
@@ -85,9 +90,12 @@ impl Resumable {
         if !(self.resume && self.path.exists()) {
             return Ok(0);
         }
-        let metadata = load_checkpoint(ctx, &self.path, &step.state_tensors())?;
+        // The run is checked before any tensor is loaded, so that a refused state leaves the
+        // model as it was.
+        let header = CheckpointHeader::read(&self.path)?;
         let keys = self.run.keys().map(String::as_str);
-        require_same_run(self.what, &self.path, &metadata, &self.run, keys)?;
+        require_same_run(self.what, &self.path, &header.metadata, &self.run, keys)?;
+        let metadata = load_checkpoint(ctx, &self.path, &step.state_tensors())?;
         step.optimizer().restore_metadata(&metadata)?;
         let done: usize = metadata
             .get(EPOCHS_DONE)
@@ -103,7 +111,13 @@ impl Resumable {
             Some(restored) => restored?,
             // A state written before the shuffle was saved (the autoencoder's, which draws
             // nothing else from the generator): replay the shuffles of the epochs done.
-            None => shuffle.skip_epochs(done),
+            None if self.replay_missing_shuffle => shuffle.skip_epochs(done),
+            None => {
+                return Err(HarkError::invalid(
+                    self.what,
+                    format!("{what}: the state holds no shuffle (train.shuffle.rng and .order)"),
+                ))
+            }
         }
         Ok(done)
     }

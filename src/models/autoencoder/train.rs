@@ -66,7 +66,7 @@ pub fn train_resumable(
     // The keys and values an autoencoder state has always carried, so that states written
     // before the shared loop still resume.
     let resumable = state.map(|s| {
-        s.identified(
+        let mut resumable = s.identified(
             "autoencoder",
             &[
                 ("hark_model", "dcase_dense_autoencoder".to_string()),
@@ -75,7 +75,10 @@ pub fn train_resumable(
                 ("train.batch_size", batch_size.to_string()),
                 ("train.seed", config.seed.to_string()),
             ],
-        )
+        );
+        // States written before the shuffle was saved replay it (ae draws nothing else).
+        resumable.replay_missing_shuffle = true;
+        resumable
     });
     let schedule = Schedule::drop_last(config.epochs, batch_size);
     train::run(

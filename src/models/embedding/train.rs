@@ -238,6 +238,10 @@ pub fn train_embedding_resumable(
                 ("train.clips", n.to_string()),
                 ("train.batch_size", batch.to_string()),
                 ("train.seed", config.seed.to_string()),
+                (
+                    "train.trainable_centres",
+                    config.trainable_centres.to_string(),
+                ),
             ],
         )
     });

@@ -92,6 +92,8 @@ pub fn train_resumable(
                 ("train.vectors", n.to_string()),
                 ("train.batch_size", batch_size.to_string()),
                 ("train.seed", config.seed.to_string()),
+                // The permutations come from the flow's own seed: a resumed state holds them.
+                ("flow.seed", step.flow.config().seed.to_string()),
             ],
         )
     });

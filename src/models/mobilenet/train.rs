@@ -83,6 +83,9 @@ pub fn train_resumable(
                 ("train.classes", classes.to_string()),
                 ("train.batch_size", batch_size.to_string()),
                 ("train.seed", config.seed.to_string()),
+                ("patch_frames", config.frames.to_string()),
+                ("hop_frames", config.hop_frames.to_string()),
+                ("n_mels", config.features.n_mels.to_string()),
             ],
         )
     });

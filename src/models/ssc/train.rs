@@ -135,6 +135,11 @@ pub fn train_resumable(
                 ("train.clips", n.to_string()),
                 ("train.batch_size", batch.to_string()),
                 ("train.seed", settings.seed.to_string()),
+                ("train.weights", format!("{:?}", settings.weights)),
+                (
+                    "train.triplet_labels",
+                    format!("{:?}", settings.triplet_labels),
+                ),
             ],
         )
     });
