@@ -4,6 +4,8 @@
 //! run's log shows the training curve.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use std::path::PathBuf;
 
@@ -18,6 +20,8 @@ pub struct TrainProgress {
     bar: ProgressBar,
     lines: bool,
     unit: &'static str,
+    /// The epoch of the last [`TrainProgress::epoch_step`] (shared by the clones).
+    last_epoch: Arc<AtomicUsize>,
 }
 
 impl TrainProgress {
@@ -33,7 +37,23 @@ impl TrainProgress {
             bar,
             lines: !std::io::stderr().is_terminal(),
             unit,
+            last_epoch: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Epoch `epoch` (1-based) of the model in training done, on a bar over all models'
+    /// epochs: a model resumed past its first epochs first counts the epochs it skips, so that
+    /// a resumed run's bar still ends full.
+    pub fn epoch_step(&self, epoch: usize, message: String) {
+        let last = self.last_epoch.swap(epoch, Ordering::Relaxed);
+        // A lower or equal epoch than the last one starts the next model.
+        let skipped = if epoch > last {
+            epoch - last - 1
+        } else {
+            epoch - 1
+        };
+        self.bar.inc(skipped as u64);
+        self.step(message, true);
     }
 
     /// One unit done; `message` is its status (losses). In line mode it is printed when
@@ -100,4 +120,21 @@ pub fn train_each_machine(
     }
     bar.finish();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_model_counts_the_epochs_it_skips() {
+        let bar = TrainProgress::new(9, "epochs");
+        bar.bar
+            .set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        // Model A resumed after epoch 1 of 3, model B from the start, model C after epoch 2.
+        for epoch in [2, 3, 1, 2, 3, 3] {
+            bar.epoch_step(epoch, String::new());
+        }
+        assert_eq!(bar.bar.position(), 9);
+    }
 }

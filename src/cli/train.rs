@@ -230,7 +230,7 @@ fn train_ae(args: &TrainArgs, dataset: &Dataset, settings: Settings) -> hark::Re
     let bar = TrainProgress::new((dataset.machines.len() * epochs) as u64, "epochs");
     let shown = bar.clone();
     system.on_epoch = Some(Box::new(move |machine, report| {
-        shown.step(format!("{machine}: loss {:.4}", report.loss), true);
+        shown.epoch_step(report.epoch, format!("{machine}: loss {:.4}", report.loss));
     }));
     train_each_machine(
         &mut system,

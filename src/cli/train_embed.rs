@@ -109,12 +109,12 @@ pub fn train(run: &EmbedRun, args: &EmbedArgs) -> hark::Result<()> {
     );
     let shown = bar.clone();
     system.on_epoch = Some(Box::new(move |machine, member, report| {
-        shown.step(
+        shown.epoch_step(
+            report.epoch,
             format!(
                 "{machine} #{member}: loss {:.4}, scale {:.2}",
                 report.loss, report.scale
             ),
-            true,
         );
     }));
     train_each_machine(

@@ -57,7 +57,10 @@ pub fn train(args: &FlowTrainArgs) -> hark::Result<()> {
     let bar = TrainProgress::new((dataset.machines.len() * args.epochs) as u64, "epochs");
     let shown = bar.clone();
     system.on_epoch = Some(Box::new(move |machine, report| {
-        shown.step(format!("{machine}: NLL/dim {:.4}", report.loss), true);
+        shown.epoch_step(
+            report.epoch,
+            format!("{machine}: NLL/dim {:.4}", report.loss),
+        );
     }));
     train_each_machine(
         &mut system,

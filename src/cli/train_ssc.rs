@@ -124,12 +124,12 @@ pub fn train(run: &Run, args: &SscTrainArgs) -> hark::Result<()> {
     let bar = TrainProgress::new((dataset.machines.len() * run.epochs) as u64, "epochs");
     let shown = bar.clone();
     system.on_epoch = Some(Box::new(move |machine, r| {
-        shown.step(
+        shown.epoch_step(
+            r.epoch,
             format!(
                 "{machine}: loss {:.4} (section {:.3}, triplet {:.3}, attribute {:.3})",
                 r.loss, r.section_loss, r.triplet_loss, r.attribute_loss
             ),
-            true,
         );
     }));
     train_each_machine(
