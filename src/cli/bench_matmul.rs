@@ -232,8 +232,8 @@ fn bench_shape(
     if args.autotune {
         print_candidates(ctx, &problem)?;
     }
-    let options = launch_options(ctx, args, &problem)?;
-    let (tiles, path) = (options.tiles.unwrap_or(MatmulTiles::SMALL), options.path);
+    let (tiles, options) = launch_options(ctx, args, &problem)?;
+    let path = options.path;
     let splits = splits_used(&tiles, options.k_splits, 1, m, n, k);
     let prof = profile(ctx, args.iters, false, |rec| {
         matmul(rec, &a, &b, &out, &options)
@@ -282,7 +282,7 @@ fn launch_options(
     ctx: &Context,
     args: &BenchMatmulArgs,
     problem: &MatmulProblem,
-) -> hark::Result<MatmulOptions<'static>> {
+) -> hark::Result<(MatmulTiles, MatmulOptions<'static>)> {
     let choice = match args.tiles {
         TileChoice::Auto => autotune::choose(ctx, problem)?,
         TileChoice::Fixed(tiles) => MatmulChoice {
@@ -291,7 +291,7 @@ fn launch_options(
             k_splits: None,
         },
     };
-    Ok(MatmulOptions {
+    let options = MatmulOptions {
         trans_a: problem.trans_a,
         trans_b: problem.trans_b,
         tiles: Some(choice.tiles),
@@ -301,7 +301,8 @@ fn launch_options(
             forced => forced.into(),
         },
         ..Default::default()
-    })
+    };
+    Ok((choice.tiles, options))
 }
 
 /// `v4 128x128/16x8 k/2`: the shader, the tile, the register block and the K split.

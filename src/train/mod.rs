@@ -13,7 +13,7 @@ mod shuffle;
 mod state;
 
 pub use shuffle::Shuffle;
-pub use state::{Resumable, TrainState};
+pub use state::{Resumable, RunId, TrainState};
 
 use crate::context::Context;
 use crate::error::Result;
@@ -134,8 +134,6 @@ pub struct EpochDone {
     /// 1-based.
     pub epoch: usize,
     pub epochs: usize,
-    /// Steps run in the epoch.
-    pub batches: usize,
     /// The mean of each loss over the epoch's probed steps (empty when none was probed).
     pub losses: Vec<f64>,
 }
@@ -224,7 +222,6 @@ pub fn run<S: Step>(
             &EpochDone {
                 epoch: epoch + 1,
                 epochs: schedule.epochs,
-                batches,
                 losses: means,
             },
         )?;

@@ -29,19 +29,40 @@ impl TrainState {
         }
     }
 
-    /// The state of a run identified by `run` (keys and values a resumed state must match).
-    pub fn identified(&self, what: &'static str, run: &[(&str, String)]) -> Resumable {
+    /// The state of the run `id`, with `more` keys and values of the system's own that a
+    /// resumed state must match too.
+    pub fn identified(&self, id: RunId, more: &[(&str, String)]) -> Resumable {
+        let (rows_key, rows) = id.rows;
+        let run: HashMap<String, String> = [
+            ("hark_model", id.model.to_string()),
+            (rows_key, rows.to_string()),
+            ("train.batch_size", id.batch.to_string()),
+            ("train.seed", id.seed.to_string()),
+        ]
+        .into_iter()
+        .chain(more.iter().cloned())
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
         Resumable {
             path: self.path.clone(),
             resume: self.resume,
-            what,
-            run: run
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
+            what: id.what,
+            run,
             replay_missing_shuffle: false,
         }
     }
+}
+
+/// What every system's run is identified by: its model kind (`hark_model`), the training rows
+/// (under the system's own key, e.g. `train.vectors`), the batch size and the seed.
+#[derive(Clone, Copy, Debug)]
+pub struct RunId {
+    /// The system, for messages.
+    pub what: &'static str,
+    pub model: &'static str,
+    pub rows: (&'static str, usize),
+    pub batch: usize,
+    pub seed: u64,
 }
 
 /// Where a training keeps its resumable state, written atomically after every epoch, and

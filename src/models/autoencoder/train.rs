@@ -10,7 +10,7 @@ use crate::nn::{Adam, Layer, Mode};
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::train::{self, Schedule, Shuffle, Step};
+use crate::train::{self, RunId, Schedule, Shuffle, Step};
 
 /// Trains `model` on `vectors` (`[n, dims]` row-major); `progress` sees every epoch.
 pub fn train(
@@ -67,14 +67,14 @@ pub fn train_resumable(
     // before the shared loop still resume.
     let resumable = state.map(|s| {
         let mut resumable = s.identified(
-            "autoencoder",
-            &[
-                ("hark_model", "dcase_dense_autoencoder".to_string()),
-                ("input_dims", dims.to_string()),
-                ("train.vectors", n.to_string()),
-                ("train.batch_size", batch_size.to_string()),
-                ("train.seed", config.seed.to_string()),
-            ],
+            RunId {
+                what: "autoencoder",
+                model: "dcase_dense_autoencoder",
+                rows: ("train.vectors", n),
+                batch: batch_size,
+                seed: config.seed,
+            },
+            &[("input_dims", dims.to_string())],
         );
         // States written before the shuffle was saved replay it (ae draws nothing else).
         resumable.replay_missing_shuffle = true;

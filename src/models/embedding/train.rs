@@ -12,7 +12,7 @@ use crate::nn::{Adam, Mode, Param};
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::train::{self, Schedule, Shuffle, TrainState};
+use crate::train::{self, RunId, Schedule, Shuffle, TrainState};
 
 use super::model::EmbeddingModel;
 
@@ -232,17 +232,17 @@ pub fn train_embedding_resumable(
     let schedule = Schedule::drop_last(config.epochs, batch);
     let state = state.map(|s| {
         s.identified(
-            "embedding",
-            &[
-                ("hark_model", "embedding".to_string()),
-                ("train.clips", n.to_string()),
-                ("train.batch_size", batch.to_string()),
-                ("train.seed", config.seed.to_string()),
-                (
-                    "train.trainable_centres",
-                    config.trainable_centres.to_string(),
-                ),
-            ],
+            RunId {
+                what: "embedding",
+                model: "embedding",
+                rows: ("train.clips", n),
+                batch,
+                seed: config.seed,
+            },
+            &[(
+                "train.trainable_centres",
+                config.trainable_centres.to_string(),
+            )],
         )
     });
     train::run(

@@ -10,7 +10,7 @@ use crate::nn::{Adam, Mode};
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::train::{self, Schedule, Shuffle, Step, TrainState};
+use crate::train::{self, RunId, Schedule, Shuffle, Step, TrainState};
 
 /// Training settings of a flow on vectors.
 #[derive(Clone, Copy, Debug)]
@@ -85,13 +85,15 @@ pub fn train_resumable(
     let schedule = Schedule::drop_last(config.epochs, batch_size);
     let state = state.map(|s| {
         s.identified(
-            "flow",
+            RunId {
+                what: "flow",
+                model: "flow",
+                rows: ("train.vectors", n),
+                batch: batch_size,
+                seed: config.seed,
+            },
             &[
-                ("hark_model", "flow".to_string()),
                 ("input_dims", dims.to_string()),
-                ("train.vectors", n.to_string()),
-                ("train.batch_size", batch_size.to_string()),
-                ("train.seed", config.seed.to_string()),
                 // The permutations come from the flow's own seed: a resumed state holds them.
                 ("flow.seed", step.flow.config().seed.to_string()),
             ],

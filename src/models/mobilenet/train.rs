@@ -11,7 +11,7 @@ use crate::nn::{Adam, Layer, Mode};
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::{DType, Tensor};
-use crate::train::{self, Schedule, Shuffle, Step, TrainState};
+use crate::train::{self, RunId, Schedule, Shuffle, Step, TrainState};
 
 /// Progress of training, reported after every batch.
 #[derive(Clone, Copy, Debug)]
@@ -76,13 +76,15 @@ pub fn train_resumable(
     let schedule = Schedule::drop_last(config.epochs, batch_size);
     let state = state.map(|s| {
         s.identified(
-            "mobilenet",
+            RunId {
+                what: "mobilenet",
+                model: "mobilenet",
+                rows: ("train.patches", n),
+                batch: batch_size,
+                seed: config.seed,
+            },
             &[
-                ("hark_model", "mobilenet".to_string()),
-                ("train.patches", n.to_string()),
                 ("train.classes", classes.to_string()),
-                ("train.batch_size", batch_size.to_string()),
-                ("train.seed", config.seed.to_string()),
                 ("patch_frames", config.frames.to_string()),
                 ("hop_frames", config.hop_frames.to_string()),
                 ("n_mels", config.features.n_mels.to_string()),

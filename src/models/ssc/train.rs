@@ -12,7 +12,7 @@ use crate::nn::Adam;
 use crate::rng::SeededRng;
 use crate::runtime::Recorder;
 use crate::tensor::Tensor;
-use crate::train::{self, Schedule, Shuffle, TrainState};
+use crate::train::{self, RunId, Schedule, Shuffle, TrainState};
 
 /// Weights of the three losses (paper 002's eq. 5 sums them with weight 1) and the triplet's
 /// settings.
@@ -129,12 +129,14 @@ pub fn train_resumable(
     let schedule = Schedule::drop_last(settings.epochs, batch);
     let state = state.map(|s| {
         s.identified(
-            "ssc",
+            RunId {
+                what: "ssc",
+                model: "ssc",
+                rows: ("train.clips", n),
+                batch,
+                seed: settings.seed,
+            },
             &[
-                ("hark_model", "ssc".to_string()),
-                ("train.clips", n.to_string()),
-                ("train.batch_size", batch.to_string()),
-                ("train.seed", settings.seed.to_string()),
                 ("train.weights", format!("{:?}", settings.weights)),
                 (
                     "train.triplet_labels",
